@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * pyframe.h — everything this project knows about CPython's layout lives
+ * behind this header (the austin version.h rule). The sampler thread uses it
+ * to read other threads' Python frames without the GIL: every read of
+ * interpreter memory goes through sys_read_safe(), so a frame popped or a
+ * thread state freed mid-walk yields "no frame", never SIGSEGV.
+ * Supported: CPython 3.11 (the layout compiled in from its internal headers).
+ */
+#ifndef SCALENE_PYFRAME_H
+#define SCALENE_PYFRAME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Decides whether a file is in profile scope. Called once per code object
+ * (cached), from the sampler thread. */
+typedef bool (*pyf_scope_fn)(const char *file, size_t len);
+
+/* Finds the interpreter in this process (dlsym of _PyRuntime/Py_Version in
+ * the global scope). Returns 0 if this process hosts a CPython whose layout
+ * this build reads, -ENOENT if it is not Python, -ENOTSUP for another
+ * version. Context: thread (dlsym). */
+int pyf_init(pyf_scope_fn scope);
+
+/* PY_VERSION_HEX of the host interpreter, 0 if none. Context: signal. */
+uint32_t pyf_version(void);
+
+/* True once the main interpreter exists and has a thread state. Context: thread. */
+bool pyf_ready(void);
+
+typedef struct pyf_thread {
+    pid_t tid;           /* native_thread_id */
+    const void *tstate;  /* address in this process; only for pyf_sample() */
+} pyf_thread_t;
+
+/* Lists up to max thread states of the main interpreter. Returns the count
+ * (0 if none or the list changed under us). Context: sampler thread. */
+int pyf_threads(pyf_thread_t *out, int max);
+
+/* Where a thread is. Strings are borrowed from the pyframe cache and valid
+ * until the next pyf_sample() call (copy them if kept). */
+typedef struct pyf_loc {
+    uint64_t file_id, func_id; /* rec_str_id() of file and func */
+    const char *file, *func;   /* UTF-8, not NUL-terminated */
+    size_t file_len, func_len;
+    uint32_t line;             /* 1-based; 0 if unknown */
+    uint32_t func_line;        /* co_firstlineno */
+    bool has_frame;            /* the thread had at least one Python frame */
+    bool native;               /* the leaf frame sits at a CALL: C code runs */
+    bool in_scope;             /* loc names the innermost in-scope frame; else the leaf */
+} pyf_loc_t;
+
+/* Walks the frames of tstate from the leaf outward (at most 256) and fills
+ * loc. Returns 0, or -errno when the thread state could not be read (the
+ * thread exited). Context: sampler thread (not a signal handler, but the
+ * same discipline: no Python API, no GIL, memory read only through
+ * sys_read_safe). */
+int pyf_sample(const void *tstate, pyf_loc_t *loc);
+
+/* Drops the code cache (after fork in the child the addresses stay valid,
+ * so this is only for tests). Context: thread. */
+void pyf_reset(void);
+
+#endif

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * record.h — the wire format: one fixed-size record per ring cell.
+ * Written by runtime/ (signal-free sampler thread, exit/wait hooks), read by
+ * aggregator/drn.c. This header and ring.h are the only runtime/ headers the
+ * aggregator may include. Any layout change bumps REC_VERSION and updates the
+ * byte table in docs/ARCHITECTURE.md in the same commit.
+ */
+#ifndef SCALENE_RECORD_H
+#define SCALENE_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define REC_VERSION 1u
+#define REC_SIZE 56u /* bytes; a ring cell is an 8-byte sequence word + one record */
+
+/* Record kinds. Values are part of the wire format: never renumber. */
+enum rec_kind {
+    REC_NONE = 0,
+    REC_STR = 1,        /* a chunk of an interned string (id = 64-bit FNV-1a of its bytes) */
+    REC_CPU = 2,        /* one CPU sample of one thread */
+    REC_PROC_START = 3, /* a process joined (slot claimed) */
+    REC_PROC_EXIT = 4,  /* a process is leaving through exit()/_exit() */
+    REC_CHILD_EXIT = 5, /* a profiled parent reaped a child: wait status */
+    REC_THREAD = 6,     /* a thread's name (string id) */
+    REC_MEM = 7,        /* reserved for issue 4: sampled malloc/free */
+    REC_COPY = 8,       /* reserved for issue 4: sampled memcpy volume */
+    REC_GPU = 9,        /* reserved for issue 7: GPU utilisation/memory sample */
+    REC_KIND_MAX
+};
+
+/* REC_CPU flags */
+#define REC_F_NATIVE 0x01u   /* leaf Python frame sits at a CALL: the thread runs C code */
+#define REC_F_MAIN 0x02u     /* sampled thread is the process's main thread */
+#define REC_F_NOFRAME 0x04u  /* thread had no Python frame (starting up, pure C thread) */
+#define REC_F_OUTSIDE 0x08u  /* no frame in profile scope: file/line name the leaf frame */
+#define REC_F_VIRTUAL 0x10u  /* virtual-time mode: off-CPU time was not counted */
+
+/* Common 16-byte header. */
+typedef struct rec_hdr {
+    uint8_t kind;  /* enum rec_kind */
+    uint8_t flags; /* kind-specific */
+    uint16_t aux;  /* kind-specific */
+    uint32_t tid;  /* kernel thread id of the subject thread */
+    uint64_t t_ns; /* CLOCK_MONOTONIC, ns */
+} rec_hdr_t;
+
+#define REC_STR_CHUNK 24u
+#define REC_STR_MAX 4096u /* longer strings are cut to this many bytes */
+
+/* Visible, not opaque: it is the wire format, copied byte for byte. */
+typedef struct rec {
+    rec_hdr_t h;
+    union {
+        struct {
+            uint64_t id;    /* FNV-1a 64 of the whole (cut) string */
+            uint16_t off;   /* byte offset of this chunk */
+            uint16_t total; /* whole length, <= REC_STR_MAX */
+            uint8_t n;      /* bytes used in text */
+            uint8_t pad[3];
+            char text[REC_STR_CHUNK];
+        } str;
+        struct {
+            uint64_t file_id; /* string id of the file name */
+            uint64_t func_id; /* string id of the function's qualified name */
+            uint32_t line;    /* 1-based line; 0 when unknown */
+            uint32_t func_line; /* the function's first line */
+            uint32_t cpu_ns;  /* thread CPU time (user+kernel) since its previous sample */
+            uint32_t sys_ns;  /* kernel part of cpu_ns (estimated from /proc ticks) */
+            uint32_t wall_ns; /* wall time since this thread's previous sample */
+            uint32_t pad;
+        } cpu;
+        struct {
+            int32_t pid;
+            int32_t ppid;
+            uint64_t argv_id;  /* string id: argv joined by NUL->space */
+            uint64_t start_ns; /* CLOCK_MONOTONIC at join */
+            uint32_t pyver;    /* PY_VERSION_HEX of the interpreter, 0 if not Python */
+            uint32_t how;      /* 0 exec'd, 1 forked */
+        } proc;
+        struct {
+            int32_t pid;
+            int32_t status;   /* for PROC_EXIT: exit code; for CHILD_EXIT: raw wait status */
+            uint64_t utime_us; /* PROC_EXIT: getrusage(RUSAGE_SELF) at exit */
+            uint64_t stime_us;
+            uint32_t how;     /* PROC_EXIT: 0 exit(), 1 _exit() */
+            uint32_t pad;
+        } exit;
+        struct {
+            uint64_t name_id; /* string id of the thread's name */
+        } thread;
+        uint8_t raw[40];
+    } u;
+} rec_t;
+
+_Static_assert(sizeof(rec_hdr_t) == 16, "record header is 16 bytes");
+_Static_assert(sizeof(rec_t) == REC_SIZE, "record is 56 bytes");
+
+/* FNV-1a, 64-bit: the string id. Content-addressed so every process, forked
+ * or exec'd, names the same text with the same id without coordination.
+ * Context: signal (pure computation). */
+static inline uint64_t rec_str_id(const char *s, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 0x100000001b3ull;
+    }
+    return h ? h : 1; /* 0 means "no string" on the wire */
+}
+
+/* Number of REC_STR records that carry a string of n bytes (after the cut
+ * to REC_STR_MAX). Context: signal. */
+static inline unsigned rec_str_nchunks(size_t n)
+{
+    if (n > REC_STR_MAX)
+        n = REC_STR_MAX;
+    return n == 0 ? 1u : (unsigned)((n + REC_STR_CHUNK - 1) / REC_STR_CHUNK);
+}
+
+/* Fills r with chunk k of string s (n bytes) whose id is id. The header's
+ * tid/t_ns are left to the caller. Context: signal. */
+static inline void rec_str_chunk(rec_t *r, uint64_t id, const char *s, size_t n, unsigned k)
+{
+    if (n > REC_STR_MAX)
+        n = REC_STR_MAX;
+    size_t off = (size_t)k * REC_STR_CHUNK;
+    size_t len = n > off ? n - off : 0;
+    if (len > REC_STR_CHUNK)
+        len = REC_STR_CHUNK;
+    r->h.kind = REC_STR;
+    r->h.flags = 0;
+    r->h.aux = 0;
+    r->u.str.id = id;
+    r->u.str.off = (uint16_t)off;
+    r->u.str.total = (uint16_t)n;
+    r->u.str.n = (uint8_t)len;
+    r->u.str.pad[0] = r->u.str.pad[1] = r->u.str.pad[2] = 0;
+    for (size_t i = 0; i < REC_STR_CHUNK; i++)
+        r->u.str.text[i] = i < len ? s[off + i] : 0;
+}
+
+#endif

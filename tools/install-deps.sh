@@ -1,0 +1,15 @@
+#!/bin/sh
+# Installs the Debian packages the build and tests need, only if missing.
+set -e
+PKGS="build-essential pkg-config python3 python3-dev liburcu-dev libunwind-dev libjson-c-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev python3-pytest python3-numpy"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "install-deps: installing:$missing" >&2
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq $missing >/dev/null
