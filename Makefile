@@ -20,7 +20,7 @@ WARN := -std=c11 -Wall -Wextra -Werror -g -fno-omit-frame-pointer -D_GNU_SOURCE
 CFLAGS_COMMON := $(WARN) $(OPT) $(SAN) -MMD -MP
 RT_CFLAGS := $(CFLAGS_COMMON) -fPIC -fvisibility=hidden -I$(PY_INC) -Iruntime -Ifork
 AGG_CFLAGS := $(CFLAGS_COMMON) -Iruntime -Iaggregator -Itools
-AGG_LIBS := -lurcu-memb -lurcu-cds -lurcu-common -ljson-c -lpthread -lm
+AGG_LIBS := -lurcu -lurcu-cds -ljson-c -lpthread -lm
 
 RT_SRCS := runtime/ring.c runtime/sys.c runtime/pyframe.c runtime/smp.c runtime/rt.c fork/fk.c
 AGG_SRCS := aggregator/agg.c aggregator/drn.c aggregator/tbl.c aggregator/rpt.c runtime/ring.c runtime/sys.c
@@ -58,8 +58,6 @@ $(OUT)/agg/%.o: %.c
 $(LIB): $(RT_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) -shared $(SAN) -o $@ $^ -ldl -lpthread -Wl,--version-script=runtime/exports.map
-	@mkdir -p $(OUT)/lib/scalene/python/scalene
-	ln -sf ../../libscalene.so $(OUT)/lib/scalene/python/scalene/_scalene$(shell $(PYTHON) -c 'import sysconfig;print(sysconfig.get_config_var("EXT_SUFFIX"))')
 
 $(BIN): $(BIN_OBJS)
 	@mkdir -p $(dir $@)
@@ -68,6 +66,11 @@ $(BIN): $(BIN_OBJS)
 $(PYPKG): $(wildcard tools/python/scalene/*.py)
 	@mkdir -p $(dir $@)
 	cp tools/python/scalene/*.py $(dir $@)
+
+# pyframe reads a live interpreter: this test embeds one (libpython3.11).
+$(OUT)/tests/test_pyframe: tests/unit/test_pyframe.c runtime/pyframe.c runtime/sys.c runtime/pyframe.h runtime/sys.h runtime/record.h tests/unit/tap.h
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(OPT) $(SAN) -fvisibility=hidden -Iruntime -Itests/unit -I$(PY_INC) -o $@ $(filter %.c,$^) $(shell pkg-config --libs python3-embed) -ldl -lpthread
 
 $(OUT)/tests/test_%: tests/unit/test_%.c $(OUT)/agg/runtime/ring.o $(OUT)/agg/runtime/sys.o
 	@mkdir -p $(dir $@)

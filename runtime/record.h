@@ -68,7 +68,9 @@ typedef struct rec {
             uint32_t cpu_ns;  /* thread CPU time (user+kernel) since its previous sample */
             uint32_t sys_ns;  /* kernel part of cpu_ns (estimated from /proc ticks) */
             uint32_t wall_ns; /* wall time since this thread's previous sample */
-            uint32_t pad;
+            uint32_t other_ns; /* CPU of threads with no Python state (BLAS pools,
+                                * C threads) in the interval: native time of the
+                                * main thread's line; 0 on other threads */
         } cpu;
         struct {
             int32_t pid;

@@ -21,9 +21,15 @@
  * A full ring drops the new record and counts it (x_dropped): the program
  * never blocks on the profiler.
  *
+ * There is no attempts counter: attempts are x_head - x_base + x_dropped,
+ * each write counted by the very atomic that decides its fate (the CAS that
+ * reserves it, or the increment that records its drop). A separate counter
+ * bumped on entry broke "attempts == consumed + dropped + torn" whenever a
+ * writer was SIGKILLed between the bump and that decision (tests/unit/
+ * test_ring.c, kill trials), and cost producers one more contended RMW.
+ *
  * Atomics across processes need lock-free 64-bit operations, checked below.
  */
-#define _GNU_SOURCE
 #include "ring.h"
 
 #include <errno.h>
@@ -60,9 +66,8 @@ typedef struct slot {
     _Atomic int32_t x_owner;
     uint32_t pad0;
     /* Written by producers (relaxed: statistics, read after the owner died). */
-    _Atomic uint64_t x_attempts;
     _Atomic uint64_t x_dropped;
-    char pad1[64 - 24];
+    char pad1[64 - 16];
     /* Next position to reserve. Written by producers (CAS, relaxed: the cell
      * sequence carries the ordering), read by the drain (acquire). */
     _Atomic uint64_t x_head;
@@ -71,7 +76,10 @@ typedef struct slot {
      * relaxed loads elsewhere are statistics. */
     _Atomic uint64_t x_tail;
     _Atomic uint64_t x_torn;
-    char pad3[64 - 16];
+    /* x_tail when the slot was last released: positions run on across
+     * owners, so a released ring needs no reset. Written by the drain. */
+    _Atomic uint64_t x_base;
+    char pad3[64 - 24];
 } slot_t;
 _Static_assert(sizeof(slot_t) == SLOT_HDR_SIZE, "slot header size");
 
@@ -112,19 +120,12 @@ static size_t seg_size(uint32_t nslots, uint32_t cap)
     return hdrs + (size_t)nslots * cap * CELL_SIZE;
 }
 
-/* Context: thread (the slot's owner is dead or it was never claimed). */
-static void slot_reset(ring_seg_t *seg, int i)
-{
-    slot_t *s = slot_at(seg, i);
-    cell_t *c = cells_of(seg, i);
-    for (uint32_t k = 0; k < seg->cap; k++)
-        atomic_store_explicit(&c[k].x_seq, k, memory_order_relaxed);
-    atomic_store_explicit(&s->x_attempts, 0, memory_order_relaxed);
-    atomic_store_explicit(&s->x_dropped, 0, memory_order_relaxed);
-    atomic_store_explicit(&s->x_head, 0, memory_order_relaxed);
-    atomic_store_explicit(&s->x_tail, 0, memory_order_relaxed);
-    atomic_store_explicit(&s->x_torn, 0, memory_order_relaxed);
-}
+/* Cell sequences are stored minus the cell's index, so the all-zero memory
+ * of a fresh memfd already means "cell k is free for position k": creating
+ * the segment touches no ring page, and a slot costs memory only once a
+ * process writes to it. */
+static uint64_t seq_load(cell_t *c, uint64_t k, memory_order mo) { return atomic_load_explicit(&c->x_seq, mo) + k; }
+static void seq_store(cell_t *c, uint64_t k, uint64_t seq, memory_order mo) { atomic_store_explicit(&c->x_seq, seq - k, mo); }
 
 ring_seg_t *ring_create(uint32_t nslots, uint32_t cap, const ring_cfg_t *cfg, int *fd_out)
 {
@@ -154,8 +155,6 @@ ring_seg_t *ring_create(uint32_t nslots, uint32_t cap, const ring_cfg_t *cfg, in
     seg->t0_ns = sys_now_ns();
     if (cfg)
         seg->cfg = *cfg;
-    for (uint32_t i = 0; i < nslots; i++)
-        slot_reset(seg, (int)i);
     atomic_store_explicit(&seg->x_enabled, 1, memory_order_release);
     *fd_out = fd;
     return seg;
@@ -220,6 +219,12 @@ int ring_claim(ring_seg_t *seg, int32_t pid)
 {
     uint32_t n = seg->nslots;
     uint32_t start = (uint32_t)pid * 2654435761u % n; /* spread claimants */
+    /* A slot already owned by pid belongs to this process's image before
+     * execve(): pids are unique among live processes, so take it back
+     * rather than hold two. */
+    for (uint32_t k = 0; k < n; k++)
+        if (atomic_load_explicit(&slot_at(seg, (int)k)->x_owner, memory_order_acquire) == pid)
+            return (int)k;
     for (uint32_t k = 0; k < n; k++) {
         slot_t *s = slot_at(seg, (int)((start + k) % n));
         int32_t want = 0;
@@ -239,15 +244,13 @@ int ring_put(ring_seg_t *seg, int slot, const rec_t *r)
     slot_t *s = slot_at(seg, slot);
     cell_t *cells = cells_of(seg, slot);
     uint64_t mask = seg->cap - 1;
-    /* relaxed: statistics */
-    atomic_fetch_add_explicit(&s->x_attempts, 1, memory_order_relaxed);
     uint64_t pos = atomic_load_explicit(&s->x_head, memory_order_relaxed);
     cell_t *c;
     for (;;) {
         c = &cells[pos & mask];
         /* acquire: pairs with the consumer's release in ring_drain() that
          * frees the cell, so our copy cannot overtake its read */
-        uint64_t seq = atomic_load_explicit(&c->x_seq, memory_order_acquire);
+        uint64_t seq = seq_load(c, pos & mask, memory_order_acquire);
         int64_t dif = (int64_t)(seq - pos);
         if (dif == 0) {
             /* relaxed: the reservation orders nothing; publication does */
@@ -264,7 +267,7 @@ int ring_put(ring_seg_t *seg, int slot, const rec_t *r)
     }
     memcpy(&c->rec, r, sizeof *r);
     /* release: publishes rec; pairs with the acquire in ring_drain() */
-    atomic_store_explicit(&c->x_seq, pos + 1, memory_order_release);
+    seq_store(c, pos & mask, pos + 1, memory_order_release);
     return 0;
 }
 
@@ -278,7 +281,7 @@ size_t ring_drain(ring_seg_t *seg, int slot, rec_t *out, size_t max, bool owner_
     while (n < max) {
         cell_t *c = &cells[pos & mask];
         /* acquire: pairs with the producer's release in ring_put() */
-        uint64_t seq = atomic_load_explicit(&c->x_seq, memory_order_acquire);
+        uint64_t seq = seq_load(c, pos & mask, memory_order_acquire);
         if (seq == pos + 1) {
             memcpy(&out[n++], &c->rec, sizeof(rec_t));
         } else {
@@ -292,7 +295,7 @@ size_t ring_drain(ring_seg_t *seg, int slot, rec_t *out, size_t max, bool owner_
         }
         /* release: hands the cell to the producer of the next lap; pairs
          * with the acquire in ring_put() */
-        atomic_store_explicit(&c->x_seq, pos + cap, memory_order_release);
+        seq_store(c, pos & mask, pos + cap, memory_order_release);
         pos++;
     }
     /* relaxed: only this thread writes x_tail; others read it as a statistic */
@@ -305,10 +308,12 @@ void ring_slot_info(const ring_seg_t *seg, int slot, ring_slot_info_t *info)
     slot_t *s = slot_at(seg, slot);
     /* relaxed throughout: statistics; exact once the owner is dead */
     info->owner = atomic_load_explicit(&s->x_owner, memory_order_relaxed);
-    info->attempts = atomic_load_explicit(&s->x_attempts, memory_order_relaxed);
+    uint64_t base = atomic_load_explicit(&s->x_base, memory_order_relaxed);
     info->dropped = atomic_load_explicit(&s->x_dropped, memory_order_relaxed);
     info->torn = atomic_load_explicit(&s->x_torn, memory_order_relaxed);
-    info->consumed = atomic_load_explicit(&s->x_tail, memory_order_relaxed) - info->torn;
+    info->consumed = atomic_load_explicit(&s->x_tail, memory_order_relaxed) - base - info->torn;
+    /* reserved + dropped: see "no attempts counter" at the top */
+    info->attempts = atomic_load_explicit(&s->x_head, memory_order_relaxed) - base + info->dropped;
 }
 
 uint64_t ring_unslotted(const ring_seg_t *seg)
@@ -320,13 +325,17 @@ uint64_t ring_unslotted(const ring_seg_t *seg)
 int ring_release(ring_seg_t *seg, int slot)
 {
     slot_t *s = slot_at(seg, slot);
-    /* acquire: pairs with producers' CAS on x_head via the cell sequences
-     * already consumed */
-    if (atomic_load_explicit(&s->x_head, memory_order_acquire) !=
-        atomic_load_explicit(&s->x_tail, memory_order_relaxed))
+    uint64_t tail = atomic_load_explicit(&s->x_tail, memory_order_relaxed);
+    /* acquire: pairs with the producers' CAS on x_head (the owner is dead,
+     * so the value is final) */
+    if (atomic_load_explicit(&s->x_head, memory_order_acquire) != tail)
         return -EBUSY;
-    slot_reset(seg, slot);
-    /* release: publishes the reset; pairs with the acquire CAS in ring_claim() */
+    /* Every cell is now free for its next lap: only the counters restart. */
+    atomic_store_explicit(&s->x_dropped, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->x_torn, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->x_base, tail, memory_order_relaxed);
+    /* release: publishes the counter reset; pairs with the acquire CAS in
+     * ring_claim() */
     atomic_store_explicit(&s->x_owner, 0, memory_order_release);
     return 0;
 }

@@ -20,7 +20,7 @@
  *                     |                         | must be dead
  *
  * Invariants:
- *   - cell i of a slot holds seq == pos when free for the producer at pos,
+ *   - the cell for position pos holds seq == pos when free for the producer,
  *     seq == pos+1 when published, seq == pos+cap once consumed.
  *   - x_tail <= x_head; records are consumed in position order.
  *   - x_attempts == received + x_dropped + x_torn once the owner is dead and
@@ -50,7 +50,7 @@ typedef struct ring_cfg {
     uint64_t interval_ns;              /* mean CPU sampling interval */
     uint32_t flags;                    /* RING_CFG_* */
     uint32_t pad;
-    char program_dir[RING_PATH_MAX];   /* files under it are in scope */
+    char scope[RING_PATH_MAX];         /* ":"-separated dirs: files under them are in scope */
     char self_dir[RING_PATH_MAX];      /* the profiler's own files: never in scope */
 } ring_cfg_t;
 
@@ -109,8 +109,8 @@ void ring_slot_info(const ring_seg_t *seg, int slot, ring_slot_info_t *info);
 /* Processes that found no free slot. Context: thread. */
 uint64_t ring_unslotted(const ring_seg_t *seg);
 
-/* Resets a drained slot whose owner is dead and frees it for reuse.
- * Returns 0, or -EBUSY if records remain. Context: thread. */
+/* Frees a drained slot whose owner is dead for reuse (its counters restart;
+ * positions run on). Returns 0, or -EBUSY if records remain. Context: thread. */
 int ring_release(ring_seg_t *seg, int slot);
 
 #endif

@@ -2,7 +2,6 @@
  * sys.c — raw syscalls and libc quirks (see sys.h). Every function here is
  * async-signal-safe: direct syscalls, stack buffers, no stdio, no malloc.
  */
-#define _GNU_SOURCE
 #include "sys.h"
 
 #include <errno.h>

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * agg.h — `scalene run`: the parent process. Creates the shared segment,
+ * starts the program with the runtime preloaded, drains while it runs,
+ * waits (as a child subreaper) for every descendant, writes the report.
+ */
+#ifndef SCALENE_AGG_H
+#define SCALENE_AGG_H
+
+#include <stdbool.h>
+
+/* Options of one run. Visible: tools/cli.c fills it field by field. */
+typedef struct agg_opts {
+    const char *outfile;      /* report path */
+    const char *python;       /* interpreter; NULL: shebang or /usr/bin/python3 */
+    const char *target;       /* script path, or module name when module */
+    bool module;              /* -m */
+    char **args;              /* the program's arguments */
+    int nargs;
+    double interval_sec;      /* --cpu-sampling-rate */
+    bool virtual_time;        /* --use-virtual-time */
+    bool cpu_only;            /* --cpu-only */
+    bool profile_all;         /* --profile-all */
+    const char *program_path; /* --program-path: the scope, instead of the script's dir and cwd */
+    double cpu_percent_threshold;
+    const char *runtime_lib;  /* absolute path of libscalene.so */
+    const char *self_dir;     /* the profiler's own install dir (never in scope) */
+    bool quiet;               /* no summary */
+} agg_opts_t;
+
+/* Runs the program under the profiler. Returns the exit status for
+ * `scalene run`: the program's own (128+N when killed by signal N), or 2
+ * with one line on stderr for a user error (missing script, syntax error,
+ * no interpreter). Context: thread (the process's main thread). */
+int agg_run(const agg_opts_t *o);
+
+#endif

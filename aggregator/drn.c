@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * drn.c — the drain thread (see drn.h).
+ *
+ * Death before drain: a slot's owner is judged dead *before* its ring is
+ * drained in a pass, so once it is dead no record can appear behind the
+ * drain: a cell reserved but never published can only belong to a writer
+ * that died mid-write, and ring_drain skips it as torn.
+ */
+#include "drn.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <urcu.h>
+
+#include "sys.h"
+
+#define DRN_BATCH 1024
+
+typedef struct known {
+    int32_t pid; /* owner we opened pidfd for; 0 if none */
+    int pidfd;   /* -1 if pidfd_open failed */
+} known_t;
+
+struct drn {
+    ring_seg_t *seg;
+    tbl_t *tbl;
+    uint64_t period_ns;
+    pthread_t th;
+    /* set by drn_stop (release), read by the thread (acquire) */
+    _Atomic int x_stop;
+    uint32_t nslots;
+    known_t *known;
+    rec_t buf[DRN_BATCH];
+};
+
+static bool owner_dead(known_t *k)
+{
+    if (k->pidfd >= 0) {
+        struct pollfd p = {k->pidfd, POLLIN, 0};
+        return poll(&p, 1, 0) > 0;
+    }
+    /* no pidfd (old kernel, or the process was gone before we looked) */
+    if (kill(k->pid, 0) != 0 && errno == ESRCH)
+        return true;
+    return false;
+}
+
+/* One pass over every slot. Returns the number of slots still owned. */
+static int pass(drn_t *d)
+{
+    int owned = 0;
+    for (uint32_t i = 0; i < d->nslots; i++) {
+        ring_slot_info_t info;
+        ring_slot_info(d->seg, (int)i, &info);
+        if (info.owner <= 0)
+            continue;
+        known_t *k = &d->known[i];
+        if (k->pid != info.owner) {
+            if (k->pidfd >= 0)
+                close(k->pidfd);
+            k->pid = info.owner;
+            k->pidfd = (int)syscall(SYS_pidfd_open, info.owner, 0);
+        }
+        bool dead = owner_dead(k);
+        size_t n;
+        do {
+            n = ring_drain(d->seg, (int)i, d->buf, DRN_BATCH, dead);
+            for (size_t j = 0; j < n; j++)
+                tbl_ingest(d->tbl, k->pid, &d->buf[j]);
+        } while (n == DRN_BATCH);
+        ring_slot_info(d->seg, (int)i, &info);
+        tbl_slot_stats(d->tbl, k->pid, &info);
+        if (dead) {
+            tbl_proc_end(d->tbl, k->pid, false, 0, sys_now_ns());
+            if (ring_release(d->seg, (int)i) == 0) {
+                if (k->pidfd >= 0)
+                    close(k->pidfd);
+                k->pid = 0;
+                k->pidfd = -1;
+                continue;
+            }
+        }
+        owned++;
+    }
+    return owned;
+}
+
+static void *drn_main(void *arg)
+{
+    drn_t *d = arg;
+    rcu_register_thread();
+    /* acquire: pairs with the release in drn_stop() */
+    while (!atomic_load_explicit(&d->x_stop, memory_order_acquire)) {
+        pass(d);
+        struct timespec ts = {(time_t)(d->period_ns / 1000000000ull), (long)(d->period_ns % 1000000000ull)};
+        nanosleep(&ts, NULL);
+    }
+    rcu_unregister_thread();
+    return NULL;
+}
+
+drn_t *drn_start(ring_seg_t *seg, tbl_t *tbl, uint64_t period_ns)
+{
+    drn_t *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    d->seg = seg;
+    d->tbl = tbl;
+    d->period_ns = period_ns;
+    d->nslots = ring_nslots(seg);
+    d->known = calloc(d->nslots, sizeof *d->known);
+    if (!d->known) {
+        free(d);
+        errno = ENOMEM;
+        return NULL;
+    }
+    for (uint32_t i = 0; i < d->nslots; i++)
+        d->known[i].pidfd = -1;
+    atomic_init(&d->x_stop, 0);
+    int e = pthread_create(&d->th, NULL, drn_main, d);
+    if (e) {
+        free(d->known);
+        free(d);
+        errno = e;
+        return NULL;
+    }
+    return d;
+}
+
+int drn_stop(drn_t *d, uint64_t wait_ns)
+{
+    /* release: pairs with the acquire in drn_main() */
+    atomic_store_explicit(&d->x_stop, 1, memory_order_release);
+    pthread_join(d->th, NULL);
+    uint64_t until = sys_now_ns() + wait_ns;
+    int owned;
+    while ((owned = pass(d)) > 0 && sys_now_ns() < until) {
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    for (uint32_t i = 0; i < d->nslots; i++)
+        if (d->known[i].pidfd >= 0)
+            close(d->known[i].pidfd);
+    free(d->known);
+    free(d);
+    return owned;
+}

@@ -1,0 +1,530 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * rpt.c — the JSON report and the run summary (see rpt.h). Reads the tables
+ * once into arrays, sorts them by file and line, and merges the rows of
+ * every process per line (summing; never one process's numbers over
+ * another's), keeping each process's share under `by_process`.
+ */
+#include "rpt.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct row {
+    uint64_t file_id, func_id;
+    uint32_t line; /* line, or function's first line */
+    int32_t pid;
+    uint64_t py, nat, sys, cpu, wall, samples;
+    uint64_t times[TBL_TIMES];
+    uint32_t ntimes;
+} row_t;
+
+typedef struct vec {
+    row_t *v;
+    size_t n, cap;
+} vec_t;
+
+static row_t *vec_push(vec_t *a)
+{
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 256;
+        row_t *v = realloc(a->v, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        a->v = v;
+        a->cap = cap;
+    }
+    row_t *r = &a->v[a->n++];
+    memset(r, 0, sizeof *r);
+    return r;
+}
+
+static void fill(row_t *r, const tbl_cpu_t *c)
+{
+    r->py = tbl_rd(&c->python_ns);
+    r->nat = tbl_rd(&c->native_ns);
+    r->sys = tbl_rd(&c->sys_ns);
+    r->cpu = tbl_rd(&c->cpu_ns);
+    r->wall = tbl_rd(&c->wall_ns);
+    r->samples = tbl_rd(&c->samples);
+    r->ntimes = (uint32_t)(r->samples < TBL_TIMES ? r->samples : TBL_TIMES);
+    for (uint32_t i = 0; i < r->ntimes; i++)
+        r->times[i] = tbl_rd(&c->times[i]);
+}
+
+static void take_line(const tbl_line_t *l, void *arg)
+{
+    row_t *r = vec_push(arg);
+    if (!r)
+        return;
+    r->file_id = l->file_id;
+    r->line = l->line;
+    r->pid = l->pid;
+    fill(r, &l->c);
+}
+
+static void take_func(const tbl_func_t *f, void *arg)
+{
+    row_t *r = vec_push(arg);
+    if (!r)
+        return;
+    r->file_id = f->file_id;
+    r->func_id = f->func_id;
+    r->line = f->func_line;
+    r->pid = f->pid;
+    fill(r, &f->c);
+}
+
+static int cmp_row(const void *a, const void *b)
+{
+    const row_t *x = a, *y = b;
+    if (x->file_id != y->file_id)
+        return x->file_id < y->file_id ? -1 : 1;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    if (x->func_id != y->func_id)
+        return x->func_id < y->func_id ? -1 : 1;
+    return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+typedef struct totals {
+    uint64_t all, py, nat, sys;
+} totals_t;
+
+static void take_total(const tbl_proc_t *p, void *arg)
+{
+    totals_t *t = arg;
+    uint64_t py = tbl_rd(&p->c.python_ns), nat = tbl_rd(&p->c.native_ns), sys = tbl_rd(&p->c.sys_ns);
+    t->py += py;
+    t->nat += nat;
+    t->sys += sys;
+    t->all += py + nat + sys;
+}
+
+static json_object *jd(double v) { return json_object_new_double(v); }
+static json_object *ji(int64_t v) { return json_object_new_int64(v); }
+static json_object *js(const char *s) { return json_object_new_string(s ? s : ""); }
+
+static double pct(uint64_t ns, uint64_t total) { return total ? 100.0 * (double)ns / (double)total : 0.0; }
+
+/* Source text of a file, split in lines (each keeps its "\n"). */
+typedef struct src {
+    char **line;
+    size_t n;
+} src_t;
+
+static src_t src_read(const char *path)
+{
+    src_t s = {NULL, 0};
+    FILE *f = path ? fopen(path, "r") : NULL;
+    if (!f)
+        return s;
+    char *buf = NULL;
+    size_t cap = 0, alloc = 0;
+    ssize_t len;
+    while ((len = getline(&buf, &cap, f)) >= 0) {
+        if (s.n == alloc) {
+            alloc = alloc ? alloc * 2 : 256;
+            char **nl = realloc(s.line, alloc * sizeof *nl);
+            if (!nl)
+                break;
+            s.line = nl;
+        }
+        s.line[s.n++] = strndup(buf, (size_t)len);
+    }
+    free(buf);
+    fclose(f);
+    return s;
+}
+
+static void src_free(src_t *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->line[i]);
+    free(s->line);
+}
+
+/* The fields of later issues (memory, GPU, async), zero until they land. */
+static void zero_fields(json_object *o)
+{
+    static const char *const names[] = {"n_malloc_mb", "n_mallocs", "n_peak_mb", "n_avg_mb", "n_growth_mb",
+                                        "n_python_fraction", "n_usage_fraction", "n_copy_mb_s", "n_gpu_percent",
+                                        "n_gpu_avg_memory_mb", "n_gpu_peak_memory_mb", "n_async_await_percent",
+                                        "n_async_concurrency_mean", "n_async_concurrency_peak"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        json_object_object_add(o, names[i], ji(0));
+    json_object_object_add(o, "memory_samples", json_object_new_array());
+    json_object_object_add(o, "async_task_names", json_object_new_array());
+    json_object_object_add(o, "is_coroutine", json_object_new_boolean(0));
+}
+
+/* Sums rows [b, e) (one line or function, one row per process) into a
+ * JSON object with by_process. */
+static void merged(json_object *o, const row_t *b, const row_t *e, uint64_t total, int ncpus)
+{
+    uint64_t py = 0, nat = 0, sys = 0, cpu = 0, wall = 0;
+    json_object *times = json_object_new_array();
+    json_object *byp = json_object_new_object();
+    for (const row_t *r = b; r < e; r++) {
+        py += r->py;
+        nat += r->nat;
+        sys += r->sys;
+        cpu += r->cpu;
+        wall += r->wall;
+        for (uint32_t i = 0; i < r->ntimes && json_object_array_length(times) < TBL_TIMES; i++)
+            json_object_array_add(times, jd((double)r->times[i] / 1e9));
+        char key[16];
+        snprintf(key, sizeof key, "%d", r->pid);
+        json_object *p = json_object_new_object();
+        json_object_object_add(p, "n_cpu_percent_python", jd(pct(r->py, total)));
+        json_object_object_add(p, "n_cpu_percent_c", jd(pct(r->nat, total)));
+        json_object_object_add(p, "n_sys_percent", jd(pct(r->sys, total)));
+        json_object_object_add(byp, key, p);
+    }
+    json_object_object_add(o, "n_cpu_percent_python", jd(pct(py, total)));
+    json_object_object_add(o, "n_cpu_percent_c", jd(pct(nat, total)));
+    json_object_object_add(o, "n_sys_percent", jd(pct(sys, total)));
+    json_object_object_add(o, "n_core_utilization", jd(wall ? (double)cpu / (double)wall / (ncpus > 0 ? ncpus : 1) : 0));
+    json_object_object_add(o, "cpu_samples_list", times);
+    json_object_object_add(o, "by_process", byp);
+}
+
+static json_object *idle_line(uint32_t lineno, const char *text)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "lineno", ji(lineno));
+    json_object_object_add(o, "line", js(text));
+    json_object_object_add(o, "n_cpu_percent_python", jd(0));
+    json_object_object_add(o, "n_cpu_percent_c", jd(0));
+    json_object_object_add(o, "n_sys_percent", jd(0));
+    json_object_object_add(o, "n_core_utilization", jd(0));
+    json_object_object_add(o, "cpu_samples_list", json_object_new_array());
+    return o;
+}
+
+static void region(json_object *o, uint32_t lineno)
+{
+    json_object_object_add(o, "start_region_line", ji(lineno));
+    json_object_object_add(o, "end_region_line", ji(lineno));
+    json_object_object_add(o, "start_outermost_loop", ji(lineno));
+    json_object_object_add(o, "end_outermost_loop", ji(lineno));
+    json_object_object_add(o, "start_function_line", ji(0));
+    json_object_object_add(o, "end_function_line", ji(0));
+}
+
+static uint64_t row_total(const row_t *r) { return r->py + r->nat + r->sys; }
+
+static json_object *file_obj(tbl_t *t, const char *fname, const row_t *lb, const row_t *le, const row_t *fb,
+                             const row_t *fe, uint64_t total, int ncpus)
+{
+    json_object *file = json_object_new_object();
+    json_object *lines = json_object_new_array();
+    src_t src = src_read(fname);
+    uint64_t ftotal = 0;
+    uint32_t next = 1;
+    for (const row_t *r = lb; r < le;) {
+        const row_t *q = r;
+        while (q < le && q->line == r->line)
+            ftotal += row_total(q++);
+        for (; next < r->line && next <= src.n; next++) {
+            json_object *o = idle_line(next, src.line[next - 1]);
+            zero_fields(o);
+            region(o, next);
+            json_object_array_add(lines, o);
+        }
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "lineno", ji(r->line));
+        json_object_object_add(o, "line", js(r->line >= 1 && r->line <= src.n ? src.line[r->line - 1] : ""));
+        merged(o, r, q, total, ncpus);
+        zero_fields(o);
+        region(o, r->line);
+        json_object_array_add(lines, o);
+        next = r->line + 1;
+        r = q;
+    }
+    for (; next <= src.n; next++) {
+        json_object *o = idle_line(next, src.line[next - 1]);
+        zero_fields(o);
+        region(o, next);
+        json_object_array_add(lines, o);
+    }
+    src_free(&src);
+    json_object *funcs = json_object_new_array();
+    for (const row_t *r = fb; r < fe;) {
+        const row_t *q = r;
+        while (q < fe && q->line == r->line && q->func_id == r->func_id)
+            q++;
+        json_object *o = json_object_new_object();
+        const char *name = tbl_str(t, r->func_id, NULL);
+        json_object_object_add(o, "lineno", ji(r->line));
+        json_object_object_add(o, "line", js(name ? name : "<unknown>"));
+        merged(o, r, q, total, ncpus);
+        zero_fields(o);
+        region(o, r->line);
+        json_object_array_add(funcs, o);
+        r = q;
+    }
+    json_object_object_add(file, "percent_cpu_time", jd(pct(ftotal, total)));
+    json_object_object_add(file, "lines", lines);
+    json_object_object_add(file, "functions", funcs);
+    json_object_object_add(file, "leaks", json_object_new_object());
+    json_object_object_add(file, "imports", json_object_new_array());
+    return file;
+}
+
+typedef struct pctx {
+    tbl_t *t;
+    const rpt_meta_t *m;
+    json_object *arr;
+} pctx_t;
+
+static json_object *argv_array(tbl_t *t, uint64_t id)
+{
+    json_object *a = json_object_new_array();
+    uint32_t len = 0;
+    const char *s = tbl_str(t, id, &len);
+    for (uint32_t i = 0; s && i < len;) {
+        size_t k = strnlen(s + i, len - i);
+        json_object_array_add(a, json_object_new_string_len(s + i, (int)k));
+        i += (uint32_t)k + 1;
+    }
+    return a;
+}
+
+static double rel(uint64_t ns, uint64_t t0) { return ns > t0 ? (double)(ns - t0) / 1e9 : 0.0; }
+
+static void take_proc(const tbl_proc_t *p, void *arg)
+{
+    pctx_t *c = arg;
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "pid", ji(p->pid));
+    json_object_object_add(o, "ppid", ji(p->ppid));
+    json_object_object_add(o, "argv", argv_array(c->t, p->argv_id));
+    json_object_object_add(o, "role", js(p->pid == c->m->main_pid ? "main" : "child"));
+    char ver[16];
+    snprintf(ver, sizeof ver, "%u.%u", p->pyver >> 24, (p->pyver >> 16) & 0xff);
+    json_object_object_add(o, "python", p->pyver ? js(ver) : NULL);
+    json_object_object_add(o, "start_sec", jd(rel(p->start_ns, c->m->t0_ns)));
+    json_object_object_add(o, "end_sec", p->end_ns ? jd(rel(p->end_ns, c->m->t0_ns)) : NULL);
+    json_object *code = NULL, *sig = NULL;
+    if (p->has_wait && WIFEXITED(p->wait_status))
+        code = ji(WEXITSTATUS(p->wait_status));
+    else if (p->has_wait && WIFSIGNALED(p->wait_status))
+        sig = ji(WTERMSIG(p->wait_status));
+    else if (p->has_code)
+        code = ji(p->exit_code);
+    json_object_object_add(o, "exit_code", code);
+    json_object_object_add(o, "exit_signal", sig);
+    uint64_t cpu = tbl_rd(&p->c.cpu_ns), ru = (p->utime_us + p->stime_us) * 1000u;
+    json_object_object_add(o, "cpu_sec", jd((double)(ru > cpu ? ru : cpu) / 1e9));
+    json_object_object_add(o, "python_sec", jd((double)tbl_rd(&p->c.python_ns) / 1e9));
+    json_object_object_add(o, "native_sec", jd((double)tbl_rd(&p->c.native_ns) / 1e9));
+    json_object_object_add(o, "sys_sec", jd((double)tbl_rd(&p->c.sys_ns) / 1e9));
+    json_object_object_add(o, "samples", ji((int64_t)tbl_rd(&p->c.samples)));
+    json_object_object_add(o, "records_written", ji((int64_t)p->written));
+    json_object_object_add(o, "records_dropped", ji((int64_t)p->dropped));
+    json_object_object_add(o, "records_torn", ji((int64_t)p->torn));
+    json_object_array_add(c->arr, o);
+}
+
+static void take_thread(const tbl_thread_t *th, void *arg)
+{
+    pctx_t *c = arg;
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "pid", ji(th->pid));
+    json_object_object_add(o, "tid", ji(th->tid));
+    const char *name = tbl_str(c->t, th->name_id, NULL);
+    json_object_object_add(o, "name", js(name ? name : ""));
+    json_object_object_add(o, "main", json_object_new_boolean(th->main));
+    json_object_object_add(o, "cpu_sec", jd((double)tbl_rd(&th->c.cpu_ns) / 1e9));
+    json_object_object_add(o, "python_sec", jd((double)tbl_rd(&th->c.python_ns) / 1e9));
+    json_object_object_add(o, "native_sec", jd((double)tbl_rd(&th->c.native_ns) / 1e9));
+    json_object_object_add(o, "sys_sec", jd((double)tbl_rd(&th->c.sys_ns) / 1e9));
+    json_object_object_add(o, "samples", ji((int64_t)tbl_rd(&th->c.samples)));
+    json_object_array_add(c->arr, o);
+}
+
+static int cmp_pid(const void *a, const void *b)
+{
+    int64_t x = json_object_get_int64(json_object_object_get(*(json_object *const *)a, "pid"));
+    int64_t y = json_object_get_int64(json_object_object_get(*(json_object *const *)b, "pid"));
+    return x < y ? -1 : x > y;
+}
+
+static json_object *build(tbl_t *t, const rpt_meta_t *m)
+{
+    vec_t lines = {0}, funcs = {0};
+    tbl_each_line(t, take_line, &lines);
+    tbl_each_func(t, take_func, &funcs);
+    if (lines.n)
+        qsort(lines.v, lines.n, sizeof(row_t), cmp_row);
+    if (funcs.n)
+        qsort(funcs.v, funcs.n, sizeof(row_t), cmp_row);
+    totals_t tot = {0};
+    tbl_each_proc(t, take_total, &tot);
+
+    json_object *root = json_object_new_object();
+    json_object_object_add(root, "program", js(m->program));
+    json_object_object_add(root, "entrypoint_dir", js(m->entrypoint_dir));
+    json_object_object_add(root, "filename", js(m->entrypoint_dir));
+    json_object *args = json_object_new_array();
+    for (int i = 0; i < m->nargs; i++)
+        json_object_array_add(args, js(m->args[i]));
+    json_object_object_add(root, "args", args);
+    json_object_object_add(root, "elapsed_time_sec", jd(rel(m->end_ns, m->t0_ns)));
+    json_object_object_add(root, "start_time_absolute", jd(m->start_epoch));
+    json_object_object_add(root, "start_time_perf", jd((double)m->t0_ns / 1e9));
+
+    json_object *files = json_object_new_object();
+    size_t fi = 0;
+    for (size_t i = 0; i < lines.n;) {
+        size_t j = i;
+        uint64_t ftotal = 0;
+        while (j < lines.n && lines.v[j].file_id == lines.v[i].file_id)
+            ftotal += row_total(&lines.v[j++]);
+        if (ftotal > 0 && pct(ftotal, tot.all) >= m->cpu_percent_threshold) {
+            while (fi < funcs.n && funcs.v[fi].file_id < lines.v[i].file_id)
+                fi++;
+            size_t fj = fi;
+            while (fj < funcs.n && funcs.v[fj].file_id == lines.v[i].file_id)
+                fj++;
+            const char *fname = tbl_str(t, lines.v[i].file_id, NULL);
+            if (fname)
+                json_object_object_add(files, fname,
+                                       file_obj(t, fname, &lines.v[i], &lines.v[j], funcs.v ? &funcs.v[fi] : NULL,
+                                                funcs.v ? &funcs.v[fj] : NULL, tot.all, m->ncpus));
+        }
+        i = j;
+    }
+    json_object_object_add(root, "files", files);
+    free(lines.v);
+    free(funcs.v);
+
+    json_object_object_add(root, "gpu", json_object_new_boolean(0));
+    json_object_object_add(root, "gpu_device", js(""));
+    json_object_object_add(root, "memory", json_object_new_boolean(0));
+    json_object_object_add(root, "async_profile", json_object_new_boolean(0));
+    json_object_object_add(root, "samples", json_object_new_array());
+    json_object_object_add(root, "max_footprint_mb", ji(0));
+    json_object_object_add(root, "max_footprint_python_fraction", ji(0));
+    json_object_object_add(root, "max_footprint_fname", NULL);
+    json_object_object_add(root, "max_footprint_lineno", NULL);
+    json_object_object_add(root, "growth_rate", ji(0));
+    json_object_object_add(root, "native_allocations_mb", ji(0));
+    json_object_object_add(root, "alloc_samples", ji(0));
+    json_object_object_add(root, "stacks", json_object_new_array());
+    json_object_object_add(root, "combined_stacks", json_object_new_array());
+    json_object_object_add(root, "memory_stacks", json_object_new_array());
+    json_object_object_add(root, "main_thread_id", ji(m->main_pid));
+
+    pctx_t pc = {t, m, json_object_new_array()};
+    tbl_each_proc(t, take_proc, &pc);
+    json_object_array_sort(pc.arr, cmp_pid);
+    json_object_object_add(root, "processes", pc.arr);
+    pc.arr = json_object_new_array();
+    tbl_each_thread(t, take_thread, &pc);
+    json_object_object_add(root, "threads", pc.arr);
+
+    json_object *me = json_object_new_object();
+    json_object_object_add(me, "version", js("0.1.0"));
+    json_object_object_add(me, "record_version", ji(REC_VERSION));
+    json_object_object_add(me, "sampling_interval_sec", jd(m->interval_sec));
+    json_object_object_add(me, "virtual_time", json_object_new_boolean(m->virtual_time));
+    json_object_object_add(me, "total_sec", jd((double)tot.all / 1e9));
+    json_object_object_add(me, "python_sec", jd((double)tot.py / 1e9));
+    json_object_object_add(me, "native_sec", jd((double)tot.nat / 1e9));
+    json_object_object_add(me, "sys_sec", jd((double)tot.sys / 1e9));
+    json_object_object_add(me, "unslotted_processes", ji((int64_t)m->unslotted));
+    json_object_object_add(me, "python", js(m->python));
+    json_object_object_add(root, "scalene_c", me);
+    return root;
+}
+
+int rpt_write(tbl_t *t, const rpt_meta_t *m, const char *path)
+{
+    json_c_set_serialization_double_format("%.6g", JSON_C_OPTION_GLOBAL);
+    json_object *root = build(t, m);
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    int rc = json_object_to_file_ext(tmp, root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+    int e = errno;
+    json_object_put(root);
+    if (rc != 0) {
+        unlink(tmp);
+        return -(e ? e : EIO);
+    }
+    if (rename(tmp, path) != 0) {
+        e = errno;
+        unlink(tmp);
+        return -e;
+    }
+    return 0;
+}
+
+typedef struct hot {
+    uint64_t file_id;
+    uint32_t line;
+    uint64_t ns;
+} hot_t;
+
+static int cmp_hot(const void *a, const void *b)
+{
+    const hot_t *x = a, *y = b;
+    return x->ns < y->ns ? 1 : x->ns > y->ns ? -1 : 0;
+}
+
+typedef struct sctx {
+    int nproc;
+    uint64_t dropped;
+} sctx_t;
+
+static void count_proc(const tbl_proc_t *p, void *arg)
+{
+    sctx_t *s = arg;
+    s->nproc++;
+    s->dropped += p->dropped + p->torn;
+}
+
+void rpt_summary(tbl_t *t, const rpt_meta_t *m, const char *path, FILE *out)
+{
+    totals_t tot = {0};
+    tbl_each_proc(t, take_total, &tot);
+    sctx_t sc = {0, 0};
+    tbl_each_proc(t, count_proc, &sc);
+    fprintf(out, "scalene: profile written to %s (%d process%s, %.2f s elapsed, %llu records dropped)\n", path,
+            sc.nproc, sc.nproc == 1 ? "" : "es", rel(m->end_ns, m->t0_ns), (unsigned long long)sc.dropped);
+    if (tot.all == 0) {
+        fprintf(out, "scalene: no samples: the program did not run for long enough to profile\n");
+        return;
+    }
+    fprintf(out, "scalene: time %.2f s: Python %.1f%%, native %.1f%%, system %.1f%%\n", (double)tot.all / 1e9,
+            pct(tot.py, tot.all), pct(tot.nat, tot.all), pct(tot.sys, tot.all));
+    vec_t lines = {0};
+    tbl_each_line(t, take_line, &lines);
+    if (lines.n)
+        qsort(lines.v, lines.n, sizeof(row_t), cmp_row);
+    hot_t *h = calloc(lines.n + 1, sizeof *h);
+    size_t nh = 0;
+    for (size_t i = 0; h && i < lines.n;) {
+        size_t j = i;
+        uint64_t ns = 0;
+        while (j < lines.n && lines.v[j].file_id == lines.v[i].file_id && lines.v[j].line == lines.v[i].line)
+            ns += row_total(&lines.v[j++]);
+        h[nh++] = (hot_t){lines.v[i].file_id, lines.v[i].line, ns};
+        i = j;
+    }
+    if (h && nh)
+        qsort(h, nh, sizeof *h, cmp_hot);
+    for (size_t i = 0; h && i < nh && i < 5; i++) {
+        const char *f = tbl_str(t, h[i].file_id, NULL);
+        const char *base = f ? strrchr(f, '/') : NULL;
+        fprintf(out, "  %5.1f%%  %s:%u\n", pct(h[i].ns, tot.all), base ? base + 1 : (f ? f : "?"), h[i].line);
+    }
+    free(h);
+    free(lines.v);
+    fprintf(out, "scalene: view it with: scalene view --cli %s\n", path);
+}

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * rpt.h — the JSON report (json-c), in Scalene's field names plus this
+ * project's `processes`, `threads`, `by_process` and `scalene_c` (see
+ * docs/REPORT.md), and the short summary printed after a run.
+ */
+#ifndef SCALENE_RPT_H
+#define SCALENE_RPT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tbl.h"
+
+/* What the report needs beyond the tables. Visible: filled field by field
+ * by the aggregator. Strings are borrowed. */
+typedef struct rpt_meta {
+    const char *program;        /* absolute script path, or "-m module" */
+    const char *entrypoint_dir; /* the script's directory ("" for -m) */
+    char *const *args;          /* the program's arguments */
+    int nargs;
+    const char *python;         /* interpreter path */
+    double start_epoch;         /* time() at start */
+    uint64_t t0_ns, end_ns;     /* CLOCK_MONOTONIC start and end */
+    int32_t main_pid;
+    double interval_sec;
+    bool virtual_time;
+    double cpu_percent_threshold;
+    uint64_t unslotted;
+    int ncpus;
+} rpt_meta_t;
+
+/* Writes the report to path atomically (a temporary file in the same
+ * directory, then rename). Returns 0 or -errno. The caller must be
+ * registered with RCU. Context: thread. */
+int rpt_write(tbl_t *t, const rpt_meta_t *m, const char *path);
+
+/* Prints a few lines about the run and its hottest lines to out. */
+void rpt_summary(tbl_t *t, const rpt_meta_t *m, const char *path, FILE *out);
+
+#endif

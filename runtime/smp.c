@@ -1,0 +1,357 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * smp.c — the sampler thread (see smp.h). Runs in every profiled Python
+ * process; owns its private tables (thread baselines, string ids already
+ * sent) and touches shared state only through ring_put().
+ *
+ * Time model. Each tick reads every Python thread's CPU clock. The CPU
+ * consumed since that thread's previous tick is charged to where the thread
+ * is now (a sample-and-hold estimate, unbiased because tick times are
+ * jittered and independent of the program). The kernel part is split off
+ * with the thread's utime/stime ticks. In wall-clock mode the main thread's
+ * off-CPU time (sleeping, blocked in I/O) is charged too, as system time;
+ * other threads are charged only for CPU they used, so an idle pool thread
+ * adds nothing. CPU used by threads that have no Python state (BLAS pools,
+ * C threads) is charged as native time to the main thread's line.
+ */
+#include "smp.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pyframe.h"
+#include "record.h"
+#include "sys.h"
+
+#define SMP_MAX_THREADS 256
+#define SMP_SENT_SLOTS 8192 /* power of two */
+
+typedef struct tstat {
+    pid_t tid;
+    uint32_t sys_ppm; /* last known kernel share of CPU, parts per million */
+    uint64_t cpu, wall, ut, st;
+    uint64_t gen;
+} tstat_t;
+
+static ring_seg_t *g_seg;
+static int g_slot = -1;           /* guarded by g_tick */
+static void (*g_on_ready)(void);  /* called once, when Python is up */
+static int g_ready_done;
+static pthread_mutex_t g_tick = PTHREAD_MUTEX_INITIALIZER; /* held for a tick, and across fork */
+static tstat_t g_th[SMP_MAX_THREADS];
+static int g_nth;
+static uint64_t g_gen;
+static uint64_t g_sent[SMP_SENT_SLOTS];
+static uint64_t g_proc_last, g_self_last;
+static int64_t g_other_bal; /* see tick() */
+#define SMP_OTHER_SLACK_NS 8000000
+static uint64_t g_rng;
+
+static uint64_t rng_next(void)
+{
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return g_rng;
+}
+
+static uint64_t clock_ns(clockid_t c)
+{
+    struct timespec ts;
+    if (clock_gettime(c, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void put(rec_t *r, pid_t tid, uint64_t now)
+{
+    r->h.tid = (uint32_t)tid;
+    r->h.t_ns = now;
+    ring_put(g_seg, g_slot, r);
+}
+
+static bool sent_has(uint64_t id)
+{
+    for (uint32_t i = 0, h = (uint32_t)id; i < 16; i++) {
+        uint64_t v = g_sent[(h + i) & (SMP_SENT_SLOTS - 1)];
+        if (v == id)
+            return true;
+        if (v == 0)
+            return false;
+    }
+    return false;
+}
+
+static void sent_add(uint64_t id)
+{
+    for (uint32_t i = 0, h = (uint32_t)id; i < 16; i++) {
+        uint64_t *v = &g_sent[(h + i) & (SMP_SENT_SLOTS - 1)];
+        if (*v == 0 || *v == id) {
+            *v = id;
+            return;
+        }
+    }
+    /* full neighbourhood: the string is sent again next time, which is
+     * harmless because ids are content hashes */
+}
+
+/* Sends the chunks of a string once per process (and its forks). A chunk
+ * refused by a full ring leaves the id unsent, so it is tried again. */
+static void send_str(uint64_t id, const char *s, size_t n, pid_t tid, uint64_t now)
+{
+    if (id == 0 || sent_has(id))
+        return;
+    unsigned k, nch = rec_str_nchunks(n);
+    for (k = 0; k < nch; k++) {
+        rec_t r;
+        rec_str_chunk(&r, id, s, n, k);
+        r.h.tid = (uint32_t)tid;
+        r.h.t_ns = now;
+        if (ring_put(g_seg, g_slot, &r) != 0)
+            return;
+    }
+    sent_add(id);
+}
+
+/* The thread's name, once, from /proc (Python 3.11 does not name OS threads,
+ * so this is the program's own naming when it sets one). */
+static void send_thread(pid_t tid, uint64_t now)
+{
+    char path[64] = "/proc/self/task/", num[24], name[32];
+    size_t l = strlen(path), k = sys_utoa((uint64_t)tid, num);
+    memcpy(path + l, num, k);
+    memcpy(path + l + k, "/comm", 6);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, name, sizeof name);
+    close(fd);
+    if (n <= 0)
+        return;
+    if (name[n - 1] == '\n')
+        n--;
+    uint64_t id = rec_str_id(name, (size_t)n);
+    send_str(id, name, (size_t)n, tid, now);
+    rec_t r;
+    memset(&r, 0, sizeof r);
+    r.h.kind = REC_THREAD;
+    r.u.thread.name_id = id;
+    put(&r, tid, now);
+}
+
+static tstat_t *thread_slot(pid_t tid, bool *fresh)
+{
+    for (int i = 0; i < g_nth; i++)
+        if (g_th[i].tid == tid) {
+            *fresh = false;
+            return &g_th[i];
+        }
+    if (g_nth == SMP_MAX_THREADS)
+        return NULL;
+    tstat_t *t = &g_th[g_nth++];
+    memset(t, 0, sizeof *t);
+    t->tid = tid;
+    *fresh = true;
+    return t;
+}
+
+static uint32_t u32(uint64_t v) { return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v; }
+
+/* One tick: a record per thread that ran (and for the main thread in wall
+ * mode). Called with g_tick held. Context: sampler thread. */
+static void tick(void)
+{
+    static pyf_thread_t ths[SMP_MAX_THREADS];
+    static rec_t recs[SMP_MAX_THREADS];
+    if (!ring_enabled(g_seg)) {
+        g_nth = 0; /* resume later from fresh baselines */
+        g_proc_last = 0;
+        g_other_bal = 0;
+        return;
+    }
+    const ring_cfg_t *cfg = ring_cfg(g_seg);
+    bool virt = (cfg->flags & RING_CFG_VIRTUAL) != 0;
+    int n = pyf_threads(ths, SMP_MAX_THREADS);
+    uint64_t now = sys_now_ns();
+    uint64_t proc = clock_ns(CLOCK_PROCESS_CPUTIME_ID), self = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    pid_t pid = getpid();
+    uint64_t sum = 0;
+    int nrec = 0, main_rec = -1;
+    g_gen++;
+    for (int i = 0; i < n; i++) {
+        pid_t tid = ths[i].tid;
+        bool fresh;
+        tstat_t *t = thread_slot(tid, &fresh);
+        uint64_t cpu;
+        if (!t || sys_thread_cpu_ns(tid, &cpu) != 0)
+            continue;
+        t->gen = g_gen;
+        if (fresh) {
+            t->cpu = cpu;
+            t->wall = now;
+            sys_task_ticks(tid, &t->ut, &t->st);
+            send_thread(tid, now);
+            continue;
+        }
+        uint64_t dcpu = cpu > t->cpu ? cpu - t->cpu : 0, dwall = now - t->wall;
+        t->cpu = cpu;
+        t->wall = now;
+        sum += dcpu;
+        bool is_main = tid == pid;
+        if (dcpu == 0 && (!is_main || virt))
+            continue;
+        uint64_t sys_ns = 0;
+        if (dcpu > 0) {
+            uint64_t ut, st;
+            if (sys_task_ticks(tid, &ut, &st) == 0) {
+                uint64_t du = ut - t->ut, ds = st - t->st;
+                if (du + ds > 0)
+                    t->sys_ppm = (uint32_t)(ds * 1000000u / (du + ds));
+                t->ut = ut;
+                t->st = st;
+            }
+            sys_ns = dcpu * t->sys_ppm / 1000000u;
+        }
+        pyf_loc_t loc;
+        memset(&loc, 0, sizeof loc);
+        if (pyf_sample(ths[i].tstate, &loc) != 0)
+            loc.has_frame = false;
+        rec_t *r = &recs[nrec];
+        memset(r, 0, sizeof *r);
+        r->h.kind = REC_CPU;
+        r->h.tid = (uint32_t)tid;
+        r->h.t_ns = now;
+        if (loc.has_frame) {
+            send_str(loc.file_id, loc.file, loc.file_len, tid, now);
+            send_str(loc.func_id, loc.func, loc.func_len, tid, now);
+            r->u.cpu.file_id = loc.file_id;
+            r->u.cpu.func_id = loc.func_id;
+            r->u.cpu.line = loc.line;
+            r->u.cpu.func_line = loc.func_line;
+            r->h.flags |= loc.native ? REC_F_NATIVE : 0;
+            r->h.flags |= loc.in_scope ? 0 : REC_F_OUTSIDE;
+        } else {
+            r->h.flags |= REC_F_NOFRAME | REC_F_NATIVE;
+        }
+        r->h.flags |= is_main ? REC_F_MAIN : 0;
+        r->h.flags |= virt ? REC_F_VIRTUAL : 0;
+        r->u.cpu.cpu_ns = u32(dcpu);
+        r->u.cpu.sys_ns = u32(sys_ns);
+        r->u.cpu.wall_ns = u32(dwall);
+        if (is_main)
+            main_rec = nrec;
+        nrec++;
+    }
+    /* CPU of threads we cannot see (no Python state), minus our own. The
+     * process clock lags a thread running on another core by up to a
+     * scheduler tick while thread clocks do not, so one interval's
+     * difference is noise of either sign: keep a signed balance and charge
+     * only what stays above one tick of slack. Clamping each interval at
+     * zero instead would turn the noise into phantom native time. */
+    if (g_proc_last != 0) {
+        g_other_bal += (int64_t)(proc - g_proc_last) - (int64_t)sum - (int64_t)(self - g_self_last);
+        if (g_other_bal < -SMP_OTHER_SLACK_NS)
+            g_other_bal = -SMP_OTHER_SLACK_NS;
+        if (main_rec >= 0 && g_other_bal > SMP_OTHER_SLACK_NS) {
+            recs[main_rec].u.cpu.other_ns = u32((uint64_t)(g_other_bal - SMP_OTHER_SLACK_NS));
+            g_other_bal = SMP_OTHER_SLACK_NS;
+        }
+    }
+    g_proc_last = proc;
+    g_self_last = self;
+    for (int i = 0; i < nrec; i++)
+        ring_put(g_seg, g_slot, &recs[i]);
+    /* forget threads that are gone */
+    for (int i = 0; i < g_nth;)
+        if (g_th[i].gen != g_gen)
+            g_th[i] = g_th[--g_nth];
+        else
+            i++;
+}
+
+static void *smp_main(void *arg)
+{
+    (void)arg;
+    /* The program's signals are never delivered to this thread: its
+     * handlers keep running where it expects them. */
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    const ring_cfg_t *cfg = ring_cfg(g_seg);
+    uint64_t interval = cfg->interval_ns ? cfg->interval_ns : 10000000ull;
+    uint64_t next = sys_now_ns();
+    g_rng = next ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
+    for (;;) {
+        /* uniform jitter in [0.5, 1.5) x interval: the mean is kept and the
+         * ticks cannot lock onto a periodic program */
+        next += interval / 2 + rng_next() % interval;
+        uint64_t now = sys_now_ns();
+        if (next + interval < now)
+            next = now; /* we were stopped (SIGSTOP, suspend): do not burst */
+        struct timespec ts = {(time_t)(next / 1000000000ull), (long)(next % 1000000000ull)};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+            ;
+        pthread_mutex_lock(&g_tick);
+        if (!g_ready_done && pyf_ready()) {
+            g_ready_done = 1;
+            if (g_on_ready)
+                g_on_ready();
+        }
+        if (g_ready_done)
+            tick();
+        pthread_mutex_unlock(&g_tick);
+    }
+    return NULL;
+}
+
+int smp_restart(void)
+{
+    pthread_t th;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&at, 256 * 1024);
+    int e = pthread_create(&th, &at, smp_main, NULL);
+    pthread_attr_destroy(&at);
+    if (e == 0)
+        pthread_setname_np(th, "scalene-sampler");
+    return -e;
+}
+
+int smp_start(ring_seg_t *seg, int slot, void (*on_ready)(void))
+{
+    g_seg = seg;
+    g_slot = slot;
+    g_on_ready = on_ready;
+    return smp_restart();
+}
+
+void smp_pause(void) { pthread_mutex_lock(&g_tick); }
+
+void smp_resume(void) { pthread_mutex_unlock(&g_tick); }
+
+void smp_child(int slot)
+{
+    /* The forking thread holds g_tick (smp_pause); in the child the sampler
+     * thread is gone, so start from a fresh lock and fresh baselines. */
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    memcpy(&g_tick, &fresh, sizeof fresh);
+    g_slot = slot;
+    g_nth = 0;
+    g_proc_last = 0;
+    g_other_bal = 0;
+    g_ready_done = 1; /* Python is up: the child's fork hook restarts us */
+}
+
+void smp_flush(void)
+{
+    if (!g_seg || !g_ready_done)
+        return;
+    pthread_mutex_lock(&g_tick);
+    tick();
+    pthread_mutex_unlock(&g_tick);
+}

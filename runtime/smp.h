@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * smp.h — the sampler: one native thread per Python process that, every
+ * interval (jittered), reads each Python thread's CPU clock and frame and
+ * appends one REC_CPU record per thread that ran (and for the main thread
+ * also when it waited, in wall-clock mode). No signals: the program's own
+ * timers and handlers are untouched and no system call sees EINTR from us.
+ */
+#ifndef SCALENE_SMP_H
+#define SCALENE_SMP_H
+
+#include "ring.h"
+
+/* Starts the sampler thread writing to slot of seg. on_ready (may be NULL)
+ * is called once from the sampler thread when the interpreter is up.
+ * Returns 0 or -errno. Context: thread. */
+int smp_start(ring_seg_t *seg, int slot, void (*on_ready)(void));
+
+/* Fork protocol (called from fork/fk.c). smp_pause() waits for the current
+ * tick to end and holds the sampler off; smp_resume() lets it go on.
+ * smp_child() runs in the child: the sampler thread did not survive the
+ * fork, so it forgets every thread baseline and takes the new slot.
+ * Context: smp_pause/smp_resume thread; smp_child child. */
+void smp_pause(void);
+void smp_resume(void);
+void smp_child(int slot);
+
+/* Starts a new sampler thread in a forked child (from Python's
+ * after-in-child fork hook, where creating a thread is safe). Context: thread. */
+int smp_restart(void);
+
+/* Takes one last tick from the calling thread (a process leaving through
+ * _exit() while its frames are still valid), so its final interval is not
+ * lost. Context: thread (never from a vfork child or a signal handler). */
+void smp_flush(void);
+
+#endif

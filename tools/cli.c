@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * cli.c — the `scalene` command: `scalene run [options] prog.py [--- args]`,
+ * `scalene run [options] -m module [args]`, `scalene view ...`. Parses
+ * Scalene's options and hands over to aggregator/agg.c or tools/view.c.
+ * A user error is one line on stderr and exit status 2.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agg.h"
+#include "view.h"
+
+#define CLI_VERSION "0.1.0"
+
+static const char usage_top[] = "usage: scalene run [options] prog.py [--- args...]\n"
+                                "       scalene run [options] -m module [args...]\n"
+                                "       scalene view [--cli] [-r] [--pid N] [profile.json]\n"
+                                "       scalene --version\n";
+
+static const char usage_run[] =
+    "usage: scalene run [options] prog.py [--- args...]\n"
+    "       scalene run [options] -m module [args...]\n"
+    "\n"
+    "Profiles a Python program and every Python process it starts; writes one JSON report.\n"
+    "\n"
+    "options:\n"
+    "  -h, --help                 show this help and exit\n"
+    "  --help-advanced            show the advanced options too\n"
+    "  -o, --outfile FILE         report path (default: scalene-profile.json)\n"
+    "  --cpu-only                 profile CPU time only\n"
+    "  --python PATH              interpreter to run (default: the script's #! Python, else /usr/bin/python3)\n"
+    "  -m MODULE                  run a module, as python -m; everything after it is the module's\n"
+    "  ---                        everything after it is the program's arguments\n";
+
+static const char usage_adv[] =
+    "\nadvanced options:\n"
+    "  --cpu-sampling-rate SEC    mean seconds between CPU samples (default: 0.01)\n"
+    "  --use-virtual-time         count CPU time only, not time spent waiting\n"
+    "  --profile-all              profile every file, the standard library and packages too\n"
+    "  --program-path DIR         profile files under DIR (default: the program's directory and the\n"
+    "                             working directory)\n"
+    "  --cpu-percent-threshold N  report files with at least N% of the time (default: 1)\n"
+    "  -q, --quiet                print no summary\n";
+
+static int bad(const char *fmt, const char *a)
+{
+    fprintf(stderr, "scalene: ");
+    fprintf(stderr, fmt, a);
+    fputc('\n', stderr);
+    return 2;
+}
+
+/* The directory of this executable: the runtime is found relative to it,
+ * so build/bin/scalene works without `make install`. */
+static int self_paths(char *lib, char *libdir, size_t n)
+{
+    char exe[PATH_MAX];
+    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (k <= 0)
+        return -1;
+    exe[k] = 0;
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return -1;
+    *slash = 0;
+    slash = strrchr(exe, '/');
+    if (slash)
+        *slash = 0; /* the prefix: build/ or /usr/local */
+    if (strlen(exe) + 32 > n)
+        return -1;
+    strcpy(libdir, exe);
+    strcat(libdir, "/lib/scalene");
+    strcpy(lib, libdir);
+    strcat(lib, "/libscalene.so");
+    return access(lib, R_OK) == 0 ? 0 : -1;
+}
+
+static int parse_double(const char *opt, const char *v, double *out, double min)
+{
+    char *end;
+    errno = 0;
+    double d = v ? strtod(v, &end) : 0;
+    if (!v || errno || *end || d < min)
+        return bad("bad value for %s", opt);
+    *out = d;
+    return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    agg_opts_t o;
+    memset(&o, 0, sizeof o);
+    o.outfile = "scalene-profile.json";
+    o.interval_sec = 0.01;
+    o.cpu_percent_threshold = 1.0;
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (o.target && strcmp(a, "---") == 0) {
+            i++;
+            break;
+        }
+        if (o.target && a[0] != '-')
+            break; /* the program's own arguments */
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(usage_run, stdout);
+            return 0;
+        } else if (strcmp(a, "--help-advanced") == 0) {
+            fputs(usage_run, stdout);
+            fputs(usage_adv, stdout);
+            return 0;
+        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--outfile") == 0) {
+            if (!v)
+                return bad("%s needs a file name", a);
+            o.outfile = v;
+            i++;
+        } else if (strncmp(a, "--outfile=", 10) == 0) {
+            o.outfile = a + 10;
+        } else if (strcmp(a, "--cpu-only") == 0) {
+            o.cpu_only = true;
+        } else if (strcmp(a, "--use-virtual-time") == 0) {
+            o.virtual_time = true;
+        } else if (strcmp(a, "--profile-all") == 0) {
+            o.profile_all = true;
+        } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+            o.quiet = true;
+        } else if (strcmp(a, "--python") == 0) {
+            if (!v)
+                return bad("%s needs a path", a);
+            o.python = v;
+            i++;
+        } else if (strcmp(a, "--program-path") == 0) {
+            if (!v)
+                return bad("%s needs a directory", a);
+            o.program_path = v;
+            i++;
+        } else if (strcmp(a, "--cpu-sampling-rate") == 0) {
+            if (parse_double(a, v, &o.interval_sec, 0.0005))
+                return 2;
+            i++;
+        } else if (strcmp(a, "--cpu-percent-threshold") == 0) {
+            if (parse_double(a, v, &o.cpu_percent_threshold, 0))
+                return 2;
+            i++;
+        } else if (strcmp(a, "-m") == 0 && !o.target) {
+            if (!v)
+                return bad("%s needs a module name", a);
+            o.target = v;
+            o.module = true;
+            i += 2;
+            break; /* everything after the module is the module's */
+        } else if (strcmp(a, "---") == 0 && !o.target) {
+            /* `scalene run [opts] --- -m mod args` / `--- prog.py args` */
+            if (v && strcmp(v, "-m") == 0 && i + 2 < argc) {
+                o.target = argv[i + 2];
+                o.module = true;
+                i += 3;
+            } else if (v) {
+                o.target = v;
+                i += 2;
+            } else {
+                return bad("%s", "no program given after ---");
+            }
+            break;
+        } else if (a[0] == '-' && a[1] != 0) {
+            return bad("unknown option '%s' (see scalene run --help)", a);
+        } else if (!o.target) {
+            o.target = a;
+        }
+    }
+    if (!o.target)
+        return bad("%s", "no program to run (usage: scalene run [options] prog.py [--- args])");
+    /* after the script: an explicit --- may still come */
+    if (i < argc && strcmp(argv[i], "---") == 0)
+        i++;
+    o.args = argv + i;
+    o.nargs = argc - i;
+    static char lib[PATH_MAX], libdir[PATH_MAX];
+    if (self_paths(lib, libdir, sizeof lib) != 0)
+        return bad("%s", "cannot find the runtime library libscalene.so next to this program (build with make)");
+    o.runtime_lib = lib;
+    o.self_dir = libdir;
+    return agg_run(&o);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage_top, stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "run") == 0)
+        return cmd_run(argc - 1, argv + 1);
+    if (strcmp(argv[1], "view") == 0)
+        return vw_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("scalene (C) %s\n", CLI_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        fputs(usage_top, stdout);
+        return 0;
+    }
+    if (strlen(argv[1]) > 3 && strcmp(argv[1] + strlen(argv[1]) - 3, ".py") == 0)
+        return bad("missing command: did you mean 'scalene run %s'?", argv[1]);
+    return bad("unknown command '%s' (commands: run, view)", argv[1]);
+}
