@@ -131,8 +131,12 @@ static char **child_env(const char *lib, const char *shm)
     for (size_t i = 0; i < n; i++)
         if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0 && strncmp(environ[i], "SCALENE_SHM=", 12) != 0)
             env[k++] = environ[i];
-    char pre[PATH_MAX * 2];
-    snprintf(pre, sizeof pre, "%s%s%s", lib, old && *old ? ":" : "", old ? old : "");
+    /* SCALENE_PRELOAD_FIRST: a library that must precede the runtime (the
+     * ASan runtime, for the sanitizer builds' end-to-end tests). */
+    const char *first = getenv("SCALENE_PRELOAD_FIRST");
+    char pre[PATH_MAX * 3];
+    snprintf(pre, sizeof pre, "%s%s%s%s%s", first && *first ? first : "", first && *first ? ":" : "", lib,
+             old && *old ? ":" : "", old ? old : "");
     env[k++] = env_entry("LD_PRELOAD", pre);
     env[k++] = env_entry("SCALENE_SHM", shm);
     env[k] = NULL;
