@@ -12,13 +12,13 @@ PY_SITE := $(shell $(PYTHON) -c 'import sysconfig;print(sysconfig.get_paths()["p
 
 SAN_asan := -fsanitize=address -fno-sanitize-recover=all
 SAN_ubsan := -fsanitize=undefined -fno-sanitize-recover=all
-SAN_tsan := -fsanitize=thread
+SAN_tsan := -fsanitize=thread -fno-builtin-memcpy -fno-builtin-memset
 SAN := $(SAN_$(VARIANT))
 OPT := $(if $(VARIANT),-O1,-O2)
 
 WARN := -std=c11 -Wall -Wextra -Werror -g -fno-omit-frame-pointer -D_GNU_SOURCE
 CFLAGS_COMMON := $(WARN) $(OPT) $(SAN) -MMD -MP
-RT_CFLAGS := $(CFLAGS_COMMON) -fPIC -fvisibility=hidden -I$(PY_INC) -Iruntime -Ifork
+RT_CFLAGS := $(CFLAGS_COMMON) -fPIC -fvisibility=hidden -Iruntime -Ifork -I$(PY_INC)
 AGG_CFLAGS := $(CFLAGS_COMMON) -Iruntime -Iaggregator -Itools
 AGG_LIBS := -lurcu -lurcu-cds -ljson-c -lpthread -lm
 

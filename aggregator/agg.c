@@ -213,6 +213,15 @@ int agg_run(const agg_opts_t *o)
         sigaddset(&fwd, fwd_sigs[i]);
     sigaddset(&fwd, SIGCHLD);
     pthread_sigmask(SIG_BLOCK, &fwd, &old);
+    /* A signal ignored at generation is discarded even while blocked, and a
+     * non-interactive shell starts background jobs with SIGINT ignored: take
+     * the default here so sigtimedwait sees what is sent to us, and give the
+     * program back the dispositions it would have had without us. */
+    struct sigaction saved[sizeof fwd_sigs / sizeof fwd_sigs[0]], dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (size_t i = 0; i < sizeof fwd_sigs / sizeof fwd_sigs[0]; i++)
+        sigaction(fwd_sigs[i], &dfl, &saved[i]);
 
     rcu_register_thread();
     tbl_t *tbl = tbl_new(ring_t0_ns(seg));
@@ -251,6 +260,8 @@ int agg_run(const agg_opts_t *o)
             tcsetpgrp(tty, getpgrp());
             signal(SIGTTOU, SIG_DFL);
         }
+        for (size_t i = 0; i < sizeof fwd_sigs / sizeof fwd_sigs[0]; i++)
+            sigaction(fwd_sigs[i], &saved[i], NULL);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         execve(python, argv, env);
         fprintf(stderr, "scalene: cannot run %s: %s\n", python, strerror(errno));

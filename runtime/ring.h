@@ -23,8 +23,8 @@
  *   - the cell for position pos holds seq == pos when free for the producer,
  *     seq == pos+1 when published, seq == pos+cap once consumed.
  *   - x_tail <= x_head; records are consumed in position order.
- *   - x_attempts == received + x_dropped + x_torn once the owner is dead and
- *     the slot drained (the stress test checks exactly this).
+ *   - attempts (reserved + refused) == received + dropped + torn once the
+ *     owner is dead and the slot drained (the stress test checks exactly this).
  */
 #ifndef SCALENE_RING_H
 #define SCALENE_RING_H
@@ -58,7 +58,7 @@ typedef struct ring_seg ring_seg_t;
 
 typedef struct ring_slot_info {
     int32_t owner;       /* pid, 0 when free */
-    uint64_t attempts;   /* records the owner tried to write */
+    uint64_t attempts;   /* records reserved or refused (x_head - x_base + x_dropped) */
     uint64_t dropped;    /* of those, refused because the ring was full */
     uint64_t torn;       /* claimed by a writer that died before publishing */
     uint64_t consumed;   /* drained so far */
