@@ -10,7 +10,7 @@ PREFIX ?= /usr/local
 PY_INC := $(shell $(PYTHON) -c 'import sysconfig;print(sysconfig.get_paths()["include"])' 2>/dev/null)
 PY_SITE := $(shell $(PYTHON) -c 'import sysconfig;print(sysconfig.get_paths()["purelib"].replace("/usr/lib/", "/usr/local/lib/").replace("/site-packages", "/dist-packages") if sysconfig.get_paths()["purelib"].startswith("/usr/lib/") else sysconfig.get_paths()["purelib"])' 2>/dev/null)
 
-SAN_asan := -fsanitize=address -fno-sanitize-recover=all
+SAN_asan := -fsanitize=address,undefined -fno-sanitize-recover=all
 SAN_ubsan := -fsanitize=undefined -fno-sanitize-recover=all
 SAN_tsan := -fsanitize=thread -fno-builtin-memcpy -fno-builtin-memset
 SAN := $(SAN_$(VARIANT))
@@ -98,7 +98,7 @@ tsan:
 ASAN_LIB = $(shell $(CC) -print-file-name=libasan.so)
 check-asan:
 	$(MAKE) VARIANT=asan all
-	SCALENE_BUILD=$(abspath build/asan) SCALENE_ASAN_LIB=$(ASAN_LIB) \
+	SCALENE_BUILD=$(abspath build/asan) SCALENE_ASAN_LIB=$(ASAN_LIB) SCALENE_PRELOAD_FIRST=$(ASAN_LIB) \
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	  $(PYTHON) -m pytest -q tests/e2e -m "not slow" $(PYTEST_ARGS)
 check-ubsan:
