@@ -20,7 +20,14 @@
 #include <unistd.h>
 #include <urcu.h>
 
-#include "sys.h"
+/* CLOCK_MONOTONIC in ns: the clock of every record's t_ns. */
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 
 #define DRN_BATCH 1024
 
@@ -79,7 +86,7 @@ static int pass(drn_t *d)
         ring_slot_info(d->seg, (int)i, &info);
         tbl_slot_stats(d->tbl, k->pid, &info);
         if (dead) {
-            tbl_proc_end(d->tbl, k->pid, false, 0, sys_now_ns());
+            tbl_proc_end(d->tbl, k->pid, false, 0, mono_ns());
             if (ring_release(d->seg, (int)i) == 0) {
                 if (k->pidfd >= 0)
                     close(k->pidfd);
@@ -140,9 +147,9 @@ int drn_stop(drn_t *d, uint64_t wait_ns)
     /* release: pairs with the acquire in drn_main() */
     atomic_store_explicit(&d->x_stop, 1, memory_order_release);
     pthread_join(d->th, NULL);
-    uint64_t until = sys_now_ns() + wait_ns;
+    uint64_t until = mono_ns() + wait_ns;
     int owned;
-    while ((owned = pass(d)) > 0 && sys_now_ns() < until) {
+    while ((owned = pass(d)) > 0 && mono_ns() < until) {
         struct timespec ts = {0, 2000000};
         nanosleep(&ts, NULL);
     }
