@@ -84,7 +84,7 @@ e2e: all
 
 # The whole suite: unit tests, end-to-end tests, then the same end-to-end
 # tests against the ASan+UBSan build of runtime and aggregator.
-test: unit e2e check-asan
+test: unit e2e check-asan lint
 
 check: test
 

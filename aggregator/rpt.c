@@ -446,7 +446,7 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
 
 int rpt_write(tbl_t *t, const rpt_meta_t *m, const char *path)
 {
-    json_c_set_serialization_double_format("%.6g", JSON_C_OPTION_GLOBAL);
+    json_c_set_serialization_double_format("%.12g", JSON_C_OPTION_GLOBAL);
     json_object *root = build(t, m);
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());

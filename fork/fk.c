@@ -20,6 +20,7 @@
 #include <string.h>
 
 static const fk_ops_t *g_ops;
+static int g_hooked; /* os.register_at_fork succeeded (inherited by children) */
 
 static void fk_before(void)
 {
@@ -36,6 +37,8 @@ static void fk_after_child(void)
     if (g_ops->after_child)
         g_ops->after_child();
 }
+
+int fk_py_hooked(void) { return g_hooked; }
 
 int fk_install(const fk_ops_t *ops)
 {
@@ -94,6 +97,8 @@ static int fk_pending(void *arg)
         res = py.call(reg, args, kw);
     if (!res)
         py.err_clear();
+    else
+        g_hooked = 1;
     drop(res);
     drop(kw);
     drop(args);

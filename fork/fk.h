@@ -26,4 +26,10 @@ int fk_install(const fk_ops_t *ops);
  * with dlsym; nothing is linked. Returns 0 or -errno. Context: thread. */
 int fk_py_boot(void);
 
+/* Whether Python's after-fork hook is registered in this process (or was
+ * in the parent it was forked from). A child forked before that (the
+ * program forked within its first milliseconds) has no hook to restart its
+ * sampler, so the atfork child handler must. Context: child. */
+int fk_py_hooked(void);
+
 #endif

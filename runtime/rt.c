@@ -155,6 +155,12 @@ static void on_child(void)
     g_slot = slot;
     smp_child(slot);
     record_start(1);
+    /* Forked before Python's after-fork hook was registered: no later hook
+     * will start the child's sampler, so start it here. glibc has reset its
+     * own locks (malloc, stacks) before running atfork child handlers; this
+     * is the one place the runtime creates a thread inside one. */
+    if (!fk_py_hooked())
+        smp_restart();
 }
 
 static void on_py_child(void)

@@ -41,6 +41,7 @@ static ring_seg_t *g_seg;
 static int g_slot = -1;           /* guarded by g_tick */
 static void (*g_on_ready)(void);  /* called once, when Python is up */
 static int g_ready_done;
+static pid_t g_thread_pid; /* the process whose sampler thread is running */
 static pthread_mutex_t g_tick = PTHREAD_MUTEX_INITIALIZER; /* held for a tick, and across fork */
 static tstat_t g_th[SMP_MAX_THREADS];
 static int g_nth;
@@ -288,7 +289,9 @@ static void *smp_main(void *arg)
     for (;;) {
         /* uniform jitter in [0.5, 1.5) x interval: the mean is kept and the
          * ticks cannot lock onto a periodic program */
-        next += interval / 2 + rng_next() % interval;
+        /* until the interpreter is up, look every millisecond, so Python's
+         * fork hook is registered before the program can fork */
+        next += g_ready_done ? interval / 2 + rng_next() % interval : 1000000ull;
         uint64_t now = sys_now_ns();
         if (next + interval < now)
             next = now; /* we were stopped (SIGSTOP, suspend): do not burst */
@@ -310,6 +313,12 @@ static void *smp_main(void *arg)
 
 int smp_restart(void)
 {
+    /* Once per process: the Python after-fork hook and the early-fork path
+     * in the atfork handler may both ask. Both run single-threaded (GIL
+     * held / inside fork), so a plain variable is enough. */
+    if (g_thread_pid == getpid())
+        return 0;
+    g_thread_pid = getpid();
     pthread_t th;
     pthread_attr_t at;
     pthread_attr_init(&at);
