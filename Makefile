@@ -8,7 +8,10 @@ OUT ?= build$(if $(VARIANT),/$(VARIANT))
 PREFIX ?= /usr/local
 
 PY_INC := $(shell $(PYTHON) -c 'import sysconfig;print(sysconfig.get_paths()["include"])' 2>/dev/null)
-PY_SITE := $(shell $(PYTHON) -c 'import sysconfig;print(sysconfig.get_paths()["purelib"].replace("/usr/lib/", "/usr/local/lib/").replace("/site-packages", "/dist-packages") if sysconfig.get_paths()["purelib"].startswith("/usr/lib/") else sysconfig.get_paths()["purelib"])' 2>/dev/null)
+# Where `make install` puts the `scalene` package: the /usr/local site of the
+# target interpreter, and of the `python3` first on PATH when that is another.
+SITE_OF = $(shell $(1) -c 'import site; c=[p for p in site.getsitepackages() if p.startswith("/usr/local/")]; print((c or site.getsitepackages())[0])' 2>/dev/null)
+PY_SITES := $(sort $(call SITE_OF,$(PYTHON)) $(call SITE_OF,python3))
 
 SAN_asan := -fsanitize=address,undefined -fno-sanitize-recover=all
 SAN_ubsan := -fsanitize=undefined -fno-sanitize-recover=all
@@ -110,11 +113,15 @@ check-tsan:
 	@set -e; for t in $(patsubst build/%,build/tsan/%,$(UNIT_TESTS)); do echo "# $$t"; TSAN_OPTIONS=suppressions=$(abspath tests/tsan.supp) $$t; done
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/scalene $(DESTDIR)$(PY_SITE)/scalene
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/scalene
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/scalene
 	install -m 755 $(LIB) $(DESTDIR)$(PREFIX)/lib/scalene/libscalene.so
-	install -m 644 tools/python/scalene/*.py $(DESTDIR)$(PY_SITE)/scalene/
-	printf 'SCALENE_BIN = "%s"\n' "$(PREFIX)/bin/scalene" > $(DESTDIR)$(PY_SITE)/scalene/_where.py
+	@set -e; for site in $(PY_SITES); do \
+	  install -d $(DESTDIR)$$site/scalene; \
+	  install -m 644 tools/python/scalene/*.py $(DESTDIR)$$site/scalene/; \
+	  printf 'SCALENE_BIN = "%s"\n' "$(PREFIX)/bin/scalene" > $(DESTDIR)$$site/scalene/_where.py; \
+	  echo "installed the scalene package in $$site"; \
+	done
 
 # Profiles the bundled example and shows the result.
 example: all
