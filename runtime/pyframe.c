@@ -640,12 +640,16 @@ static void pyf_fill(pyf_loc_t *loc, pyf_code_t *e, ptrdiff_t off)
 
 /* The thread state fields the walk needs, cframe .. datastack_top, in one read. */
 #define PYF_TS_LO offsetof(PyThreadState, cframe)
+#define PYF_RETRIES 8
 #define PYF_TS_HI (offsetof(PyThreadState, datastack_top) + sizeof(PyObject **))
 _Static_assert(offsetof(PyThreadState, datastack_chunk) > PYF_TS_LO, "tstate field order");
 
-int pyf_sample(const void *tstate, pyf_loc_t *loc)
+/* One attempt. *torn is set when the thread had a frame but the walk could
+ * not name it: the leaf was popped and its memory reused between our reads. */
+static int pyf_sample_once(const void *tstate, pyf_loc_t *loc, bool *torn)
 {
     memset(loc, 0, sizeof(*loc));
+    *torn = false;
     if (!pyf_runtime)
         return -ENOENT;
     if (!pyf_cache) {
@@ -662,13 +666,29 @@ int pyf_sample(const void *tstate, pyf_loc_t *loc)
         PyThreadState ts;
         char raw[sizeof(PyThreadState)];
     } t;
-    if (!tstate || sys_read_safe(t.raw + PYF_TS_LO, (const char *)tstate + PYF_TS_LO, PYF_TS_HI - PYF_TS_LO) != 0)
-        return -EFAULT;
-    if (!t.ts.cframe)
-        return 0; /* a thread state that never ran: no frame */
+    /* tstate->cframe points into the thread's C stack: every call that
+     * enters a new eval loop (a dunder method called from a C slot, say)
+     * pushes one and pops it on return, within a microsecond. Read the
+     * pointer, then the frame through it, then the pointer again: if it
+     * moved, the frame may be garbage from a popped C frame, so read again.
+     * Without this a program of small dunder methods loses a quarter of its
+     * samples as "no frame". */
     _PyInterpreterFrame *cur = NULL;
-    if (PYF_READ_FIELD(cur, _PyCFrame, t.ts.cframe, current_frame) != 0)
-        return -EFAULT;
+    for (int tries = 0;; tries++) {
+        if (!tstate || sys_read_safe(t.raw + PYF_TS_LO, (const char *)tstate + PYF_TS_LO, PYF_TS_HI - PYF_TS_LO) != 0)
+            return -EFAULT;
+        if (!t.ts.cframe)
+            return 0; /* a thread state that never ran: no frame */
+        _PyCFrame *cf = t.ts.cframe, *again = NULL;
+        if (PYF_READ_FIELD(cur, _PyCFrame, cf, current_frame) != 0)
+            cur = NULL;
+        if (sys_read_safe(&again, (const char *)tstate + offsetof(PyThreadState, cframe), sizeof again) != 0)
+            return -EFAULT;
+        if (again == cf && (cur || tries > 0))
+            break;
+        if (tries == PYF_RETRIES)
+            return -EAGAIN;
+    }
     pyf_window_t w = {0};
     if (t.ts.datastack_chunk) {
         w.chunk_lo = (uintptr_t)t.ts.datastack_chunk + offsetof(_PyStackChunk, data);
@@ -699,5 +719,21 @@ int pyf_sample(const void *tstate, pyf_loc_t *loc)
             break;
         }
     }
+    *torn = cur != NULL && !loc->has_frame;
     return 0;
+}
+
+int pyf_sample(const void *tstate, pyf_loc_t *loc)
+{
+    /* A program of tiny functions (dunder methods called from C slots)
+     * pushes and pops frames every microsecond, faster than our reads: a
+     * frame read after its pop shows another frame's half-written bytes.
+     * Such a walk names nothing; try again, a few times. */
+    bool torn = false;
+    for (int tries = 0; tries < PYF_RETRIES; tries++) {
+        int rc = pyf_sample_once(tstate, loc, &torn);
+        if (rc != 0 || !torn)
+            return rc;
+    }
+    return -EAGAIN;
 }
