@@ -146,6 +146,7 @@ static void on_child(void)
     if (!g_seg || g_slot < 0)
         return;
     g_pid = getpid();
+    sys_refresh_pid();
     g_exit_done = false;
     int slot = ring_claim(g_seg, g_pid);
     if (slot < 0) {
@@ -236,6 +237,7 @@ __attribute__((constructor)) static void rt_init(void)
         return;
     }
     g_pid = getpid();
+    sys_refresh_pid();
     g_slot = ring_claim(seg, g_pid);
     if (g_slot < 0)
         return;

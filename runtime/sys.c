@@ -41,12 +41,14 @@ int sys_thread_cpu_ns(pid_t tid, uint64_t *ns)
     return 0;
 }
 
+static pid_t g_self; /* see sys_refresh_pid() */
+
+void sys_refresh_pid(void) { g_self = getpid(); }
+
 int sys_read_safe(void *dst, const void *addr, size_t n)
 {
-    static pid_t self; /* getpid() is cheap, but this runs per frame */
-    pid_t me = getpid();
-    if (self != me)
-        self = me;
+    /* getpid() is a system call in glibc >= 2.25; this runs per frame */
+    pid_t self = g_self ? g_self : getpid();
     struct iovec l = {dst, n}, r = {(void *)addr, n};
     int saved = errno;
     ssize_t got = syscall(SYS_process_vm_readv, self, &l, 1ul, &r, 1ul, 0ul);
@@ -54,6 +56,11 @@ int sys_read_safe(void *dst, const void *addr, size_t n)
     errno = saved;
     if (got == (ssize_t)n)
         return 0;
+    if (got < 0 && e == ESRCH && self != getpid()) {
+        /* forked without sys_refresh_pid(): never read the parent */
+        g_self = 0;
+        return -EAGAIN;
+    }
     return got < 0 ? -e : -EFAULT;
 }
 

@@ -26,6 +26,10 @@ int sys_thread_cpu_ns(pid_t tid, uint64_t *ns);
  * which needs no ptrace permission). Returns 0 or -errno. Context: signal. */
 int sys_read_safe(void *dst, const void *addr, size_t n);
 
+/* Caches getpid() for sys_read_safe(); call at start and in a forked
+ * child. Context: child. */
+void sys_refresh_pid(void);
+
 /* User and kernel CPU ticks (USER_HZ) of thread tid of this process, from
  * /proc/self/task/<tid>/stat. Returns 0 or -errno. open/read/close only.
  * Context: signal. */
