@@ -275,6 +275,7 @@ int agg_run(const agg_opts_t *o)
         _exit(127);
     }
     setpgid(child, child); /* both sides, so neither races the other */
+    tbl_set_main(tbl, child);
     if (tty >= 0) {
         signal(SIGTTOU, SIG_IGN);
         tcsetpgrp(tty, child);

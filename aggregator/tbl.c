@@ -56,6 +56,7 @@ struct tbl {
     struct cds_lfht *strs, *lines, *funcs, *procs, *threads;
     uint64_t t0_ns;
     uint64_t rng; /* writer-private: reservoir sampling */
+    int32_t main_pid; /* the program's first process: uatomic_set by tbl_set_main, read by the drain */
 };
 
 static uint64_t mix(uint64_t x)
@@ -309,9 +310,15 @@ static void ingest_cpu(tbl_t *t, int32_t pid, const rec_t *r)
         nat += user;
     else
         py = user;
-    /* Off-CPU time of the main thread is system time (sleep, I/O, waits),
-     * except in virtual-time mode, which counts CPU only. */
-    if ((r->h.flags & REC_F_MAIN) && !(r->h.flags & REC_F_VIRTUAL) && wall > cpu)
+    /* Off-CPU time of a main thread is system time (sleep, I/O, waits),
+     * except in virtual-time mode, which counts CPU only. The program's
+     * first process is its wall clock, so all of it counts; in a child it
+     * counts only when the program's own line is the one blocked (its frame
+     * is the leaf: time.sleep, a recv in user code). Otherwise an idle pool
+     * or server worker waiting inside the framework for work would bury the
+     * time of the lines that did the work. */
+    if ((r->h.flags & REC_F_MAIN) && !(r->h.flags & REC_F_VIRTUAL) && wall > cpu &&
+        (pid == (int32_t)uatomic_read(&t->main_pid) || (r->h.flags & REC_F_LEAFIN)))
         sys += wall - cpu;
     uint64_t when = r->h.t_ns > t->t0_ns ? r->h.t_ns - t->t0_ns : 0;
     proc_row_t *p = proc_row(t, pid);
@@ -444,5 +451,7 @@ void tbl_each_thread(tbl_t *t, void (*fn)(const tbl_thread_t *, void *), void *a
 {
     EACH(t->threads, thread_row_t, fn, arg);
 }
+
+void tbl_set_main(tbl_t *t, int32_t pid) { uatomic_set(&t->main_pid, pid); }
 
 uint64_t tbl_rd(const uint64_t *field) { return uatomic_read(field); }

@@ -82,6 +82,10 @@ void tbl_slot_stats(tbl_t *t, int32_t pid, const ring_slot_info_t *info);
  * at now_ns. */
 void tbl_proc_end(tbl_t *t, int32_t pid, bool has_status, int status, uint64_t now_ns);
 
+/* The program's first process: its main thread's off-CPU time is the
+ * run's wall clock and always counts. Context: thread. */
+void tbl_set_main(tbl_t *t, int32_t pid);
+
 /* Borrowed text of string id (NUL-terminated), NULL until all chunks came. */
 const char *tbl_str(tbl_t *t, uint64_t id, uint32_t *len);
 

@@ -706,6 +706,7 @@ static int pyf_sample_once(const void *tstate, pyf_loc_t *loc, bool *torn)
         if (!e)
             continue;
         ptrdiff_t off = pyf_offset(e, &b.f);
+        bool was_leaf = leaf;
         if (leaf) {
             leaf = false;
             loc->has_frame = true;
@@ -716,6 +717,7 @@ static int pyf_sample_once(const void *tstate, pyf_loc_t *loc, bool *torn)
         if (e->in_scope) {
             pyf_fill(loc, e, off);
             loc->in_scope = true;
+            loc->leaf_in_scope = was_leaf;
             break;
         }
     }

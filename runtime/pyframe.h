@@ -50,6 +50,7 @@ typedef struct pyf_loc {
     bool has_frame;            /* the thread had at least one Python frame */
     bool native;               /* the leaf frame sits at a CALL: C code runs */
     bool in_scope;             /* loc names the innermost in-scope frame; else the leaf */
+    bool leaf_in_scope;        /* ... and that frame is the leaf: the program's own line runs (or blocks) */
 } pyf_loc_t;
 
 /* Walks the frames of tstate from the leaf outward (at most 256) and fills

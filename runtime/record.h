@@ -35,6 +35,7 @@ enum rec_kind {
 #define REC_F_NOFRAME 0x04u  /* thread had no Python frame (starting up, pure C thread) */
 #define REC_F_OUTSIDE 0x08u  /* no frame in profile scope: file/line name the leaf frame */
 #define REC_F_VIRTUAL 0x10u  /* virtual-time mode: off-CPU time was not counted */
+#define REC_F_LEAFIN 0x20u   /* the in-scope frame is the leaf frame */
 
 /* Common 16-byte header. */
 typedef struct rec_hdr {

@@ -235,6 +235,7 @@ static void tick(void)
             r->u.cpu.func_line = loc.func_line;
             r->h.flags |= loc.native ? REC_F_NATIVE : 0;
             r->h.flags |= loc.in_scope ? 0 : REC_F_OUTSIDE;
+            r->h.flags |= loc.leaf_in_scope ? REC_F_LEAFIN : 0;
         } else {
             r->h.flags |= REC_F_NOFRAME | REC_F_NATIVE;
         }

@@ -1,0 +1,226 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Shared helpers for the end-to-end tests: run the built `scalene` on a real
+Python program and hand back its exit status, output and JSON report.
+
+Environment:
+  SCALENE_BUILD     the build directory (default: <repo>/build), holding
+                    bin/scalene and lib/scalene/libscalene.so
+  SCALENE_ASAN_LIB  set for the ASan build: the path of libasan.so, which must
+                    be loaded into python before the (instrumented) runtime.
+                    It goes in SCALENE_PRELOAD_FIRST, which the aggregator puts
+                    ahead of the runtime in the program's LD_PRELOAD (setting
+                    LD_PRELOAD itself would give runtime:libasan, the wrong
+                    order, and would also preload libasan into the already
+                    instrumented scalene binary).
+"""
+import json
+import os
+import subprocess
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+PROGRAMS = os.path.join(HERE, "programs")
+BUILD = os.path.abspath(os.environ.get("SCALENE_BUILD") or os.path.join(REPO, "build"))
+SCALENE = os.path.join(BUILD, "bin", "scalene")
+RUNTIME = os.path.join(BUILD, "lib", "scalene", "libscalene.so")
+PYTHON = "/usr/bin/python3"
+ASAN = bool(os.environ.get("SCALENE_ASAN_LIB"))
+
+# A run of scalene that takes longer than this is a hang, not a slow machine.
+RUN_TIMEOUT_SEC = 120
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: long test; `make check-asan` skips these (-m 'not slow')")
+
+
+def program(name):
+    """Absolute path of tests/e2e/programs/<name>."""
+    return os.path.join(PROGRAMS, name)
+
+
+def scalene_env(extra=None):
+    """The environment for a scalene process (see the module docstring)."""
+    env = dict(os.environ)
+    env.pop("SCALENE_PRELOAD_FIRST", None)
+    env.pop("LD_PRELOAD", None)
+    asan = env.get("SCALENE_ASAN_LIB")
+    if asan:
+        env["SCALENE_PRELOAD_FIRST"] = asan
+        # Python itself leaks by design, and an error must stop the run.
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=1")
+    # The program's own output must not depend on a terminal or buffering.
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    env.pop("PYTHONSTARTUP", None)
+    if extra:
+        for k, v in extra.items():
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = v
+    return env
+
+
+def plain_env(extra=None):
+    """The environment for running a program without the profiler."""
+    env = dict(os.environ)
+    for k in ("LD_PRELOAD", "SCALENE_SHM", "SCALENE_PRELOAD_FIRST"):
+        env.pop(k, None)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    if extra:
+        env.update(extra)
+    return env
+
+
+class Run:
+    """The result of one `scalene` invocation. Unpacks as
+    (rc, stdout, stderr, report)."""
+
+    def __init__(self, rc, stdout, stderr, report, outfile):
+        self.rc, self.stdout, self.stderr, self.report, self.outfile = rc, stdout, stderr, report, outfile
+
+    def __iter__(self):
+        return iter((self.rc, self.stdout, self.stderr, self.report))
+
+    def program_json(self):
+        """The last stdout line that is a JSON object: what the program
+        measured itself."""
+        for line in reversed(self.stdout.splitlines()):
+            line = line.strip()
+            if line.startswith("{"):
+                return json.loads(line)
+        raise AssertionError("program printed no JSON line; stdout=%r stderr=%r" % (self.stdout, self.stderr))
+
+
+def _run(args, tmp_path, outfile="auto", input=None, cwd=None, env=None, timeout=RUN_TIMEOUT_SEC, text=True):
+    args = [str(a) for a in args]
+    if args and args[0] == "view":
+        cmd = [SCALENE] + args
+        outfile = None
+    else:
+        cmd = [SCALENE] + (args if args and args[0] == "run" else ["run"] + args)
+        if outfile == "auto":
+            outfile = str(tmp_path / "out.json")
+            cmd[2:2] = ["-o", outfile]
+    p = subprocess.run(
+        cmd,
+        input=input,
+        capture_output=True,
+        cwd=str(cwd or tmp_path),
+        env=scalene_env(env),
+        timeout=timeout,
+        text=text,
+    )
+    report = None
+    if outfile and os.path.exists(outfile):
+        with open(outfile, "rb") as f:
+            raw = f.read()
+        try:
+            report = json.loads(raw)
+        except ValueError as e:
+            raise AssertionError("report %s is not valid JSON: %s\n%r" % (outfile, e, raw[:2000]))
+    return Run(p.returncode, p.stdout, p.stderr, report, outfile)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _built():
+    for f in (SCALENE, RUNTIME):
+        if not os.access(f, os.R_OK):
+            pytest.exit("not built: %s (run make, or set SCALENE_BUILD)" % f, returncode=1)
+
+
+@pytest.fixture
+def run_scalene(tmp_path):
+    """run_scalene(args, outfile="auto", input=None, cwd=None, env=None,
+    timeout=..., text=True) -> Run, which unpacks as (rc, stdout, stderr,
+    report).
+
+    args are scalene's arguments with or without the leading "run" ("view"
+    runs `scalene view`). With outfile="auto" the report goes to
+    tmp_path/out.json via `-o`; pass outfile=<path> when args already name
+    one, or None for none. report is the parsed JSON, or None when no file
+    was written. env entries are added to (None: removed from) scalene_env().
+    The working directory defaults to tmp_path."""
+
+    def run(args, **kw):
+        return _run(args, tmp_path, **kw)
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def run_scalene_module(tmp_path_factory):
+    """Like run_scalene, for module-scoped fixtures that share one run."""
+    d = tmp_path_factory.mktemp("run")
+
+    def run(args, **kw):
+        return _run(args, d, **kw)
+
+    return run
+
+
+def run_plain(argv, cwd=None, timeout=RUN_TIMEOUT_SEC, input=None):
+    """Runs a command without the profiler; returns CompletedProcess."""
+    return subprocess.run(
+        [str(a) for a in argv], capture_output=True, text=True, cwd=cwd, env=plain_env(), timeout=timeout, input=input
+    )
+
+
+# ---- reading a report ----
+
+
+def marker_line(path, marker):
+    """1-based line number of the only line of path containing `# <marker>`."""
+    with open(path) as f:
+        hits = [i + 1 for i, l in enumerate(f) if ("# " + marker) in l]
+    assert len(hits) == 1, "marker %r found %d times in %s" % (marker, len(hits), path)
+    return hits[0]
+
+
+def file_entry(report, path):
+    files = report["files"]
+    assert path in files, "%s not in the report's files: %s" % (path, sorted(files))
+    return files[path]
+
+
+def line_row(report, path, lineno):
+    for row in file_entry(report, path)["lines"]:
+        if row["lineno"] == lineno:
+            return row
+    raise AssertionError("line %d of %s not in the report" % (lineno, path))
+
+
+def func_row(report, path, name):
+    rows = [r for r in file_entry(report, path)["functions"] if r["line"] == name]
+    assert len(rows) == 1, "function %r: %d rows in %s (functions: %s)" % (
+        name,
+        len(rows),
+        path,
+        [r["line"] for r in file_entry(report, path)["functions"]],
+    )
+    return rows[0]
+
+
+def pct(row):
+    """A row's total: Python + native + system percent."""
+    return row["n_cpu_percent_python"] + row["n_cpu_percent_c"] + row["n_sys_percent"]
+
+
+def pct_to_sec(report, p):
+    """Seconds that p percent of the report's total stands for."""
+    return p / 100.0 * report["scalene_c"]["total_sec"]
+
+
+def process(report, pid):
+    rows = [p for p in report["processes"] if p["pid"] == pid]
+    assert len(rows) == 1, "pid %d: %d rows in processes %s" % (pid, len(rows), report["processes"])
+    return rows[0]
+
+
+def thread(report, tid):
+    """The thread object for tid, or None when the report has none."""
+    rows = [t for t in report["threads"] if t["tid"] == tid]
+    assert len(rows) <= 1, "tid %d listed %d times" % (tid, len(rows))
+    return rows[0] if rows else None

@@ -1,0 +1,45 @@
+"""Three phases whose true profile is known by construction, each timed by
+the program itself: pure Python, native (zlib on a 1 MiB buffer), asleep.
+Prints one JSON line: per phase its wall seconds and its CPU seconds."""
+import json
+import sys
+import time
+import zlib
+
+
+def python_phase(seconds):
+    end = time.perf_counter() + seconds
+    total = 0
+    while time.perf_counter() < end:
+        for i in range(3000):  # PY_LOOP
+            total += i * i % 7  # PY_BODY
+    return total
+
+
+def native_phase(seconds):
+    data = bytes(range(256)) * 4096
+    end = time.perf_counter() + seconds
+    n = 0
+    k = 0
+    while time.perf_counter() < end:
+        n += len(zlib.compress(data, 9))  # ZLIB_CALL
+        k += 1  # AFTER_ZLIB
+    return n + k
+
+
+def sleep_phase(seconds):
+    time.sleep(seconds)  # SLEEP_CALL
+
+
+def main():
+    scale = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
+    out = {}
+    for name, fn in (("python", python_phase), ("native", native_phase), ("sleep", sleep_phase)):
+        w0, c0 = time.perf_counter(), time.thread_time()
+        fn(scale)
+        out[name] = {"wall": time.perf_counter() - w0, "cpu": time.thread_time() - c0}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
