@@ -695,12 +695,14 @@ static int pyf_sample_once(const void *tstate, pyf_loc_t *loc, bool *torn)
         w.top = (uintptr_t)t.ts.datastack_top;
     }
     uintptr_t fp = (uintptr_t)cur;
-    bool leaf = true;
+    bool leaf = true, broke = false;
     for (int depth = 0; fp && depth < PYF_MAX_DEPTH; depth++) {
         pyf_framebuf_t b;
         /* The leaf alone is one small read: often it is all the walk needs. */
-        if (pyf_read_frame(&w, fp, !leaf, &b) != 0)
-            break; /* popped under us: keep what we have */
+        if (pyf_read_frame(&w, fp, !leaf, &b) != 0) {
+            broke = true; /* popped under us */
+            break;
+        }
         fp = (uintptr_t)b.f.previous;
         pyf_code_t *e = pyf_code_lookup(b.f.f_code);
         if (!e)
@@ -721,7 +723,8 @@ static int pyf_sample_once(const void *tstate, pyf_loc_t *loc, bool *torn)
             break;
         }
     }
-    *torn = cur != NULL && !loc->has_frame;
+    /* a walk that lost its way before an in-scope frame may have missed one */
+    *torn = cur != NULL && (!loc->has_frame || (!loc->in_scope && broke));
     return 0;
 }
 

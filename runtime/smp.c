@@ -35,6 +35,10 @@ typedef struct tstat {
     uint32_t sys_ppm; /* last known kernel share of CPU, parts per million */
     uint64_t cpu, wall, ut, st;
     uint64_t gen;
+    bool has_run;     /* run_* hold where the thread was last seen on a CPU */
+    uint8_t run_flags;
+    uint32_t run_line, run_func_line;
+    uint64_t run_file, run_func;
 } tstat_t;
 
 static ring_seg_t *g_seg;
@@ -167,7 +171,7 @@ static uint32_t u32(uint64_t v) { return v > UINT32_MAX ? UINT32_MAX : (uint32_t
 static void tick(void)
 {
     static pyf_thread_t ths[SMP_MAX_THREADS];
-    static rec_t recs[SMP_MAX_THREADS];
+    static rec_t recs[2 * SMP_MAX_THREADS];
     if (!ring_enabled(g_seg)) {
         g_nth = 0; /* resume later from fresh baselines */
         g_proc_last = 0;
@@ -221,6 +225,14 @@ static void tick(void)
         memset(&loc, 0, sizeof loc);
         if (pyf_sample(ths[i].tstate, &loc) != 0)
             loc.has_frame = false;
+        /* Is the thread on a CPU right now? Its clock moved during the walk
+         * if so. A thread that is not (preempted, or just blocked) stopped
+         * where the kernel took it off the CPU, and preemption favours the
+         * return from a system call: charging its CPU there would pile time
+         * on syscall lines on a loaded machine. Its CPU goes instead to
+         * where it was last seen running; its off-CPU time stays here. */
+        uint64_t cpu2 = cpu;
+        bool running = sys_thread_cpu_ns(tid, &cpu2) == 0 && cpu2 > cpu;
         rec_t *r = &recs[nrec];
         memset(r, 0, sizeof *r);
         r->h.kind = REC_CPU;
@@ -244,6 +256,32 @@ static void tick(void)
         r->u.cpu.cpu_ns = u32(dcpu);
         r->u.cpu.sys_ns = u32(sys_ns);
         r->u.cpu.wall_ns = u32(dwall);
+        if (running && loc.has_frame) {
+            t->has_run = true;
+            t->run_flags = r->h.flags & (REC_F_NATIVE | REC_F_OUTSIDE | REC_F_LEAFIN);
+            t->run_file = loc.file_id;
+            t->run_func = loc.func_id;
+            t->run_line = loc.line;
+            t->run_func_line = loc.func_line;
+        } else if (!running && dcpu > 0 && t->has_run) {
+            /* split: CPU to the last running place, the wait to here */
+            rec_t *w = &recs[++nrec];
+            *w = *r;
+            w->u.cpu.cpu_ns = 0;
+            w->u.cpu.sys_ns = 0;
+            w->u.cpu.wall_ns = dwall > dcpu ? u32(dwall - dcpu) : 0;
+            r->h.flags = (uint8_t)((r->h.flags & ~(REC_F_NATIVE | REC_F_OUTSIDE | REC_F_LEAFIN | REC_F_NOFRAME)) |
+                                   t->run_flags);
+            r->u.cpu.file_id = t->run_file;
+            r->u.cpu.func_id = t->run_func;
+            r->u.cpu.line = t->run_line;
+            r->u.cpu.func_line = t->run_func_line;
+            r->u.cpu.wall_ns = u32(dcpu); /* no off-CPU time on this one */
+            if (is_main)
+                main_rec = nrec - 1;
+            nrec++;
+            continue;
+        }
         if (is_main)
             main_rec = nrec;
         nrec++;
