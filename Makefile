@@ -103,7 +103,7 @@ check-asan:
 	$(MAKE) VARIANT=asan all
 	SCALENE_BUILD=$(abspath build/asan) SCALENE_ASAN_LIB=$(ASAN_LIB) SCALENE_PRELOAD_FIRST=$(ASAN_LIB) \
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
-	  $(PYTHON) -m pytest -q tests/e2e -m "not slow" $(PYTEST_ARGS)
+	  $(PYTHON) -m pytest -q tests/e2e -m "not slow and not timing" $(PYTEST_ARGS)
 check-ubsan:
 	$(MAKE) VARIANT=ubsan all unit
 	SCALENE_BUILD=$(abspath build/ubsan) UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

@@ -223,6 +223,8 @@ static void tick(void)
         }
         pyf_loc_t loc;
         memset(&loc, 0, sizeof loc);
+        uint64_t cpu1 = cpu, cpu2 = cpu;
+        sys_thread_cpu_ns(tid, &cpu1);
         if (pyf_sample(ths[i].tstate, &loc) != 0)
             loc.has_frame = false;
         /* Is the thread on a CPU right now? Its clock moved during the walk
@@ -231,8 +233,7 @@ static void tick(void)
          * return from a system call: charging its CPU there would pile time
          * on syscall lines on a loaded machine. Its CPU goes instead to
          * where it was last seen running; its off-CPU time stays here. */
-        uint64_t cpu2 = cpu;
-        bool running = sys_thread_cpu_ns(tid, &cpu2) == 0 && cpu2 > cpu;
+        bool running = sys_thread_cpu_ns(tid, &cpu2) == 0 && cpu2 > cpu1;
         rec_t *r = &recs[nrec];
         memset(r, 0, sizeof *r);
         r->h.kind = REC_CPU;

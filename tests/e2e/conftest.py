@@ -34,6 +34,11 @@ RUN_TIMEOUT_SEC = 120
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long test; `make check-asan` skips these (-m 'not slow')")
+    config.addinivalue_line(
+        "markers",
+        "timing: asserts attribution accuracy under CPU contention; `make check-asan` skips these, since "
+        "ASan slows the sampler itself several times and the run is there to catch memory errors",
+    )
 
 
 def program(name):

@@ -133,6 +133,7 @@ def cpu_hogs():
         p.wait()
 
 
+@pytest.mark.timing
 def test_preempted_thread_cpu_stays_on_its_lines(run_scalene, cpu_hogs):
     """A thread preempted (CPU contention) right after a system call must not
     have the Python CPU it used before being preempted charged, as native
