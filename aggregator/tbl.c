@@ -20,6 +20,7 @@
 #include "tbl.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <urcu.h>
@@ -146,90 +147,59 @@ static int match_thread(struct cds_lfht_node *n, const void *key)
     return a->pid == b->pid && a->tid == b->tid;
 }
 
-/* Finds or publishes the row for key. fresh_row is a zeroed row whose key
- * fields the caller set; it is consumed (freed when another row won).
- * Must be called under rcu_read_lock. */
-static struct cds_lfht_node *get_or_add(struct cds_lfht *h, uint64_t hash, cds_lfht_match_fct match,
-                                        const void *key, struct cds_lfht_node *fresh_row)
+/* Every row is its hash node followed by its value, whose leading fields
+ * are the key: one lookup serves all kinds. */
+#define ROW_V offsetof(line_row_t, v)
+_Static_assert(offsetof(func_row_t, v) == ROW_V && offsetof(proc_row_t, v) == ROW_V &&
+                   offsetof(thread_row_t, v) == ROW_V,
+               "rows share a layout");
+
+/* Finds the row for key or publishes a new zeroed one of size bytes whose
+ * value starts with the klen key bytes. cds_lfht_add_unique orders the
+ * row's initialization before its publication; when a racing insert won,
+ * ours is freed unseen. Must be called under rcu_read_lock. */
+static void *row_get(struct cds_lfht *h, uint64_t hash, cds_lfht_match_fct match, const void *key, size_t klen,
+                     size_t size)
 {
-    struct cds_lfht_node *got = cds_lfht_add_unique(h, hash, match, key, fresh_row);
-    return got;
+    struct cds_lfht_iter it;
+    cds_lfht_lookup(h, hash, match, key, &it);
+    struct cds_lfht_node *n = cds_lfht_iter_get_node(&it);
+    if (n)
+        return n;
+    struct cds_lfht_node *fresh = calloc(1, size);
+    if (!fresh)
+        return NULL;
+    memcpy((char *)fresh + ROW_V, key, klen);
+    n = cds_lfht_add_unique(h, hash, match, key, fresh);
+    if (n != fresh)
+        free(fresh);
+    return n;
 }
 
 static line_row_t *line_row(tbl_t *t, int32_t pid, uint64_t file, uint32_t line)
 {
     tbl_line_t k = {.pid = pid, .line = line, .file_id = file};
-    uint64_t h = mix(file ^ mix((uint64_t)pid << 32 | line));
-    struct cds_lfht_iter it;
-    cds_lfht_lookup(t->lines, h, match_line, &k, &it);
-    struct cds_lfht_node *n = cds_lfht_iter_get_node(&it);
-    if (n)
-        return caa_container_of(n, line_row_t, node);
-    line_row_t *r = calloc(1, sizeof *r);
-    if (!r)
-        return NULL;
-    r->v = k;
-    n = get_or_add(t->lines, h, match_line, &k, &r->node);
-    if (n != &r->node)
-        free(r);
-    return caa_container_of(n, line_row_t, node);
+    return row_get(t->lines, mix(file ^ mix((uint64_t)pid << 32 | line)), match_line, &k,
+                   offsetof(tbl_line_t, c), sizeof(line_row_t));
 }
 
 static func_row_t *func_row(tbl_t *t, int32_t pid, uint64_t file, uint64_t func, uint32_t fline)
 {
     tbl_func_t k = {.pid = pid, .func_line = fline, .file_id = file, .func_id = func};
-    uint64_t h = mix(file ^ mix(func ^ mix((uint64_t)pid << 32 | fline)));
-    struct cds_lfht_iter it;
-    cds_lfht_lookup(t->funcs, h, match_func, &k, &it);
-    struct cds_lfht_node *n = cds_lfht_iter_get_node(&it);
-    if (n)
-        return caa_container_of(n, func_row_t, node);
-    func_row_t *r = calloc(1, sizeof *r);
-    if (!r)
-        return NULL;
-    r->v = k;
-    n = get_or_add(t->funcs, h, match_func, &k, &r->node);
-    if (n != &r->node)
-        free(r);
-    return caa_container_of(n, func_row_t, node);
+    return row_get(t->funcs, mix(file ^ mix(func ^ mix((uint64_t)pid << 32 | fline))), match_func, &k,
+                   offsetof(tbl_func_t, c), sizeof(func_row_t));
 }
 
 static proc_row_t *proc_row(tbl_t *t, int32_t pid)
 {
-    uint64_t h = mix((uint64_t)pid);
-    struct cds_lfht_iter it;
-    cds_lfht_lookup(t->procs, h, match_proc, &pid, &it);
-    struct cds_lfht_node *n = cds_lfht_iter_get_node(&it);
-    if (n)
-        return caa_container_of(n, proc_row_t, node);
-    proc_row_t *r = calloc(1, sizeof *r);
-    if (!r)
-        return NULL;
-    r->v.pid = pid;
-    n = get_or_add(t->procs, h, match_proc, &pid, &r->node);
-    if (n != &r->node)
-        free(r);
-    return caa_container_of(n, proc_row_t, node);
+    return row_get(t->procs, mix((uint64_t)pid), match_proc, &pid, sizeof pid, sizeof(proc_row_t));
 }
 
 static thread_row_t *thread_row(tbl_t *t, int32_t pid, int32_t tid)
 {
-    tbl_thread_t k = {.pid = pid, .tid = tid};
-    uint64_t h = mix((uint64_t)(uint32_t)pid << 32 | (uint32_t)tid);
-    struct cds_lfht_iter it;
-    cds_lfht_lookup(t->threads, h, match_thread, &k, &it);
-    struct cds_lfht_node *n = cds_lfht_iter_get_node(&it);
-    if (n)
-        return caa_container_of(n, thread_row_t, node);
-    thread_row_t *r = calloc(1, sizeof *r);
-    if (!r)
-        return NULL;
-    r->v = k;
-    r->v.main = pid == tid;
-    n = get_or_add(t->threads, h, match_thread, &k, &r->node);
-    if (n != &r->node)
-        free(r);
-    return caa_container_of(n, thread_row_t, node);
+    tbl_thread_t k = {.pid = pid, .tid = tid, .main = pid == tid};
+    return row_get(t->threads, mix((uint64_t)(uint32_t)pid << 32 | (uint32_t)tid), match_thread, &k,
+                   offsetof(tbl_thread_t, c), sizeof(thread_row_t));
 }
 
 /* ---- ingest (writer) ---- */

@@ -37,21 +37,19 @@ static struct {
     void (*exit_)(int);
     void (*_exit_)(int);
     void (*_Exit_)(int);
-    pid_t (*waitpid_)(pid_t, int *, int);
     pid_t (*wait4_)(pid_t, int *, int, struct rusage *);
     int (*waitid_)(idtype_t, id_t, siginfo_t *, int);
 } real;
 
 static void resolve(void)
 {
-    if (real.waitpid_)
+    if (real.wait4_)
         return;
     *(void **)&real.exit_ = dlsym(RTLD_NEXT, "exit");
     *(void **)&real._exit_ = dlsym(RTLD_NEXT, "_exit");
     *(void **)&real._Exit_ = dlsym(RTLD_NEXT, "_Exit");
     *(void **)&real.wait4_ = dlsym(RTLD_NEXT, "wait4");
     *(void **)&real.waitid_ = dlsym(RTLD_NEXT, "waitid");
-    *(void **)&real.waitpid_ = dlsym(RTLD_NEXT, "waitpid");
 }
 
 static bool joined(void) { return g_seg && g_slot >= 0 && getpid() == g_pid; }
@@ -289,22 +287,10 @@ EXPORT void _Exit(int status)
     __builtin_unreachable();
 }
 
-EXPORT pid_t waitpid(pid_t pid, int *wstatus, int options)
-{
-    resolve();
-    int st = 0;
-    pid_t r = real.waitpid_(pid, &st, options);
-    if (r > 0) {
-        int e = errno;
-        record_reaped(r, st);
-        errno = e;
-        if (wstatus)
-            *wstatus = st;
-    }
-    return r;
-}
+/* glibc's waitpid is wait4 without rusage; one recording path serves both. */
+EXPORT pid_t waitpid(pid_t pid, int *wstatus, int options) { return wait4(pid, wstatus, options, NULL); }
 
-EXPORT pid_t wait(int *wstatus) { return waitpid(-1, wstatus, 0); }
+EXPORT pid_t wait(int *wstatus) { return wait4(-1, wstatus, 0, NULL); }
 
 EXPORT pid_t wait4(pid_t pid, int *wstatus, int options, struct rusage *ru)
 {
