@@ -295,6 +295,36 @@ static json_object *argv_array(tbl_t *t, uint64_t id)
     return a;
 }
 
+static bool has_word(tbl_t *t, uint64_t argv_id, const char *w)
+{
+    uint32_t len = 0;
+    const char *s = tbl_str(t, argv_id, &len);
+    size_t wl = strlen(w);
+    for (uint32_t i = 0; s && i + wl <= len; i++)
+        if (memcmp(s + i, w, wl) == 0)
+            return true;
+    return false;
+}
+
+/* What a process is, from how it started and its command line: enough for
+ * a reader to tell a gunicorn master from its workers or a pool worker from
+ * a subprocess. */
+static const char *role(tbl_t *t, const tbl_proc_t *p, int32_t main_pid)
+{
+    if (p->pid == main_pid)
+        return "main";
+    bool gunicorn = has_word(t, p->argv_id, "gunicorn"), uwsgi = has_word(t, p->argv_id, "uwsgi");
+    if (p->how == 1)
+        return gunicorn ? "gunicorn worker" : uwsgi ? "uwsgi worker" : "forked";
+    if (has_word(t, p->argv_id, "forkserver"))
+        return "multiprocessing forkserver";
+    if (has_word(t, p->argv_id, "spawn_main"))
+        return "multiprocessing spawn";
+    if (has_word(t, p->argv_id, "resource_tracker"))
+        return "multiprocessing resource tracker";
+    return "subprocess";
+}
+
 static double rel(uint64_t ns, uint64_t t0) { return ns > t0 ? (double)(ns - t0) / 1e9 : 0.0; }
 
 static void take_proc(const tbl_proc_t *p, void *arg)
@@ -304,7 +334,7 @@ static void take_proc(const tbl_proc_t *p, void *arg)
     json_object_object_add(o, "pid", ji(p->pid));
     json_object_object_add(o, "ppid", ji(p->ppid));
     json_object_object_add(o, "argv", argv_array(c->t, p->argv_id));
-    json_object_object_add(o, "role", js(p->pid == c->m->main_pid ? "main" : "child"));
+    json_object_object_add(o, "role", js(role(c->t, p, c->m->main_pid)));
     char ver[16];
     snprintf(ver, sizeof ver, "%u.%u", p->pyver >> 24, (p->pyver >> 16) & 0xff);
     json_object_object_add(o, "python", p->pyver ? js(ver) : NULL);

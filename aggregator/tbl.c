@@ -326,6 +326,7 @@ void tbl_ingest(tbl_t *t, int32_t pid, const rec_t *r)
         uatomic_set(&p->v.ppid, r->u.proc.ppid);
         uatomic_set(&p->v.argv_id, r->u.proc.argv_id);
         uatomic_set(&p->v.pyver, r->u.proc.pyver);
+        uatomic_set(&p->v.how, r->u.proc.how);
         if (uatomic_read(&p->v.start_ns) == 0)
             uatomic_set(&p->v.start_ns, r->u.proc.start_ns);
         break;

@@ -46,6 +46,7 @@ typedef struct tbl_proc {
     uint64_t argv_id;
     uint64_t start_ns, end_ns; /* CLOCK_MONOTONIC; 0 if unknown */
     uint32_t pyver;
+    uint32_t how;    /* 0 exec'd, 1 forked (REC_PROC_START) */
     bool has_wait;   /* wait_status came from a wait (parent's or ours) */
     int wait_status; /* raw wait status */
     bool has_code;   /* exit_code came from the process's own exit()/_exit() */

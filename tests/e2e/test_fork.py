@@ -30,7 +30,7 @@ def test_two_processes(forked):
     how, report, m = forked
     assert len(report["processes"]) == 2, report["processes"]
     parent, child = process(report, m["parent"]), process(report, m["child"])
-    assert parent["role"] == "main" and child["role"] == "child"
+    assert parent["role"] == "main" and child["role"] == "forked"
     assert child["ppid"] == m["parent"], child
     assert child["python"] == "3.11"
     assert parent["exit_code"] == 0 and parent["exit_signal"] is None, parent
