@@ -330,6 +330,9 @@ static double rel(uint64_t ns, uint64_t t0) { return ns > t0 ? (double)(ns - t0)
 static void take_proc(const tbl_proc_t *p, void *arg)
 {
     pctx_t *c = arg;
+    /* forked, then execve'd a program that is not Python (sh, gzip): noise */
+    if (p->pyver == 0 && tbl_rd(&p->c.samples) == 0 && p->pid != c->m->main_pid)
+        return;
     json_object *o = json_object_new_object();
     json_object_object_add(o, "pid", ji(p->pid));
     json_object_object_add(o, "ppid", ji(p->ppid));

@@ -215,6 +215,15 @@ void ring_set_enabled(ring_seg_t *seg, bool on)
     atomic_store_explicit(&seg->x_enabled, on ? 1u : 0u, memory_order_release);
 }
 
+int ring_find(const ring_seg_t *seg, int32_t pid)
+{
+    for (uint32_t k = 0; k < seg->nslots; k++)
+        /* acquire: pairs with the CAS in ring_claim() of our pre-exec self */
+        if (atomic_load_explicit(&slot_at(seg, (int)k)->x_owner, memory_order_acquire) == pid)
+            return (int)k;
+    return -ENOENT;
+}
+
 int ring_claim(ring_seg_t *seg, int32_t pid)
 {
     uint32_t n = seg->nslots;
@@ -222,9 +231,9 @@ int ring_claim(ring_seg_t *seg, int32_t pid)
     /* A slot already owned by pid belongs to this process's image before
      * execve(): pids are unique among live processes, so take it back
      * rather than hold two. */
-    for (uint32_t k = 0; k < n; k++)
-        if (atomic_load_explicit(&slot_at(seg, (int)k)->x_owner, memory_order_acquire) == pid)
-            return (int)k;
+    int mine = ring_find(seg, pid);
+    if (mine >= 0)
+        return mine;
     for (uint32_t k = 0; k < n; k++) {
         slot_t *s = slot_at(seg, (int)((start + k) % n));
         int32_t want = 0;

@@ -92,6 +92,10 @@ void ring_set_enabled(ring_seg_t *seg, bool on);
  * the process as unslotted). Context: child (one CAS per slot tried). */
 int ring_claim(ring_seg_t *seg, int32_t pid);
 
+/* The slot pid owns, or -ENOENT: a process that replaced its image with
+ * execve() finds the slot its forked self claimed. Context: child. */
+int ring_find(const ring_seg_t *seg, int32_t pid);
+
 /* Appends one record to slot. Never blocks: returns 0, or -ENOBUFS when the
  * ring is full (the record is dropped and counted). Lock-free across threads
  * and processes. Context: signal, malloc. */

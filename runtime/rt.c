@@ -229,7 +229,14 @@ __attribute__((constructor)) static void rt_init(void)
     int py = pyf_init(in_scope);
     if (py == -ENOENT) {
         /* Not Python: not profiled, nothing recorded. Its Python children
-         * still join through the environment they inherit. */
+         * still join through the environment they inherit. If our forked
+         * self (fork, then execve of this program) claimed a slot, say what
+         * we became (pyver 0), so the report leaves us out. */
+        g_pid = getpid();
+        g_slot = ring_find(seg, g_pid);
+        if (g_slot >= 0)
+            record_start(0);
+        g_slot = -1;
         ring_destroy(seg);
         g_seg = NULL;
         return;
