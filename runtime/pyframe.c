@@ -603,6 +603,11 @@ static _Alignas(16) char pyf_win_buf[PYF_WINDOW]; /* sampler-private */
 
 static int pyf_read_frame(pyf_window_t *w, uintptr_t fp, bool bulk, pyf_framebuf_t *out)
 {
+    /* fp may come from a torn frame's `previous`: anything, even ~0. Every
+     * bound is written so it cannot wrap, and a misaligned pointer is no
+     * frame at all. */
+    if (fp % sizeof(void *) != 0 || fp > UINTPTR_MAX - PYF_FRAME_HEAD)
+        return -EFAULT;
     if (fp < w->lo || fp + PYF_FRAME_HEAD > w->hi) {
         if (!bulk || fp < w->chunk_lo || fp + PYF_FRAME_HEAD > w->top)
             return sys_read_safe(out, (const void *)fp, PYF_FRAME_HEAD);

@@ -35,7 +35,7 @@ typedef struct tstat {
     uint32_t sys_ppm; /* last known kernel share of CPU, parts per million */
     uint64_t cpu, wall, ut, st;
     uint64_t gen;
-    bool has_run;     /* run_* hold where the thread was last seen on a CPU */
+    uint64_t run_gen; /* run_* hold where the thread was on a CPU at tick run_gen */
     uint8_t run_flags;
     uint32_t run_line, run_func_line;
     uint64_t run_file, run_func;
@@ -53,6 +53,11 @@ static uint64_t g_gen;
 static uint64_t g_sent[SMP_SENT_SLOTS];
 static uint64_t g_proc_last, g_self_last;
 static int64_t g_other_bal; /* see tick() */
+static uint64_t g_last_tick;   /* time of the previous tick, 0 after a reset */
+static uint64_t g_young_until; /* tick fast until then: threads are being born */
+#define SMP_YOUNG_NS 200000000ull
+#define SMP_FAST_NS 1000000ull
+#define SMP_RUN_AGE 10 /* ticks a preempted thread's last running place stays good */
 #define SMP_OTHER_SLACK_NS 8000000
 static uint64_t g_rng;
 
@@ -176,6 +181,7 @@ static void tick(void)
         g_nth = 0; /* resume later from fresh baselines */
         g_proc_last = 0;
         g_other_bal = 0;
+        g_last_tick = 0;
         return;
     }
     const ring_cfg_t *cfg = ring_cfg(g_seg);
@@ -196,11 +202,21 @@ static void tick(void)
             continue;
         t->gen = g_gen;
         if (fresh) {
-            t->cpu = cpu;
-            t->wall = now;
-            sys_task_ticks(tid, &t->ut, &t->st);
             send_thread(tid, now);
-            continue;
+            if (tid == pid || g_last_tick == 0) {
+                /* the main thread, or any thread after a reset: its CPU so
+                 * far is start-up or was not ours to count */
+                t->cpu = cpu;
+                t->wall = now;
+                sys_task_ticks(tid, &t->ut, &t->st, NULL);
+                continue;
+            }
+            /* born since the previous tick: its CPU clock started at 0, so
+             * all of it is this interval's (a request thread of a few
+             * milliseconds would otherwise never be charged) */
+            t->cpu = 0;
+            t->wall = g_last_tick;
+            g_young_until = now + SMP_YOUNG_NS;
         }
         uint64_t dcpu = cpu > t->cpu ? cpu - t->cpu : 0, dwall = now - t->wall;
         t->cpu = cpu;
@@ -210,9 +226,10 @@ static void tick(void)
         if (dcpu == 0 && (!is_main || virt))
             continue;
         uint64_t sys_ns = 0;
+        char state = '?';
         if (dcpu > 0) {
             uint64_t ut, st;
-            if (sys_task_ticks(tid, &ut, &st) == 0) {
+            if (sys_task_ticks(tid, &ut, &st, &state) == 0) {
                 uint64_t du = ut - t->ut, ds = st - t->st;
                 if (du + ds > 0)
                     t->sys_ppm = (uint32_t)(ds * 1000000u / (du + ds));
@@ -232,7 +249,8 @@ static void tick(void)
          * where the kernel took it off the CPU, and preemption favours the
          * return from a system call: charging its CPU there would pile time
          * on syscall lines on a loaded machine. Its CPU goes instead to
-         * where it was last seen running; its off-CPU time stays here. */
+         * where it was running at the previous tick, the other end of the
+         * same interval; its off-CPU time stays here. */
         bool running = sys_thread_cpu_ns(tid, &cpu2) == 0 && cpu2 > cpu1;
         rec_t *r = &recs[nrec];
         memset(r, 0, sizeof *r);
@@ -258,13 +276,22 @@ static void tick(void)
         r->u.cpu.sys_ns = u32(sys_ns);
         r->u.cpu.wall_ns = u32(dwall);
         if (running && loc.has_frame) {
-            t->has_run = true;
+            t->run_gen = g_gen;
             t->run_flags = r->h.flags & (REC_F_NATIVE | REC_F_OUTSIDE | REC_F_LEAFIN);
             t->run_file = loc.file_id;
             t->run_func = loc.func_id;
             t->run_line = loc.line;
             t->run_func_line = loc.func_line;
-        } else if (!running && dcpu > 0 && t->has_run) {
+        } else if (!running && dcpu > 0 && t->run_gen != 0 &&
+                   (t->run_gen + SMP_RUN_AGE >= g_gen || (state != 'R' && state != '?'))) {
+            /* A thread now blocked ran, since the previous tick, where it
+             * was last seen running (a server worker back in its accept
+             * loop after a 4 ms request), however long ago that was. A
+             * thread runnable but off a CPU (preempted) takes that place
+             * only if it is a few ticks old: an older one says nothing of
+             * this interval (a core shared with the sampler can keep a busy
+             * thread off-CPU at every tick for a second) and then its
+             * current place is as good as any. */
             /* split: CPU to the last running place, the wait to here */
             rec_t *w = &recs[++nrec];
             *w = *r;
@@ -304,6 +331,7 @@ static void tick(void)
     }
     g_proc_last = proc;
     g_self_last = self;
+    g_last_tick = now;
     for (int i = 0; i < nrec; i++)
         ring_put(g_seg, g_slot, &recs[i]);
     /* forget threads that are gone */
@@ -331,7 +359,10 @@ static void *smp_main(void *arg)
          * ticks cannot lock onto a periodic program */
         /* until the interpreter is up, look every millisecond, so Python's
          * fork hook is registered before the program can fork */
-        next += g_ready_done ? interval / 2 + rng_next() % interval : 1000000ull;
+        /* while threads are being born, tick at least every millisecond
+         * (jittered) so threads that live a few milliseconds are seen */
+        uint64_t mean = g_young_until > next && interval > SMP_FAST_NS ? SMP_FAST_NS : interval;
+        next += g_ready_done ? mean / 2 + rng_next() % mean : 1000000ull;
         uint64_t now = sys_now_ns();
         if (next + interval < now)
             next = now; /* we were stopped (SIGSTOP, suspend): do not burst */
@@ -393,6 +424,8 @@ void smp_child(int slot)
     g_nth = 0;
     g_proc_last = 0;
     g_other_bal = 0;
+    g_last_tick = 0;
+    g_young_until = 0;
     g_ready_done = 1; /* Python is up: the child's fork hook restarts us */
 }
 

@@ -72,7 +72,7 @@ static uint64_t parse_u64(const char **p)
     return v;
 }
 
-int sys_task_ticks(pid_t tid, uint64_t *utime, uint64_t *stime)
+int sys_task_ticks(pid_t tid, uint64_t *utime, uint64_t *stime, char *state)
 {
     char path[64] = "/proc/self/task/", num[24];
     size_t l = strlen(path), k = sys_utoa((uint64_t)tid, num);
@@ -97,6 +97,8 @@ int sys_task_ticks(pid_t tid, uint64_t *utime, uint64_t *stime)
     if (!p)
         return -EIO;
     p++;
+    if (state)
+        *state = p[0] == ' ' ? p[1] : '?';
     /* after ')': state(3) ppid(4) ... utime is field 14, stime 15 */
     for (int field = 2; field < 13; field++) {
         p = strchr(p + 1, ' ');

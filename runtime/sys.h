@@ -30,10 +30,11 @@ int sys_read_safe(void *dst, const void *addr, size_t n);
  * child. Context: child. */
 void sys_refresh_pid(void);
 
-/* User and kernel CPU ticks (USER_HZ) of thread tid of this process, from
+/* User and kernel CPU ticks (USER_HZ) of thread tid of this process, and
+ * its scheduler state ('R' runnable, 'S'/'D' blocked...; may be NULL), from
  * /proc/self/task/<tid>/stat. Returns 0 or -errno. open/read/close only.
  * Context: signal. */
-int sys_task_ticks(pid_t tid, uint64_t *utime, uint64_t *stime);
+int sys_task_ticks(pid_t tid, uint64_t *utime, uint64_t *stime, char *state);
 
 /* A close-on-exec memfd that allows sealing. Returns fd or -1 with errno. */
 int sys_memfd(const char *name);
