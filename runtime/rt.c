@@ -61,8 +61,10 @@ static void put(rec_t *r)
     ring_put(g_seg, g_slot, r);
 }
 
-/* Context: child (also called from the constructor). */
-static void record_start(uint32_t how)
+/* Context: child (also called from the constructor). ppid is the forking
+ * process for a fork: getppid() would name the subreaper if the parent
+ * exited before the child ran this. */
+static void record_start(uint32_t how, pid_t ppid)
 {
     static char buf[REC_STR_MAX];
     size_t n = 0;
@@ -84,7 +86,7 @@ static void record_start(uint32_t how)
     memset(&r, 0, sizeof r);
     r.h.kind = REC_PROC_START;
     r.u.proc.pid = getpid();
-    r.u.proc.ppid = getppid();
+    r.u.proc.ppid = ppid;
     r.u.proc.argv_id = id;
     r.u.proc.start_ns = sys_now_ns();
     r.u.proc.pyver = pyf_version();
@@ -143,6 +145,7 @@ static void on_child(void)
 {
     if (!g_seg || g_slot < 0)
         return;
+    pid_t parent = g_pid;
     g_pid = getpid();
     sys_refresh_pid();
     g_exit_done = false;
@@ -153,7 +156,7 @@ static void on_child(void)
     }
     g_slot = slot;
     smp_child(slot);
-    record_start(1);
+    record_start(1, parent);
     /* Forked before Python's after-fork hook was registered: no later hook
      * will start the child's sampler, so start it here. glibc has reset its
      * own locks (malloc, stacks) before running atfork child handlers; this
@@ -235,7 +238,7 @@ __attribute__((constructor)) static void rt_init(void)
         g_pid = getpid();
         g_slot = ring_find(seg, g_pid);
         if (g_slot >= 0)
-            record_start(0);
+            record_start(0, getppid());
         g_slot = -1;
         ring_destroy(seg);
         g_seg = NULL;
@@ -246,7 +249,7 @@ __attribute__((constructor)) static void rt_init(void)
     g_slot = ring_claim(seg, g_pid);
     if (g_slot < 0)
         return;
-    record_start(0);
+    record_start(0, getppid());
     fk_install(&g_fk);
     if (py == 0)
         smp_start(seg, g_slot, on_ready);

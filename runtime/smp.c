@@ -35,7 +35,8 @@ typedef struct tstat {
     uint32_t sys_ppm; /* last known kernel share of CPU, parts per million */
     uint64_t cpu, wall, ut, st;
     uint64_t gen;
-    uint64_t run_gen; /* run_* hold where the thread was on a CPU at tick run_gen */
+    uint64_t run_gen; /* run_* hold where the thread was on a CPU at tick run_gen, */
+    uint64_t run_cpu; /* when its CPU clock read run_cpu */
     uint8_t run_flags;
     uint32_t run_line, run_func_line;
     uint64_t run_file, run_func;
@@ -57,7 +58,7 @@ static uint64_t g_last_tick;   /* time of the previous tick, 0 after a reset */
 static uint64_t g_young_until; /* tick fast until then: threads are being born */
 #define SMP_YOUNG_NS 200000000ull
 #define SMP_FAST_NS 1000000ull
-#define SMP_RUN_AGE 10 /* ticks a preempted thread's last running place stays good */
+#define SMP_RUN_AGE 20 /* intervals of CPU a preempted thread's last running place stays good */
 #define SMP_OTHER_SLACK_NS 8000000
 static uint64_t g_rng;
 
@@ -186,6 +187,7 @@ static void tick(void)
     }
     const ring_cfg_t *cfg = ring_cfg(g_seg);
     bool virt = (cfg->flags & RING_CFG_VIRTUAL) != 0;
+    uint64_t interval = cfg->interval_ns ? cfg->interval_ns : 10000000ull;
     int n = pyf_threads(ths, SMP_MAX_THREADS);
     uint64_t now = sys_now_ns();
     uint64_t proc = clock_ns(CLOCK_PROCESS_CPUTIME_ID), self = clock_ns(CLOCK_THREAD_CPUTIME_ID);
@@ -277,21 +279,23 @@ static void tick(void)
         r->u.cpu.wall_ns = u32(dwall);
         if (running && loc.has_frame) {
             t->run_gen = g_gen;
+            t->run_cpu = cpu;
             t->run_flags = r->h.flags & (REC_F_NATIVE | REC_F_OUTSIDE | REC_F_LEAFIN);
             t->run_file = loc.file_id;
             t->run_func = loc.func_id;
             t->run_line = loc.line;
             t->run_func_line = loc.func_line;
         } else if (!running && dcpu > 0 && t->run_gen != 0 &&
-                   (t->run_gen + SMP_RUN_AGE >= g_gen || (state != 'R' && state != '?'))) {
+                   (cpu - t->run_cpu <= SMP_RUN_AGE * interval || (state != 'R' && state != '?'))) {
             /* A thread now blocked ran, since the previous tick, where it
              * was last seen running (a server worker back in its accept
              * loop after a 4 ms request), however long ago that was. A
              * thread runnable but off a CPU (preempted) takes that place
-             * only if it is a few ticks old: an older one says nothing of
-             * this interval (a core shared with the sampler can keep a busy
-             * thread off-CPU at every tick for a second) and then its
-             * current place is as good as any. */
+             * only while it has used at most SMP_RUN_AGE intervals of CPU
+             * since: an older place says nothing of this interval (a core
+             * shared with the sampler can keep a busy thread off-CPU at
+             * every tick for a second) and then its current place is as
+             * good as any. */
             /* split: CPU to the last running place, the wait to here */
             rec_t *w = &recs[++nrec];
             *w = *r;

@@ -103,6 +103,7 @@ def test_pool_work_holds_the_cpu(pool):
     )
 
 
+@pytest.mark.timing
 def test_pool_work_per_worker(pool):
     """The burn line's by_process names exactly the workers, and each
     worker's share of the pool_work function is its own."""
