@@ -58,7 +58,7 @@ static uint64_t g_last_tick;   /* time of the previous tick, 0 after a reset */
 static uint64_t g_young_until; /* tick fast until then: threads are being born */
 #define SMP_YOUNG_NS 200000000ull
 #define SMP_FAST_NS 1000000ull
-#define SMP_RUN_AGE 20 /* intervals of CPU a preempted thread's last running place stays good */
+#define SMP_RUN_AGE 3 /* intervals of CPU a preempted thread's last running place stays good */
 #define SMP_OTHER_SLACK_NS 8000000
 static uint64_t g_rng;
 

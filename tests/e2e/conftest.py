@@ -38,8 +38,8 @@ def pytest_collection_modifyitems(config, items):
     is installed (Debian's python3-pytest-rerunfailures; make installs it), such
     a test that runs its own program gets two more tries: a real regression
     fails all three, a one-in-twenty estimate does not fail the suite. Tests
-    whose program runs once per module (a shared fixture) are not rerun, since
-    a rerun would only re-read the same report."""
+    whose program runs once per module (a module-scoped fixture) are not
+    rerun, since a rerun would only re-read the same report."""
     if not config.pluginmanager.hasplugin("rerunfailures"):
         return
     for item in items:
@@ -53,7 +53,7 @@ def _uses_module_fixture(item):
         return False
     for name in info.names_closure:
         defs = info.name2fixturedefs.get(name)
-        if defs and defs[-1].scope in ("module", "session", "package"):
+        if defs and defs[-1].scope == "module":
             return True
     return False
 
