@@ -43,6 +43,10 @@ struct drn {
     pthread_t th;
     /* set by drn_stop (release), read by the thread (acquire) */
     _Atomic int x_stop;
+    /* wakes the thread from its pause at once when stopping, so the final
+     * drain of a short run does not wait out a period */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
     uint32_t nslots;
     known_t *known;
     rec_t buf[DRN_BATCH];
@@ -107,8 +111,13 @@ static void *drn_main(void *arg)
     /* acquire: pairs with the release in drn_stop() */
     while (!atomic_load_explicit(&d->x_stop, memory_order_acquire)) {
         pass(d);
-        struct timespec ts = {(time_t)(d->period_ns / 1000000000ull), (long)(d->period_ns % 1000000000ull)};
-        nanosleep(&ts, NULL);
+        uint64_t until = mono_ns() + d->period_ns;
+        struct timespec ts = {(time_t)(until / 1000000000ull), (long)(until % 1000000000ull)};
+        pthread_mutex_lock(&d->mu);
+        /* acquire: pairs with the release in drn_stop() */
+        if (!atomic_load_explicit(&d->x_stop, memory_order_acquire))
+            pthread_cond_timedwait(&d->cv, &d->mu, &ts);
+        pthread_mutex_unlock(&d->mu);
     }
     rcu_unregister_thread();
     return NULL;
@@ -132,6 +141,12 @@ drn_t *drn_start(ring_seg_t *seg, tbl_t *tbl, uint64_t period_ns)
     for (uint32_t i = 0; i < d->nslots; i++)
         d->known[i].pidfd = -1;
     atomic_init(&d->x_stop, 0);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&d->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&d->mu, NULL);
     int e = pthread_create(&d->th, NULL, drn_main, d);
     if (e) {
         free(d->known);
@@ -144,9 +159,14 @@ drn_t *drn_start(ring_seg_t *seg, tbl_t *tbl, uint64_t period_ns)
 
 int drn_stop(drn_t *d, uint64_t wait_ns)
 {
-    /* release: pairs with the acquire in drn_main() */
+    pthread_mutex_lock(&d->mu);
+    /* release: pairs with the acquires in drn_main() */
     atomic_store_explicit(&d->x_stop, 1, memory_order_release);
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
     pthread_join(d->th, NULL);
+    pthread_cond_destroy(&d->cv);
+    pthread_mutex_destroy(&d->mu);
     uint64_t until = mono_ns() + wait_ns;
     int owned;
     while ((owned = pass(d)) > 0 && mono_ns() < until) {

@@ -186,8 +186,12 @@ ring_seg_t *ring_attach(const char *path)
     if (p == MAP_FAILED)
         goto out;
     seg = p;
+    /* The header comes from another process: check the geometry before
+     * any size is computed from it (a zero or huge count could wrap). */
     if (memcmp(seg->magic, RING_MAGIC, 8) != 0 || seg->version != REC_VERSION || seg->rec_size != REC_SIZE ||
-        seg->size != (uint64_t)st.st_size || seg->size != seg_size(seg->nslots, seg->cap)) {
+        seg->nslots == 0 || seg->nslots > (1u << 20) || seg->cap < 2 || seg->cap > (1u << 24) ||
+        (seg->cap & (seg->cap - 1)) != 0 || seg->size != (uint64_t)st.st_size ||
+        seg->size != seg_size(seg->nslots, seg->cap)) {
         munmap(p, (size_t)st.st_size);
         seg = NULL;
         errno = EPROTO;
