@@ -167,6 +167,8 @@ static int cmd_run(int argc, char **argv)
                 return bad("%s", "no program given after ---");
             }
             break;
+        } else if (a[0] == '-' && a[1] != 0 && o.target) {
+            break; /* not ours, after the program: the program's own option */
         } else if (a[0] == '-' && a[1] != 0) {
             return bad("unknown option '%s' (see scalene run --help)", a);
         } else if (!o.target) {

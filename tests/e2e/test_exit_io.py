@@ -75,6 +75,17 @@ def test_script_args_after_triple_dash(run_scalene, tmp_path):
     assert not (tmp_path / "x.json").exists()
 
 
+def test_script_args_without_triple_dash(run_scalene):
+    """After the script, words and options that are not scalene's belong to
+    the program (`---` is optional): `scalene run prog.py --verbose x -n 3`."""
+    prog = program("show_args.py")
+    args = ["--verbose", "x", "-n", "3"]
+    run = run_scalene([prog] + args)
+    assert run.rc == 0, run.stderr
+    assert run.program_json()["argv"] == [prog] + args
+    assert run.report["args"] == args
+
+
 def write_module(d, name):
     (d / (name + ".py")).write_text(
         textwrap.dedent(
