@@ -29,14 +29,6 @@
 #include "rpt.h"
 #include "tbl.h"
 
-/* CLOCK_MONOTONIC in ns: the clock of every record's t_ns. */
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 #define AGG_SLOTS 512
 #define AGG_CAP 4096
 #define AGG_DEFAULT_PYTHON "/usr/bin/python3"
@@ -299,7 +291,7 @@ int agg_run(const agg_opts_t *o)
                 }
                 continue;
             }
-            tbl_proc_end(tbl, r, true, st, mono_ns());
+            tbl_proc_end(tbl, r, true, st, tbl_now_ns());
             if (r == child) {
                 main_status = st;
                 main_done = true;
@@ -334,7 +326,7 @@ int agg_run(const agg_opts_t *o)
     m.python = python;
     m.start_epoch = (double)wall0.tv_sec + (double)wall0.tv_nsec / 1e9;
     m.t0_ns = ring_t0_ns(seg);
-    m.end_ns = mono_ns();
+    m.end_ns = tbl_now_ns();
     m.main_pid = child;
     m.interval_sec = o->interval_sec;
     m.virtual_time = o->virtual_time;

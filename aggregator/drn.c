@@ -20,14 +20,6 @@
 #include <unistd.h>
 #include <urcu.h>
 
-/* CLOCK_MONOTONIC in ns: the clock of every record's t_ns. */
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 
 #define DRN_BATCH 1024
 
@@ -90,7 +82,7 @@ static int pass(drn_t *d)
         ring_slot_info(d->seg, (int)i, &info);
         tbl_slot_stats(d->tbl, k->pid, &info);
         if (dead) {
-            tbl_proc_end(d->tbl, k->pid, false, 0, mono_ns());
+            tbl_proc_end(d->tbl, k->pid, false, 0, tbl_now_ns());
             if (ring_release(d->seg, (int)i) == 0) {
                 if (k->pidfd >= 0)
                     close(k->pidfd);
@@ -111,7 +103,7 @@ static void *drn_main(void *arg)
     /* acquire: pairs with the release in drn_stop() */
     while (!atomic_load_explicit(&d->x_stop, memory_order_acquire)) {
         pass(d);
-        uint64_t until = mono_ns() + d->period_ns;
+        uint64_t until = tbl_now_ns() + d->period_ns;
         struct timespec ts = {(time_t)(until / 1000000000ull), (long)(until % 1000000000ull)};
         pthread_mutex_lock(&d->mu);
         /* acquire: pairs with the release in drn_stop() */
@@ -167,9 +159,9 @@ int drn_stop(drn_t *d, uint64_t wait_ns)
     pthread_join(d->th, NULL);
     pthread_cond_destroy(&d->cv);
     pthread_mutex_destroy(&d->mu);
-    uint64_t until = mono_ns() + wait_ns;
+    uint64_t until = tbl_now_ns() + wait_ns;
     int owned;
-    while ((owned = pass(d)) > 0 && mono_ns() < until) {
+    while ((owned = pass(d)) > 0 && tbl_now_ns() < until) {
         struct timespec ts = {0, 2000000};
         nanosleep(&ts, NULL);
     }

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <urcu.h>
 #include <urcu/rculfhash.h>
 
@@ -424,5 +425,12 @@ void tbl_each_thread(tbl_t *t, void (*fn)(const tbl_thread_t *, void *), void *a
 }
 
 void tbl_set_main(tbl_t *t, int32_t pid) { uatomic_set(&t->main_pid, pid); }
+
+uint64_t tbl_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 uint64_t tbl_rd(const uint64_t *field) { return uatomic_read(field); }

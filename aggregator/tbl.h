@@ -97,6 +97,10 @@ void tbl_each_func(tbl_t *t, void (*fn)(const tbl_func_t *, void *), void *arg);
 void tbl_each_proc(tbl_t *t, void (*fn)(const tbl_proc_t *, void *), void *arg);
 void tbl_each_thread(tbl_t *t, void (*fn)(const tbl_thread_t *, void *), void *arg);
 
+/* CLOCK_MONOTONIC in ns: the clock of every record's t_ns, for the
+ * aggregator's own timestamps. Context: thread. */
+uint64_t tbl_now_ns(void);
+
 /* Reads a counter of a row published by the drain thread. */
 uint64_t tbl_rd(const uint64_t *field);
 
