@@ -25,7 +25,7 @@ RT_CFLAGS := $(CFLAGS_COMMON) -fPIC -fvisibility=hidden -Iruntime -Ifork -I$(PY_
 AGG_CFLAGS := $(CFLAGS_COMMON) -Iruntime -Iaggregator -Itools
 AGG_LIBS := -lurcu -lurcu-cds -ljson-c -lpthread -lm
 
-RT_SRCS := runtime/ring.c runtime/sys.c runtime/pyframe.c runtime/smp.c runtime/rt.c fork/fk.c
+RT_SRCS := runtime/ring.c runtime/sys.c runtime/pyframe.c runtime/nm.c runtime/mh.c runtime/smp.c runtime/rt.c fork/fk.c
 AGG_SRCS := aggregator/agg.c aggregator/drn.c aggregator/tbl.c aggregator/rpt.c runtime/ring.c runtime/sys.c
 TOOL_SRCS := tools/cli.c tools/view.c
 
@@ -60,7 +60,7 @@ $(OUT)/agg/%.o: %.c
 
 $(LIB): $(RT_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) -shared $(SAN) -o $@ $^ -ldl -lpthread -Wl,--version-script=runtime/exports.map
+	$(CC) -shared $(SAN) -o $@ $^ -ldl -lpthread -lm -Wl,--version-script=runtime/exports.map
 
 $(BIN): $(BIN_OBJS)
 	@mkdir -p $(dir $@)

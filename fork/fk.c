@@ -54,6 +54,7 @@ static struct {
     PyObject *(*getattr)(PyObject *, const char *);
     PyObject *(*cfunc_new)(PyMethodDef *, PyObject *, PyObject *);
     PyObject *(*tuple_new)(Py_ssize_t);
+    int (*tuple_set)(PyObject *, Py_ssize_t, PyObject *);
     PyObject *(*dict_new)(void);
     int (*dict_set)(PyObject *, const char *, PyObject *);
     PyObject *(*call)(PyObject *, PyObject *, PyObject *);
@@ -75,6 +76,18 @@ static PyObject *fk_py_child(PyObject *self, PyObject *unused)
 
 static PyMethodDef fk_def = {"_scalene_after_fork_in_child", fk_py_child, METH_NOARGS, NULL};
 
+static PyObject *fk_py_atexit(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    if (g_ops->py_atexit)
+        g_ops->py_atexit();
+    py.incref(py.none);
+    return py.none;
+}
+
+static PyMethodDef fk_exit_def = {"_scalene_at_exit", fk_py_atexit, METH_NOARGS, NULL};
+
 static void drop(PyObject *o)
 {
     if (o)
@@ -84,9 +97,36 @@ static void drop(PyObject *o)
 /* Runs on the interpreter's main thread with the GIL. Returning -1 would
  * raise in the program, so every failure is cleared and ignored: the
  * profile loses forked children, the program loses nothing. */
+/* atexit.register(fn). Registered first thing, so it runs after the
+ * program's own atexit functions (they run last-in, first-out) and their
+ * allocations still count. */
+static void fk_register_atexit(void)
+{
+    PyObject *mod = py.import("atexit");
+    PyObject *reg = mod ? py.getattr(mod, "register") : NULL;
+    PyObject *fn = reg ? py.cfunc_new(&fk_exit_def, NULL, NULL) : NULL;
+    PyObject *args = fn ? py.tuple_new(1) : NULL;
+    PyObject *res = NULL;
+    if (args && py.tuple_set(args, 0, fn) == 0) {
+        fn = NULL; /* the tuple stole it */
+        res = py.call(reg, args, NULL);
+    }
+    if (!res)
+        py.err_clear();
+    drop(res);
+    drop(args);
+    drop(fn);
+    drop(reg);
+    drop(mod);
+}
+
 static int fk_pending(void *arg)
 {
     (void)arg;
+    if (g_ops->py_boot)
+        g_ops->py_boot();
+    if (g_ops->py_atexit)
+        fk_register_atexit();
     PyObject *os = py.import("os");
     PyObject *reg = os ? py.getattr(os, "register_at_fork") : NULL;
     PyObject *fn = reg ? py.cfunc_new(&fk_def, NULL, NULL) : NULL;
@@ -119,6 +159,7 @@ int fk_py_boot(void)
         {offsetof(__typeof__(py), getattr), "PyObject_GetAttrString"},
         {offsetof(__typeof__(py), cfunc_new), "PyCFunction_NewEx"},
         {offsetof(__typeof__(py), tuple_new), "PyTuple_New"},
+        {offsetof(__typeof__(py), tuple_set), "PyTuple_SetItem"},
         {offsetof(__typeof__(py), dict_new), "PyDict_New"},
         {offsetof(__typeof__(py), dict_set), "PyDict_SetItemString"},
         {offsetof(__typeof__(py), call), "PyObject_Call"},

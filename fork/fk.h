@@ -14,6 +14,8 @@ typedef struct fk_ops {
     void (*after_parent)(void);   /* Context: thread */
     void (*after_child)(void);    /* Context: child */
     void (*py_after_child)(void); /* Context: thread, in the child, GIL held */
+    void (*py_boot)(void);        /* once Python runs: Context: thread, main thread, GIL held */
+    void (*py_atexit)(void);      /* Python's atexit time: Context: thread, GIL held */
 } fk_ops_t;
 
 /* Registers the atfork hooks. ops is borrowed and must outlive the process.
@@ -21,8 +23,9 @@ typedef struct fk_ops {
 int fk_install(const fk_ops_t *ops);
 
 /* Asks the interpreter (Py_AddPendingCall, which needs neither the GIL nor
- * a thread state) to run, on its main thread, the registration of
- * ops->py_after_child with os.register_at_fork. Python symbols are found
+ * a thread state) to run, on its main thread: ops->py_boot, the
+ * registration of ops->py_after_child with os.register_at_fork and of
+ * ops->py_atexit with atexit.register. Python symbols are found
  * with dlsym; nothing is linked. Returns 0 or -errno. Context: thread. */
 int fk_py_boot(void);
 

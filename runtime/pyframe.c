@@ -6,7 +6,10 @@
  * sys_read_safe(): the other thread keeps running, so any pointer we follow
  * may be stale by the time we read it; a stale read gives -EFAULT or garbage
  * that the type checks below reject, never SIGSEGV.
- * Called from one sampler thread only: the code cache is private to it.
+ * Callers hold pyf_mu (pyf_lock/pyf_trylock): the sampler thread for a tick,
+ * any thread inside malloc for one allocation or copy sample. The cache and
+ * the scratch buffers are shared under that lock, and are carved from one
+ * mmap'd arena, so a walk never calls malloc (it runs inside malloc).
  */
 #include "pyframe.h"
 
@@ -15,8 +18,12 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define Py_BUILD_CORE 1
 #include <Python.h>
@@ -43,7 +50,7 @@
 #define PYF_STR_CAP REC_STR_MAX      /* bytes of UTF-8 kept per name */
 #define PYF_TABLE_CAP (1u << 20)     /* bytes of co_linetable kept */
 #define PYF_CODE_CAP (1u << 20)      /* code units scanned for CALLs */
-#define PYF_CACHE_BUDGET (64u << 20) /* bytes of copies before a flush */
+#define PYF_CACHE_BUDGET (64u << 20) /* arena bytes for copies; full arena: flush */
 
 /* Line-table resume point: the parser state at the entry that covers code
  * unit k * PYF_CK_UNITS, so a lookup parses at most that many units' worth
@@ -67,7 +74,7 @@ typedef struct pyf_code {
     int firstlineno;
     /* copies, all in one malloc (blob) */
     uintptr_t code_start; /* address of co_code_adaptive[0] */
-    void *blob;
+    void *blob; /* in pyf_arena; freed only by a whole-cache flush */
     size_t blob_size;
     const char *file, *func; /* UTF-8, NUL-terminated for the scope callback */
     size_t file_len, func_len;
@@ -90,10 +97,15 @@ static const _PyRuntimeState *pyf_runtime;
 static const PyTypeObject *pyf_code_type, *pyf_unicode_type, *pyf_bytes_type;
 static uint32_t pyf_hexversion;
 static pyf_scope_fn pyf_scope;
+static PyThreadState *(*pyf_gil_tstate)(void); /* PyGILState_GetThisThreadState */
 
-/* Sampler-thread private: only pyf_sample() and pyf_reset() touch them. */
+/* Guarded by pyf_mu: only pyf_sample() and pyf_reset() touch them. */
+static pthread_mutex_t pyf_mu = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic pid_t x_pyf_owner; /* tid holding pyf_mu, 0 if none */
 static pyf_code_t *pyf_cache;
-static size_t pyf_cache_bytes;
+static char *pyf_arena;       /* PYF_CACHE_BUDGET bytes, mmap'd on first use */
+static size_t pyf_cache_bytes; /* arena bytes handed out since the last flush */
+static bool pyf_flush_due;     /* the arena ran out during a fill */
 static _Alignas(4) uint8_t pyf_scratch[PYF_STR_CAP * 4]; /* raw str data (UCS-1/2/4) before encoding */
 
 /* Reads field f of a T at remote address a into dst (which has f's type). */
@@ -117,6 +129,7 @@ int pyf_init(pyf_scope_fn scope)
     if ((pyf_hexversion >> 16) != ((uint32_t)PY_VERSION_HEX >> 16))
         return -ENOTSUP; /* layout differs: reading it would report garbage */
     pyf_runtime = rt;
+    *(void **)&pyf_gil_tstate = dlsym(RTLD_DEFAULT, "PyGILState_GetThisThreadState");
     pyf_code_type = code;
     pyf_unicode_type = uni;
     pyf_bytes_type = bytes;
@@ -380,21 +393,82 @@ static uint32_t pyf_line(pyf_code_t *e, ptrdiff_t off)
  * loc already points into them. */
 static uint32_t pyf_gen;
 
-static void pyf_entry_drop(pyf_code_t *e)
+/* An entry's blob stays in the arena until the next flush: the arena is a
+ * bump allocator, which is what lets a walk run inside malloc. */
+static void pyf_entry_drop(pyf_code_t *e) { memset(e, 0, sizeof(*e)); }
+
+static void *pyf_arena_take(size_t size)
 {
-    if (e->addr) {
-        pyf_cache_bytes -= e->blob_size;
-        free(e->blob);
+    size = (size + 15) & ~(size_t)15;
+    if (!pyf_arena || size > PYF_CACHE_BUDGET - pyf_cache_bytes) {
+        pyf_flush_due = true;
+        return NULL;
     }
-    memset(e, 0, sizeof(*e));
+    void *p = pyf_arena + pyf_cache_bytes;
+    pyf_cache_bytes += size;
+    return p;
 }
 
 void pyf_reset(void)
 {
     if (!pyf_cache)
         return;
-    for (size_t i = 0; i < PYF_CACHE_SLOTS; i++)
-        pyf_entry_drop(&pyf_cache[i]);
+    memset(pyf_cache, 0, PYF_CACHE_SLOTS * sizeof(*pyf_cache));
+    /* give the copies' pages back; the range stays mapped and reads as zero */
+    madvise(pyf_arena, PYF_CACHE_BUDGET, MADV_DONTNEED);
+    pyf_cache_bytes = 0;
+    pyf_flush_due = false;
+}
+
+static void *pyf_map(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void pyf_lock(void)
+{
+    pthread_mutex_lock(&pyf_mu);
+    /* relaxed: only read by pyf_trylock's self-check on this same thread */
+    atomic_store_explicit(&x_pyf_owner, sys_gettid(), memory_order_relaxed);
+}
+
+bool pyf_trylock(unsigned spins)
+{
+    /* relaxed: a thread only ever finds its own tid here if it set it
+     * itself (a signal handler that allocates while this thread walks) */
+    pid_t me = sys_gettid();
+    if (atomic_load_explicit(&x_pyf_owner, memory_order_relaxed) == me)
+        return false;
+    for (unsigned i = 0;; i++) {
+        if (pthread_mutex_trylock(&pyf_mu) == 0) {
+            atomic_store_explicit(&x_pyf_owner, me, memory_order_relaxed); /* see pyf_lock */
+            return true;
+        }
+        if (i >= spins)
+            return false;
+        sched_yield();
+    }
+}
+
+void pyf_unlock(void)
+{
+    atomic_store_explicit(&x_pyf_owner, 0, memory_order_relaxed); /* see pyf_lock */
+    pthread_mutex_unlock(&pyf_mu);
+}
+
+void pyf_child(void)
+{
+    /* the fork happened with pyf_mu held by the forking thread (fk_before) */
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    memcpy(&pyf_mu, &fresh, sizeof fresh);
+    atomic_store_explicit(&x_pyf_owner, 0, memory_order_relaxed); /* single-threaded child */
+}
+
+const void *pyf_self_tstate(void)
+{
+    /* reads a pthread TSS key: no allocation, no GIL */
+    return pyf_gil_tstate ? (const void *)pyf_gil_tstate() : NULL;
 }
 
 /* The code object head (everything before the code units), read in one call. */
@@ -473,11 +547,12 @@ static int pyf_entry_fill(pyf_code_t *e, const void *addr, const PyCodeObject *c
     size_t nck = lt_len ? ncode / PYF_CK_UNITS + 1 : 0;
     size_t nbits = ncode <= PYF_CODE_CAP ? (ncode + 7) / 8 : 0;
     size_t size = nck * sizeof(pyf_ck_t) + lt_len + nbits + (size_t)fl + 1 + (size_t)ql + 1;
-    char *p = calloc(1, size);
+    char *p = pyf_arena_take(size);
     if (!p)
         return -ENOMEM;
+    memset(p, 0, size);
     e->blob = p;
-    e->ck = (const pyf_ck_t *)(void *)p; /* first: calloc's alignment */
+    e->ck = (const pyf_ck_t *)(void *)p; /* first: the arena hands out 16-byte aligned blocks */
     p += nck * sizeof(pyf_ck_t);
     uintptr_t start = (uintptr_t)addr + PYF_CODE_HEAD;
     if (lt_len) {
@@ -516,7 +591,6 @@ static int pyf_entry_fill(pyf_code_t *e, const void *addr, const PyCodeObject *c
     pyf_cache_bytes += size;
     return 0;
 fail:
-    free(e->blob);
     memset(e, 0, sizeof(*e));
     return -EFAULT;
 }
@@ -658,12 +732,13 @@ static int pyf_sample_once(const void *tstate, pyf_loc_t *loc, bool *torn)
     if (!pyf_runtime)
         return -ENOENT;
     if (!pyf_cache) {
-        pyf_cache = calloc(PYF_CACHE_SLOTS, sizeof(*pyf_cache));
-        if (!pyf_cache)
+        pyf_cache = pyf_map(PYF_CACHE_SLOTS * sizeof(*pyf_cache));
+        pyf_arena = pyf_map(PYF_CACHE_BUDGET);
+        if (!pyf_cache || !pyf_arena)
             return -ENOMEM;
     }
     /* Flush here, not in a fill, where it would free what loc points to. */
-    if (pyf_cache_bytes > PYF_CACHE_BUDGET)
+    if (pyf_flush_due)
         pyf_reset();
     if (++pyf_gen == 0)
         pyf_gen = 1; /* 0 is the "never" of a fresh slot */

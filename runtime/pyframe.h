@@ -55,13 +55,31 @@ typedef struct pyf_loc {
 
 /* Walks the frames of tstate from the leaf outward (at most 256) and fills
  * loc. Returns 0, or -errno when the thread state could not be read (the
- * thread exited). Context: sampler thread (not a signal handler, but the
- * same discipline: no Python API, no GIL, memory read only through
+ * thread exited). Caller holds the lock (pyf_lock/pyf_trylock). Context:
+ * malloc (no Python API, no GIL, no allocation, memory read only through
  * sys_read_safe). */
 int pyf_sample(const void *tstate, pyf_loc_t *loc);
 
 /* Drops the code cache (after fork in the child the addresses stay valid,
- * so this is only for tests). Context: thread. */
+ * so this is only for tests). Caller holds the lock. Context: thread. */
 void pyf_reset(void);
+
+/* The walk's cache and buffers are shared: hold the lock across
+ * pyf_sample() and every use of the strings it returns. pyf_lock() waits
+ * (sampler thread, fork). pyf_trylock() is for hooks inside malloc: it
+ * retries `spins` times (yielding) and gives up at once if the calling
+ * thread already holds it (an allocating signal handler), so it never
+ * deadlocks. Context: malloc (pyf_trylock, pyf_unlock), thread (pyf_lock). */
+void pyf_lock(void);
+bool pyf_trylock(unsigned spins);
+void pyf_unlock(void);
+
+/* In a forked child: the lock was held across fork by the forking thread;
+ * make it free again. Context: child. */
+void pyf_child(void);
+
+/* The calling thread's own thread state (held GIL or not), NULL if it has
+ * none. Context: malloc (reads a TSS key). */
+const void *pyf_self_tstate(void);
 
 #endif

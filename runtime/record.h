@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define REC_VERSION 1u
+#define REC_VERSION 2u
 #define REC_SIZE 56u /* bytes; a ring cell is an 8-byte sequence word + one record */
 
 /* Record kinds. Values are part of the wire format: never renumber. */
@@ -23,8 +23,8 @@ enum rec_kind {
     REC_PROC_EXIT = 4,  /* a process is leaving through exit()/_exit() */
     REC_CHILD_EXIT = 5, /* a profiled parent reaped a child: wait status */
     REC_THREAD = 6,     /* a thread's name (string id) */
-    REC_MEM = 7,        /* reserved for issue 4: sampled malloc/free */
-    REC_COPY = 8,       /* reserved for issue 4: sampled memcpy volume */
+    REC_MEM = 7,        /* one allocation sample, the free of a sampled block, or a mark */
+    REC_COPY = 8,       /* one copy-volume sample (memcpy/memmove family) */
     REC_GPU = 9,        /* reserved for issue 7: GPU utilisation/memory sample */
     REC_KIND_MAX
 };
@@ -36,6 +36,18 @@ enum rec_kind {
 #define REC_F_OUTSIDE 0x08u  /* no frame in profile scope: file/line name the leaf frame */
 #define REC_F_VIRTUAL 0x10u  /* virtual-time mode: off-CPU time was not counted */
 #define REC_F_LEAFIN 0x20u   /* the in-scope frame is the leaf frame */
+
+/* REC_MEM flags. An allocation sample stands for `bytes` of live memory
+ * (the Poisson estimate, see docs/MEMORY.md); the free of a sampled block
+ * credits the same `bytes` back to the site that allocated it, so the
+ * site's allocated-minus-freed is an unbiased estimate of what it holds. */
+#define REC_M_PYTHON 0x01u  /* allocated through a Python allocator domain (RAW, MEM, OBJ) */
+#define REC_M_FREE 0x02u    /* a sampled block was freed: the site is the allocating one */
+#define REC_M_MOVE 0x04u    /* with FREE: realloc moved/resized the block, it was not released */
+#define REC_M_NOFRAME 0x08u /* the thread had no Python frame: file/func/line are 0 */
+#define REC_M_OUTSIDE 0x10u /* no frame in profile scope: the site names the leaf frame */
+#define REC_M_FINAL 0x20u   /* mark, no payload: Python began finalizing; no memory record follows */
+#define REC_M_RSS 0x40u     /* mark: `bytes` is the process's resident set size (sampler thread) */
 
 /* Common 16-byte header. */
 typedef struct rec_hdr {
@@ -92,6 +104,22 @@ typedef struct rec {
         struct {
             uint64_t name_id; /* string id of the thread's name */
         } thread;
+        struct {
+            uint64_t file_id; /* string id of the site's file (0 with NOFRAME) */
+            uint64_t func_id; /* string id of the site's function */
+            uint32_t line;
+            uint32_t func_line;
+            uint64_t bytes;   /* alloc: live bytes this sample stands for; FREE: the same, credited back; RSS: bytes */
+            uint64_t volume;  /* alloc: newly requested bytes it stands for (< bytes when realloc grew a block); else 0 */
+        } mem;
+        struct {
+            uint64_t file_id; /* the copying thread's site, as for mem (flags NOFRAME/OUTSIDE) */
+            uint64_t func_id;
+            uint32_t line;
+            uint32_t func_line;
+            uint64_t bytes;   /* bytes copied this sample stands for */
+            uint64_t pad;
+        } copy;
         uint8_t raw[40];
     } u;
 } rec_t;

@@ -50,6 +50,8 @@ typedef struct ring_cfg {
     uint64_t interval_ns;              /* mean CPU sampling interval */
     uint32_t flags;                    /* RING_CFG_* */
     uint32_t pad;
+    uint64_t alloc_window;             /* mean bytes between allocation samples; 0: memory off */
+    uint64_t copy_window;              /* mean bytes between copy samples; 0: copy volume off */
     char scope[RING_PATH_MAX];         /* ":"-separated dirs: files under them are in scope */
     char self_dir[RING_PATH_MAX];      /* the profiler's own files: never in scope */
 } ring_cfg_t;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "fk.h"
+#include "mh.h"
 #include "pyframe.h"
 #include "record.h"
 #include "ring.h"
@@ -128,16 +129,23 @@ static void record_reaped(pid_t pid, int status)
 
 /* ---- fork protocol ---- */
 
+/* The tick lock, then the walk lock (the order smp's tick takes them), so
+ * the child inherits neither half-held by a thread that does not exist
+ * there. */
 static void on_before(void)
 {
-    if (joined())
+    if (joined()) {
         smp_pause();
+        pyf_lock();
+    }
 }
 
 static void on_parent(void)
 {
-    if (joined())
+    if (joined()) {
+        pyf_unlock();
         smp_resume();
+    }
 }
 
 /* Context: child. */
@@ -155,7 +163,9 @@ static void on_child(void)
         return;
     }
     g_slot = slot;
+    pyf_child();
     smp_child(slot);
+    mh_child(slot);
     record_start(1, parent);
     /* Forked before Python's after-fork hook was registered: no later hook
      * will start the child's sampler, so start it here. glibc has reset its
@@ -173,7 +183,7 @@ static void on_py_child(void)
 
 static void on_ready(void) { fk_py_boot(); }
 
-static const fk_ops_t g_fk = {on_before, on_parent, on_child, on_py_child};
+static const fk_ops_t g_fk = {on_before, on_parent, on_child, on_py_child, mh_py_install, mh_py_final};
 
 /* ---- scope ---- */
 
@@ -251,8 +261,10 @@ __attribute__((constructor)) static void rt_init(void)
         return;
     record_start(0, getppid());
     fk_install(&g_fk);
-    if (py == 0)
+    if (py == 0) {
+        mh_start(seg, g_slot);
         smp_start(seg, g_slot, on_ready);
+    }
 }
 
 __attribute__((destructor)) static void rt_fini(void)

@@ -23,12 +23,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mh.h"
+#include "nm.h"
 #include "pyframe.h"
 #include "record.h"
 #include "sys.h"
 
 #define SMP_MAX_THREADS 256
-#define SMP_SENT_SLOTS 8192 /* power of two */
 
 typedef struct tstat {
     pid_t tid;
@@ -51,7 +52,6 @@ static pthread_mutex_t g_tick = PTHREAD_MUTEX_INITIALIZER; /* held for a tick, a
 static tstat_t g_th[SMP_MAX_THREADS];
 static int g_nth;
 static uint64_t g_gen;
-static uint64_t g_sent[SMP_SENT_SLOTS];
 static uint64_t g_proc_last, g_self_last;
 static int64_t g_other_bal; /* see tick() */
 static uint64_t g_last_tick;   /* time of the previous tick, 0 after a reset */
@@ -60,6 +60,8 @@ static uint64_t g_young_until; /* tick fast until then: threads are being born *
 #define SMP_FAST_NS 1000000ull
 #define SMP_RUN_AGE 3 /* intervals of CPU a preempted thread's last running place stays good */
 #define SMP_OTHER_SLACK_NS 8000000
+#define SMP_RSS_NS 100000000ull /* resident set size sampled every 100 ms */
+static uint64_t g_rss_next;
 static uint64_t g_rng;
 
 static uint64_t rng_next(void)
@@ -85,47 +87,24 @@ static void put(rec_t *r, pid_t tid, uint64_t now)
     ring_put(g_seg, g_slot, r);
 }
 
-static bool sent_has(uint64_t id)
-{
-    for (uint32_t i = 0, h = (uint32_t)id; i < 16; i++) {
-        uint64_t v = g_sent[(h + i) & (SMP_SENT_SLOTS - 1)];
-        if (v == id)
-            return true;
-        if (v == 0)
-            return false;
-    }
-    return false;
-}
-
-static void sent_add(uint64_t id)
-{
-    for (uint32_t i = 0, h = (uint32_t)id; i < 16; i++) {
-        uint64_t *v = &g_sent[(h + i) & (SMP_SENT_SLOTS - 1)];
-        if (*v == 0 || *v == id) {
-            *v = id;
-            return;
-        }
-    }
-    /* full neighbourhood: the string is sent again next time, which is
-     * harmless because ids are content hashes */
-}
-
-/* Sends the chunks of a string once per process (and its forks). A chunk
- * refused by a full ring leaves the id unsent, so it is tried again. */
 static void send_str(uint64_t id, const char *s, size_t n, pid_t tid, uint64_t now)
 {
-    if (id == 0 || sent_has(id))
+    nm_send(g_seg, g_slot, id, s, n, tid, now);
+}
+
+/* The process's resident set size: what top shows, next to the sampled
+ * live memory, so a reader can see what the allocator keeps beyond it. */
+static void send_rss(uint64_t now)
+{
+    uint64_t rss;
+    if (sys_rss_bytes(&rss) != 0)
         return;
-    unsigned k, nch = rec_str_nchunks(n);
-    for (k = 0; k < nch; k++) {
-        rec_t r;
-        rec_str_chunk(&r, id, s, n, k);
-        r.h.tid = (uint32_t)tid;
-        r.h.t_ns = now;
-        if (ring_put(g_seg, g_slot, &r) != 0)
-            return;
-    }
-    sent_add(id);
+    rec_t r;
+    memset(&r, 0, sizeof r);
+    r.h.kind = REC_MEM;
+    r.h.flags = REC_M_RSS;
+    r.u.mem.bytes = rss;
+    put(&r, sys_gettid(), now);
 }
 
 /* The thread's name, once, from /proc (Python 3.11 does not name OS threads,
@@ -244,8 +223,14 @@ static void tick(void)
         memset(&loc, 0, sizeof loc);
         uint64_t cpu1 = cpu, cpu2 = cpu;
         sys_thread_cpu_ns(tid, &cpu1);
+        pyf_lock(); /* loc's strings live in the shared cache: send them before unlocking */
         if (pyf_sample(ths[i].tstate, &loc) != 0)
             loc.has_frame = false;
+        if (loc.has_frame) {
+            send_str(loc.file_id, loc.file, loc.file_len, tid, now);
+            send_str(loc.func_id, loc.func, loc.func_len, tid, now);
+        }
+        pyf_unlock();
         /* Is the thread on a CPU right now? Its clock moved during the walk
          * if so. A thread that is not (preempted, or just blocked) stopped
          * where the kernel took it off the CPU, and preemption favours the
@@ -260,8 +245,6 @@ static void tick(void)
         r->h.tid = (uint32_t)tid;
         r->h.t_ns = now;
         if (loc.has_frame) {
-            send_str(loc.file_id, loc.file, loc.file_len, tid, now);
-            send_str(loc.func_id, loc.func, loc.func_len, tid, now);
             r->u.cpu.file_id = loc.file_id;
             r->u.cpu.func_id = loc.func_id;
             r->u.cpu.line = loc.line;
@@ -354,6 +337,8 @@ static void *smp_main(void *arg)
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
+    /* what this thread allocates is the profiler's, not the program's */
+    mh_thread_exclude();
     const ring_cfg_t *cfg = ring_cfg(g_seg);
     uint64_t interval = cfg->interval_ns ? cfg->interval_ns : 10000000ull;
     uint64_t next = sys_now_ns();
@@ -381,6 +366,10 @@ static void *smp_main(void *arg)
         }
         if (g_ready_done)
             tick();
+        if (g_ready_done && cfg->alloc_window && !(cfg->flags & RING_CFG_CPU_ONLY) && now >= g_rss_next) {
+            g_rss_next = now + SMP_RSS_NS;
+            send_rss(now);
+        }
         pthread_mutex_unlock(&g_tick);
     }
     return NULL;

@@ -72,6 +72,33 @@ static uint64_t parse_u64(const char **p)
     return v;
 }
 
+int sys_rss_bytes(uint64_t *out)
+{
+    int saved = errno;
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        errno = saved;
+        return -e;
+    }
+    char buf[128];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    errno = saved;
+    if (n <= 0)
+        return -EIO;
+    buf[n] = 0;
+    /* "size resident shared ...", in pages */
+    const char *p = strchr(buf, ' ');
+    if (!p)
+        return -EIO;
+    uint64_t pages = 0;
+    for (p++; *p >= '0' && *p <= '9'; p++)
+        pages = pages * 10 + (uint64_t)(*p - '0');
+    *out = pages * (uint64_t)sysconf(_SC_PAGESIZE);
+    return 0;
+}
+
 int sys_task_ticks(pid_t tid, uint64_t *utime, uint64_t *stime, char *state)
 {
     char path[64] = "/proc/self/task/", num[24];

@@ -36,6 +36,10 @@ void sys_refresh_pid(void);
  * Context: signal. */
 int sys_task_ticks(pid_t tid, uint64_t *utime, uint64_t *stime, char *state);
 
+/* Resident set size of this process in bytes, from /proc/self/statm.
+ * Returns 0 or -errno. open/read/close only. Context: signal. */
+int sys_rss_bytes(uint64_t *out);
+
 /* A close-on-exec memfd that allows sealing. Returns fd or -1 with errno. */
 int sys_memfd(const char *name);
 
