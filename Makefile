@@ -75,9 +75,23 @@ $(OUT)/tests/test_pyframe: tests/unit/test_pyframe.c runtime/pyframe.c runtime/s
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(OPT) $(SAN) -fvisibility=hidden -Iruntime -Itests/unit -I$(PY_INC) -o $@ $(filter %.c,$^) $(shell pkg-config --libs python3-embed) -ldl -lpthread
 
+# mh interposes malloc and memcpy: linked into the test executable, its
+# hooks are this process's allocator. Not for ASan/TSan, whose runtimes must
+# own malloc (the tsan target leaves it out). -fno-builtin: the compiler
+# would otherwise drop malloc/free pairs and inline fixed-size memcpy.
+MH_TEST_SRCS := tests/unit/test_mh.c runtime/mh.c runtime/nm.c runtime/pyframe.c runtime/ring.c runtime/sys.c
+$(OUT)/tests/test_mh: $(MH_TEST_SRCS) runtime/mh.h runtime/nm.h runtime/pyframe.h runtime/ring.h runtime/record.h tests/unit/tap.h
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(OPT) $(SAN) -fno-builtin -Iruntime -Itests/unit -I$(PY_INC) -o $@ $(MH_TEST_SRCS) -ldl -lpthread -lm
+
 $(OUT)/tests/test_%: tests/unit/test_%.c $(OUT)/agg/runtime/ring.o $(OUT)/agg/runtime/sys.o
 	@mkdir -p $(dir $@)
 	$(CC) $(AGG_CFLAGS) -Itests/unit -o $@ $^ $(AGG_LIBS)
+
+# tbl and rpt against synthetic records: links the aggregator's tables and report.
+$(OUT)/tests/test_tbl_mem: tests/unit/test_tbl_mem.c $(OUT)/agg/aggregator/tbl.o $(OUT)/agg/aggregator/rpt.o tests/unit/tap.h
+	@mkdir -p $(dir $@)
+	$(CC) $(AGG_CFLAGS) -Itests/unit -o $@ $(filter %.c %.o,$^) $(AGG_LIBS)
 
 unit: all $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "# $$t"; $$t; done
@@ -108,9 +122,10 @@ check-ubsan:
 	$(MAKE) VARIANT=ubsan all unit
 	SCALENE_BUILD=$(abspath build/ubsan) UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(PYTHON) -m pytest -q tests/e2e -m "not slow" $(PYTEST_ARGS)
+TSAN_TESTS := $(filter-out %/test_mh,$(patsubst build/%,build/tsan/%,$(UNIT_TESTS)))
 check-tsan:
-	$(MAKE) VARIANT=tsan $(patsubst build/%,build/tsan/%,$(UNIT_TESTS))
-	@set -e; for t in $(patsubst build/%,build/tsan/%,$(UNIT_TESTS)); do echo "# $$t"; TSAN_OPTIONS=suppressions=$(abspath tests/tsan.supp) $$t; done
+	$(MAKE) VARIANT=tsan $(TSAN_TESTS)
+	@set -e; for t in $(TSAN_TESTS); do echo "# $$t"; TSAN_OPTIONS=suppressions=$(abspath tests/tsan.supp) $$t; done
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/scalene

@@ -168,6 +168,9 @@ int agg_run(const agg_opts_t *o)
     cfg.interval_ns = (uint64_t)(o->interval_sec * 1e9);
     cfg.flags = (o->virtual_time ? RING_CFG_VIRTUAL : 0) | (o->profile_all ? RING_CFG_PROFILE_ALL : 0) |
                 (o->cpu_only ? RING_CFG_CPU_ONLY : 0);
+    /* --cpu-only wins over any window: the runtime reads 0 as "off" */
+    cfg.alloc_window = o->cpu_only ? 0 : o->alloc_window;
+    cfg.copy_window = o->cpu_only ? 0 : o->copy_window;
     char cwd[PATH_MAX] = "", dir[PATH_MAX] = "";
     if (!getcwd(cwd, sizeof cwd))
         cwd[0] = 0;
@@ -332,6 +335,9 @@ int agg_run(const agg_opts_t *o)
     m.virtual_time = o->virtual_time;
     m.cpu_percent_threshold = o->cpu_percent_threshold;
     m.unslotted = ring_unslotted(seg);
+    m.memory = cfg.alloc_window != 0;
+    m.alloc_window = cfg.alloc_window;
+    m.copy_window = cfg.copy_window;
     long nc = sysconf(_SC_NPROCESSORS_ONLN);
     m.ncpus = nc > 0 ? (int)nc : 1;
     int rc = rpt_write(tbl, &m, o->outfile);

@@ -7,6 +7,13 @@
 #define SCALENE_AGG_H
 
 #include <stdbool.h>
+#include <stdint.h>
+
+/* Mean bytes between allocation samples when --allocation-sampling-window
+ * is not given (Scalene's default threshold; to be tuned, see
+ * docs/MEMORY.md), and between copy samples. */
+#define AGG_ALLOC_WINDOW_DEFAULT 1048576ull
+#define AGG_COPY_WINDOW_DEFAULT 2097152ull
 
 /* Options of one run. Visible: tools/cli.c fills it field by field. */
 typedef struct agg_opts {
@@ -18,7 +25,9 @@ typedef struct agg_opts {
     int nargs;
     double interval_sec;      /* --cpu-sampling-rate */
     bool virtual_time;        /* --use-virtual-time */
-    bool cpu_only;            /* --cpu-only */
+    bool cpu_only;            /* --cpu-only: also sets both windows to 0 */
+    uint64_t alloc_window;    /* --allocation-sampling-window, bytes; 0: memory off */
+    uint64_t copy_window;     /* bytes between copy samples; 0: copy volume off */
     bool profile_all;         /* --profile-all */
     const char *program_path; /* --program-path: the scope, instead of the script's dir and cwd */
     double cpu_percent_threshold;

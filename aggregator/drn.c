@@ -84,6 +84,8 @@ static int pass(drn_t *d)
         if (dead) {
             tbl_proc_end(d->tbl, k->pid, false, 0, tbl_now_ns());
             if (ring_release(d->seg, (int)i) == 0) {
+                /* its last record is in the tables: its memory may leave the footprint */
+                tbl_proc_gone(d->tbl, k->pid, tbl_now_ns());
                 if (k->pidfd >= 0)
                     close(k->pidfd);
                 k->pid = 0;

@@ -2,7 +2,10 @@
  * rpt.c — the JSON report and the run summary (see rpt.h). Reads the tables
  * once into arrays, sorts them by file and line, and merges the rows of
  * every process per line (summing; never one process's numbers over
- * another's), keeping each process's share under `by_process`.
+ * another's), keeping each process's share under `by_process`. Memory
+ * fields come from the memory blocks: a line's merged numbers from its
+ * merged block (whose peak is the peak of the sum over processes), each
+ * process's from its own; leaks are judged per process (docs/MEMORY.md).
  */
 #include "rpt.h"
 
@@ -14,6 +17,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#define RPT_MIB 1048576.0                /* Scalene's "MB" */
+#define RPT_FILE_MIN_MALLOC (1ull << 20) /* a file with this much allocated is reported, as in Scalene */
+#define RPT_LEAK_MIN_ALLOCS 4            /* the leak rule: see docs/MEMORY.md */
+#define RPT_LEAK_MIN_BYTES (1ull << 20)
+#define RPT_LEAK_MIN_LIKELIHOOD 0.95
+
 typedef struct row {
     uint64_t file_id, func_id;
     uint32_t line; /* line, or function's first line */
@@ -21,6 +30,7 @@ typedef struct row {
     uint64_t py, nat, sys, cpu, wall, samples;
     uint64_t times[TBL_TIMES];
     uint32_t ntimes;
+    const tbl_mem_t *mem; /* NULL: no memory record; valid until tbl_free */
 } row_t;
 
 typedef struct vec {
@@ -65,6 +75,7 @@ static void take_line(const tbl_line_t *l, void *arg)
     r->line = l->line;
     r->pid = l->pid;
     fill(r, &l->c);
+    r->mem = tbl_line_mem(l);
 }
 
 static void take_func(const tbl_func_t *f, void *arg)
@@ -77,7 +88,100 @@ static void take_func(const tbl_func_t *f, void *arg)
     r->line = f->func_line;
     r->pid = f->pid;
     fill(r, &f->c);
+    r->mem = tbl_func_mem(f);
 }
+
+/* A merged row's memory block, keyed like row_t. */
+typedef struct mrow {
+    uint64_t file_id, func_id;
+    uint32_t line;
+    const tbl_mem_t *mem;
+} mrow_t;
+
+typedef struct mvec {
+    mrow_t *v;
+    size_t n, cap;
+} mvec_t;
+
+static void mvec_add(mvec_t *a, uint64_t file, uint64_t func, uint32_t line, const tbl_mem_t *m)
+{
+    if (!m)
+        return;
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 256;
+        mrow_t *v = realloc(a->v, cap * sizeof *v);
+        if (!v)
+            return;
+        a->v = v;
+        a->cap = cap;
+    }
+    a->v[a->n++] = (mrow_t){file, func, line, m};
+}
+
+static void take_mline(const tbl_line_t *l, void *arg) { mvec_add(arg, l->file_id, 0, l->line, tbl_line_mem(l)); }
+static void take_mfunc(const tbl_func_t *f, void *arg)
+{
+    mvec_add(arg, f->file_id, f->func_id, f->func_line, tbl_func_mem(f));
+}
+
+static int cmp_mrow(const void *a, const void *b)
+{
+    const mrow_t *x = a, *y = b;
+    if (x->file_id != y->file_id)
+        return x->file_id < y->file_id ? -1 : 1;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    return x->func_id < y->func_id ? -1 : x->func_id > y->func_id;
+}
+
+static const tbl_mem_t *mvec_find(const mvec_t *a, uint64_t file, uint64_t func, uint32_t line)
+{
+    mrow_t k = {file, func, line, NULL};
+    const mrow_t *m = a->n ? bsearch(&k, a->v, a->n, sizeof k, cmp_mrow) : NULL;
+    return m ? m->mem : NULL;
+}
+
+/* A process's memory, for the leak rule (which is per process). */
+typedef struct pmem {
+    int32_t pid;
+    uint64_t peak;
+} pmem_t;
+
+typedef struct pvec {
+    pmem_t *v;
+    size_t n, cap;
+} pvec_t;
+
+static void take_pmem(const tbl_proc_t *p, void *arg)
+{
+    pvec_t *a = arg;
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 64;
+        pmem_t *v = realloc(a->v, cap * sizeof *v);
+        if (!v)
+            return;
+        a->v = v;
+        a->cap = cap;
+    }
+    a->v[a->n++] = (pmem_t){p->pid, tbl_rd(&p->m.peak)};
+}
+
+static int cmp_pmem(const void *a, const void *b)
+{
+    const pmem_t *x = a, *y = b;
+    return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+/* What every part of the report needs. */
+typedef struct rctx {
+    tbl_t *t;
+    uint64_t total;  /* all profiled CPU ns: the percentages' denominator */
+    int ncpus;
+    double elapsed;  /* seconds, for rates */
+    uint64_t volume; /* all allocated volume: n_usage_fraction's denominator */
+    mvec_t mlines, mfuncs;
+    pvec_t procs;    /* sorted by pid */
+} rctx_t;
 
 static int cmp_row(const void *a, const void *b)
 {
@@ -148,24 +252,119 @@ static void src_free(src_t *s)
     free(s->line);
 }
 
-/* The fields of later issues (memory, GPU, async), zero until they land. */
+/* The fields of later issues (GPU, async), zero until they land. */
 static void zero_fields(json_object *o)
 {
-    static const char *const names[] = {"n_malloc_mb", "n_mallocs", "n_peak_mb", "n_avg_mb", "n_growth_mb",
-                                        "n_python_fraction", "n_usage_fraction", "n_copy_mb_s", "n_gpu_percent",
-                                        "n_gpu_avg_memory_mb", "n_gpu_peak_memory_mb", "n_async_await_percent",
-                                        "n_async_concurrency_mean", "n_async_concurrency_peak"};
+    static const char *const names[] = {"n_gpu_percent", "n_gpu_avg_memory_mb", "n_gpu_peak_memory_mb",
+                                        "n_async_await_percent", "n_async_concurrency_mean",
+                                        "n_async_concurrency_peak"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         json_object_object_add(o, names[i], ji(0));
-    json_object_object_add(o, "memory_samples", json_object_new_array());
     json_object_object_add(o, "async_task_names", json_object_new_array());
     json_object_object_add(o, "is_coroutine", json_object_new_boolean(0));
 }
 
-/* Sums rows [b, e) (one line or function, one row per process) into a
- * JSON object with by_process. */
-static void merged(json_object *o, const row_t *b, const row_t *e, uint64_t total, int ncpus)
+static double mib(uint64_t bytes) { return (double)bytes / RPT_MIB; }
+
+/* A timeline as Scalene writes one: [[ns since start, MB], ...], time-sorted. */
+static json_object *series_json(const tbl_series_t *s)
 {
+    tbl_point_t pts[TBL_POINTS];
+    size_t n = tbl_series_read(s, pts);
+    json_object *a = json_object_new_array();
+    for (size_t i = 0; i < n; i++) {
+        json_object *pt = json_object_new_array();
+        json_object_array_add(pt, ji((int64_t)pts[i].t_ns));
+        json_object_array_add(pt, jd(mib(pts[i].bytes)));
+        json_object_array_add(a, pt);
+    }
+    return a;
+}
+
+/* Scalene's memory fields of a line or function, and ours (n_net_mb,
+ * n_freed_mb), from memory block m (zeros and [] when NULL). */
+static void mem_fields(json_object *o, const tbl_mem_t *m, const rctx_t *c)
+{
+    uint64_t vol = 0, pyv = 0, ab = 0, pyb = 0, peak = 0, nlive = 0, kib = 0, copy = 0, net = 0, freed = 0,
+             allocs = 0;
+    if (m) {
+        vol = tbl_rd(&m->volume);
+        pyv = tbl_rd(&m->py_volume);
+        ab = tbl_rd(&m->alloc_bytes);
+        pyb = tbl_rd(&m->py_bytes);
+        peak = tbl_rd(&m->peak);
+        nlive = tbl_rd(&m->n_live);
+        kib = tbl_rd(&m->live_kib_sum);
+        copy = tbl_rd(&m->copy_bytes);
+        net = tbl_rd(&m->net_end) + tbl_rd(&m->live);
+        freed = tbl_rd(&m->freed_bytes);
+        allocs = tbl_rd(&m->n_allocs);
+    }
+    double peak_mb = mib(peak), avg_mb = nlive ? (double)kib / (double)nlive / 1024.0 : 0.0;
+    if (avg_mb > peak_mb)
+        avg_mb = peak_mb; /* a snapshot taken mid-update */
+    double pyfrac = vol ? (double)pyv / (double)vol : ab ? (double)pyb / (double)ab : 0.0;
+    json_object_object_add(o, "n_malloc_mb", jd(mib(vol)));
+    json_object_object_add(o, "n_mallocs", ji((int64_t)allocs));
+    json_object_object_add(o, "n_peak_mb", jd(peak_mb));
+    json_object_object_add(o, "n_avg_mb", jd(avg_mb));
+    json_object_object_add(o, "n_growth_mb", jd(peak_mb));
+    json_object_object_add(o, "n_python_fraction", jd(pyfrac > 1.0 ? 1.0 : pyfrac));
+    json_object_object_add(o, "n_usage_fraction", jd(c->volume ? (double)vol / (double)c->volume : 0.0));
+    json_object_object_add(o, "n_copy_mb_s", jd(c->elapsed > 0 ? mib(copy) / c->elapsed : 0.0));
+    json_object_object_add(o, "memory_samples", m ? series_json(&m->tl) : json_object_new_array());
+    json_object_object_add(o, "n_net_mb", jd(mib(net)));
+    json_object_object_add(o, "n_freed_mb", jd(mib(freed)));
+}
+
+/* The live memory of block m at time at (ns since t0): its timeline's last
+ * point at or before it. */
+static uint64_t live_at(const tbl_mem_t *m, uint64_t at)
+{
+    tbl_point_t pts[TBL_POINTS];
+    size_t n = tbl_series_read(&m->tl, pts);
+    uint64_t v = 0;
+    for (size_t i = 0; i < n && pts[i].t_ns <= at; i++)
+        v = pts[i].bytes;
+    return v;
+}
+
+/* The leak rule (docs/MEMORY.md) on one process's block of a line, whose
+ * process peaked at proc_peak bytes. True when it fires, with its Laplace
+ * likelihood and growth velocity (MB/s). */
+static bool leak_of(const tbl_mem_t *m, uint64_t proc_peak, double *likelihood, double *velocity)
+{
+    uint64_t allocs = tbl_rd(&m->n_allocs), frees = tbl_rd(&m->n_frees);
+    uint64_t end = tbl_rd(&m->net_end) + tbl_rd(&m->live), peak = tbl_rd(&m->peak);
+    uint64_t first = tbl_rd(&m->first_ns), last = tbl_rd(&m->last_ns);
+    uint64_t floor = proc_peak / 100 > RPT_LEAK_MIN_BYTES ? proc_peak / 100 : RPT_LEAK_MIN_BYTES;
+    if (allocs < RPT_LEAK_MIN_ALLOCS || end < floor || last <= first)
+        return false;
+    if ((double)end < 0.9 * (double)peak) /* it gave memory back */
+        return false;
+    if ((double)live_at(m, first + (last - first) / 2) > 0.75 * (double)end) /* it stopped growing */
+        return false;
+    double lik = 1.0 - (double)(frees + 1) / (double)(allocs + 2);
+    if (lik < RPT_LEAK_MIN_LIKELIHOOD)
+        return false;
+    *likelihood = lik;
+    *velocity = ((double)end - (double)tbl_rd(&m->first_live)) / RPT_MIB / ((double)(last - first) / 1e9);
+    return true;
+}
+
+static uint64_t proc_peak(const rctx_t *c, int32_t pid)
+{
+    pmem_t k = {pid, 0};
+    const pmem_t *p = c->procs.n ? bsearch(&k, c->procs.v, c->procs.n, sizeof k, cmp_pmem) : NULL;
+    return p ? p->peak : 0;
+}
+
+/* Sums rows [b, e) (one line or function, one row per process) into a
+ * JSON object with by_process; mm is the merged memory block. */
+static void merged(json_object *o, const row_t *b, const row_t *e, const tbl_mem_t *mm, const rctx_t *c)
+{
+    uint64_t total = c->total;
+    int ncpus = c->ncpus;
     uint64_t py = 0, nat = 0, sys = 0, cpu = 0, wall = 0;
     json_object *times = json_object_new_array();
     json_object *byp = json_object_new_object();
@@ -183,6 +382,7 @@ static void merged(json_object *o, const row_t *b, const row_t *e, uint64_t tota
         json_object_object_add(p, "n_cpu_percent_python", jd(pct(r->py, total)));
         json_object_object_add(p, "n_cpu_percent_c", jd(pct(r->nat, total)));
         json_object_object_add(p, "n_sys_percent", jd(pct(r->sys, total)));
+        mem_fields(p, r->mem, c);
         json_object_object_add(byp, key, p);
     }
     json_object_object_add(o, "n_cpu_percent_python", jd(pct(py, total)));
@@ -190,6 +390,7 @@ static void merged(json_object *o, const row_t *b, const row_t *e, uint64_t tota
     json_object_object_add(o, "n_sys_percent", jd(pct(sys, total)));
     json_object_object_add(o, "n_core_utilization", jd(wall ? (double)cpu / (double)wall / (ncpus > 0 ? ncpus : 1) : 0));
     json_object_object_add(o, "cpu_samples_list", times);
+    mem_fields(o, mm, c);
     json_object_object_add(o, "by_process", byp);
 }
 
@@ -218,20 +419,40 @@ static void region(json_object *o, uint32_t lineno)
 
 static uint64_t row_total(const row_t *r) { return r->py + r->nat + r->sys; }
 
-static json_object *file_obj(tbl_t *t, const char *fname, const row_t *lb, const row_t *le, const row_t *fb,
-                             const row_t *fe, uint64_t total, int ncpus)
+static json_object *file_obj(const rctx_t *c, const char *fname, const row_t *lb, const row_t *le, const row_t *fb,
+                             const row_t *fe)
 {
+    tbl_t *t = c->t;
+    uint64_t total = c->total;
     json_object *file = json_object_new_object();
     json_object *lines = json_object_new_array();
+    json_object *leaks = json_object_new_object();
     src_t src = src_read(fname);
     uint64_t ftotal = 0;
     uint32_t next = 1;
     for (const row_t *r = lb; r < le;) {
         const row_t *q = r;
-        while (q < le && q->line == r->line)
-            ftotal += row_total(q++);
+        double lik = 0, vel = 0;
+        for (; q < le && q->line == r->line; q++) {
+            ftotal += row_total(q);
+            double l, v;
+            /* per process; across processes the most likely one speaks */
+            if (q->mem && leak_of(q->mem, proc_peak(c, q->pid), &l, &v) && l > lik) {
+                lik = l;
+                vel = v;
+            }
+        }
+        if (lik > 0) {
+            char key[16];
+            snprintf(key, sizeof key, "%u", r->line);
+            json_object *lk = json_object_new_object();
+            json_object_object_add(lk, "likelihood", jd(lik));
+            json_object_object_add(lk, "velocity_mb_s", jd(vel));
+            json_object_object_add(leaks, key, lk);
+        }
         for (; next < r->line && next <= src.n; next++) {
             json_object *o = idle_line(next, src.line[next - 1]);
+            mem_fields(o, NULL, c);
             zero_fields(o);
             region(o, next);
             json_object_array_add(lines, o);
@@ -239,7 +460,7 @@ static json_object *file_obj(tbl_t *t, const char *fname, const row_t *lb, const
         json_object *o = json_object_new_object();
         json_object_object_add(o, "lineno", ji(r->line));
         json_object_object_add(o, "line", js(r->line >= 1 && r->line <= src.n ? src.line[r->line - 1] : ""));
-        merged(o, r, q, total, ncpus);
+        merged(o, r, q, mvec_find(&c->mlines, r->file_id, 0, r->line), c);
         zero_fields(o);
         region(o, r->line);
         json_object_array_add(lines, o);
@@ -248,6 +469,7 @@ static json_object *file_obj(tbl_t *t, const char *fname, const row_t *lb, const
     }
     for (; next <= src.n; next++) {
         json_object *o = idle_line(next, src.line[next - 1]);
+        mem_fields(o, NULL, c);
         zero_fields(o);
         region(o, next);
         json_object_array_add(lines, o);
@@ -262,7 +484,7 @@ static json_object *file_obj(tbl_t *t, const char *fname, const row_t *lb, const
         const char *name = tbl_str(t, r->func_id, NULL);
         json_object_object_add(o, "lineno", ji(r->line));
         json_object_object_add(o, "line", js(name ? name : "<unknown>"));
-        merged(o, r, q, total, ncpus);
+        merged(o, r, q, mvec_find(&c->mfuncs, r->file_id, r->func_id, r->line), c);
         zero_fields(o);
         region(o, r->line);
         json_object_array_add(funcs, o);
@@ -271,7 +493,7 @@ static json_object *file_obj(tbl_t *t, const char *fname, const row_t *lb, const
     json_object_object_add(file, "percent_cpu_time", jd(pct(ftotal, total)));
     json_object_object_add(file, "lines", lines);
     json_object_object_add(file, "functions", funcs);
-    json_object_object_add(file, "leaks", json_object_new_object());
+    json_object_object_add(file, "leaks", leaks);
     json_object_object_add(file, "imports", json_object_new_array());
     return file;
 }
@@ -361,6 +583,18 @@ static void take_proc(const tbl_proc_t *p, void *arg)
     json_object_object_add(o, "records_written", ji((int64_t)p->written));
     json_object_object_add(o, "records_dropped", ji((int64_t)p->dropped));
     json_object_object_add(o, "records_torn", ji((int64_t)p->torn));
+    const tbl_pmem_t *pm = &p->m;
+    uint64_t vol = tbl_rd(&pm->volume), pyv = tbl_rd(&pm->py_volume);
+    json_object_object_add(o, "peak_footprint_mb", jd(mib(tbl_rd(&pm->peak))));
+    json_object_object_add(o, "peak_footprint_sec", jd((double)tbl_rd(&pm->peak_ns) / 1e9));
+    json_object_object_add(o, "footprint_samples", series_json(&pm->tl));
+    json_object_object_add(o, "net_mb", jd(mib(tbl_rd(&pm->net_end) + tbl_rd(&pm->live))));
+    json_object_object_add(o, "python_malloc_mb", jd(mib(pyv)));
+    json_object_object_add(o, "native_malloc_mb", jd(mib(vol > pyv ? vol - pyv : 0)));
+    json_object_object_add(o, "copy_mb", jd(mib(tbl_rd(&pm->copy_bytes))));
+    bool rss = tbl_rd(&pm->n_rss) > 0;
+    json_object_object_add(o, "peak_rss_mb", rss ? jd(mib(tbl_rd(&pm->rss_peak))) : NULL);
+    json_object_object_add(o, "rss_samples", series_json(&pm->rss_tl));
     json_object_array_add(c->arr, o);
 }
 
@@ -399,6 +633,18 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
         qsort(funcs.v, funcs.n, sizeof(row_t), cmp_row);
     totals_t tot = {0};
     tbl_each_proc(t, take_total, &tot);
+    tbl_msum_t ms;
+    tbl_mem_summary(t, &ms);
+    rctx_t c = {.t = t, .total = tot.all, .ncpus = m->ncpus, .elapsed = rel(m->end_ns, m->t0_ns), .volume = ms.volume};
+    tbl_each_merged_line(t, take_mline, &c.mlines);
+    tbl_each_merged_func(t, take_mfunc, &c.mfuncs);
+    tbl_each_proc(t, take_pmem, &c.procs);
+    if (c.mlines.n)
+        qsort(c.mlines.v, c.mlines.n, sizeof(mrow_t), cmp_mrow);
+    if (c.mfuncs.n)
+        qsort(c.mfuncs.v, c.mfuncs.n, sizeof(mrow_t), cmp_mrow);
+    if (c.procs.n)
+        qsort(c.procs.v, c.procs.n, sizeof(pmem_t), cmp_pmem);
 
     json_object *root = json_object_new_object();
     json_object_object_add(root, "program", js(m->program));
@@ -416,10 +662,13 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
     size_t fi = 0;
     for (size_t i = 0; i < lines.n;) {
         size_t j = i;
-        uint64_t ftotal = 0;
-        while (j < lines.n && lines.v[j].file_id == lines.v[i].file_id)
-            ftotal += row_total(&lines.v[j++]);
-        if (ftotal > 0 && pct(ftotal, tot.all) >= m->cpu_percent_threshold) {
+        uint64_t ftotal = 0, fvol = 0;
+        for (; j < lines.n && lines.v[j].file_id == lines.v[i].file_id; j++) {
+            ftotal += row_total(&lines.v[j]);
+            fvol += lines.v[j].mem ? tbl_rd(&lines.v[j].mem->volume) : 0;
+        }
+        /* as in Scalene: enough of the time, or enough allocated */
+        if ((ftotal > 0 && pct(ftotal, tot.all) >= m->cpu_percent_threshold) || fvol >= RPT_FILE_MIN_MALLOC) {
             while (fi < funcs.n && funcs.v[fi].file_id < lines.v[i].file_id)
                 fi++;
             size_t fj = fi;
@@ -428,27 +677,34 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
             const char *fname = tbl_str(t, lines.v[i].file_id, NULL);
             if (fname)
                 json_object_object_add(files, fname,
-                                       file_obj(t, fname, &lines.v[i], &lines.v[j], funcs.v ? &funcs.v[fi] : NULL,
-                                                funcs.v ? &funcs.v[fj] : NULL, tot.all, m->ncpus));
+                                       file_obj(&c, fname, &lines.v[i], &lines.v[j], funcs.v ? &funcs.v[fi] : NULL,
+                                                funcs.v ? &funcs.v[fj] : NULL));
         }
         i = j;
     }
     json_object_object_add(root, "files", files);
     free(lines.v);
     free(funcs.v);
+    free(c.mlines.v);
+    free(c.mfuncs.v);
+    free(c.procs.v);
 
     json_object_object_add(root, "gpu", json_object_new_boolean(0));
     json_object_object_add(root, "gpu_device", js(""));
-    json_object_object_add(root, "memory", json_object_new_boolean(0));
+    json_object_object_add(root, "memory", json_object_new_boolean(m->memory));
     json_object_object_add(root, "async_profile", json_object_new_boolean(0));
-    json_object_object_add(root, "samples", json_object_new_array());
-    json_object_object_add(root, "max_footprint_mb", ji(0));
-    json_object_object_add(root, "max_footprint_python_fraction", ji(0));
-    json_object_object_add(root, "max_footprint_fname", NULL);
-    json_object_object_add(root, "max_footprint_lineno", NULL);
-    json_object_object_add(root, "growth_rate", ji(0));
-    json_object_object_add(root, "native_allocations_mb", ji(0));
-    json_object_object_add(root, "alloc_samples", ji(0));
+    json_object_object_add(root, "samples", series_json(&ms.tl));
+    json_object_object_add(root, "max_footprint_mb", jd(mib(ms.peak)));
+    json_object_object_add(root, "max_footprint_python_fraction",
+                           jd(ms.peak ? (double)ms.peak_py_live / (double)ms.peak : 0.0));
+    const char *peak_file = ms.peak_file_id ? tbl_str(t, ms.peak_file_id, NULL) : NULL;
+    json_object_object_add(root, "max_footprint_fname", peak_file ? js(peak_file) : NULL);
+    json_object_object_add(root, "max_footprint_lineno", peak_file ? ji(ms.peak_line) : NULL);
+    /* what the processes still held when they ended, over what they allocated */
+    json_object_object_add(root, "growth_rate",
+                           jd(ms.volume ? 100.0 * (double)(ms.net_end + ms.live) / (double)ms.volume : 0.0));
+    json_object_object_add(root, "native_allocations_mb", jd(mib(ms.noframe_volume)));
+    json_object_object_add(root, "alloc_samples", ji((int64_t)ms.records));
     json_object_object_add(root, "stacks", json_object_new_array());
     json_object_object_add(root, "combined_stacks", json_object_new_array());
     json_object_object_add(root, "memory_stacks", json_object_new_array());
@@ -472,6 +728,8 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
     json_object_object_add(me, "native_sec", jd((double)tot.nat / 1e9));
     json_object_object_add(me, "sys_sec", jd((double)tot.sys / 1e9));
     json_object_object_add(me, "unslotted_processes", ji((int64_t)m->unslotted));
+    json_object_object_add(me, "allocation_sampling_window", ji((int64_t)m->alloc_window));
+    json_object_object_add(me, "copy_sampling_window", ji((int64_t)m->copy_window));
     json_object_object_add(me, "python", js(m->python));
     json_object_object_add(root, "scalene_c", me);
     return root;
@@ -559,5 +817,16 @@ void rpt_summary(tbl_t *t, const rpt_meta_t *m, const char *path, FILE *out)
     }
     free(h);
     free(lines.v);
+    tbl_msum_t ms;
+    tbl_mem_summary(t, &ms);
+    if (m->memory && ms.records) {
+        const char *f = ms.peak_file_id ? tbl_str(t, ms.peak_file_id, NULL) : NULL;
+        const char *base = f ? strrchr(f, '/') : NULL;
+        fprintf(out, "scalene: memory: peak %.1f MB", mib(ms.peak));
+        if (f)
+            fprintf(out, " (set at %s:%u)", base ? base + 1 : f, ms.peak_line);
+        fprintf(out, ", %.1f MB allocated, %.1f MB still held at the end\n", mib(ms.volume),
+                mib(ms.net_end + ms.live));
+    }
     fprintf(out, "scalene: view it with: scalene view --cli %s\n", path);
 }

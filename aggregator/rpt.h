@@ -28,6 +28,9 @@ typedef struct rpt_meta {
     double cpu_percent_threshold;
     uint64_t unslotted;
     int ncpus;
+    bool memory;                /* memory profiling was on (alloc_window != 0) */
+    uint64_t alloc_window;      /* ring_cfg_t's, bytes; 0: off */
+    uint64_t copy_window;
 } rpt_meta_t;
 
 /* Writes the report to path atomically (a temporary file in the same

@@ -16,6 +16,25 @@
  * are content hashes, so duplicates are identical). A string row assembles
  * its chunks privately and publishes the finished text with
  * rcu_assign_pointer; readers use rcu_dereference and see NULL or all.
+ *
+ * Memory (issue 4; what the numbers mean is docs/MEMORY.md). A row's memory
+ * block is allocated at its first REC_MEM/REC_COPY and published with a
+ * release store of the row's `mem` pointer (acquire in tbl_line_mem), so rows
+ * that never see memory pay one pointer. Each per-process block is linked
+ * (writer-private) to the process, for REC_M_FINAL and the process's end,
+ * and to the merged block of its line or function (tables mlines/mfuncs,
+ * pid 0), which receives the same samples with the per-process block's
+ * actual decrease on a free: merged live is then the sum over processes,
+ * and its peak the peak of the sum. When a process ends, its blocks' live
+ * memory moves to their net_end and leaves the merged blocks and the run's
+ * footprint. Records are merged in drain order (process by process, a pass
+ * every few ms), not time order: "at the same time" holds to a drain pass.
+ *
+ * The memory counters are relaxed atomics written with MW() and read with
+ * tbl_rd(), not uatomic_set/uatomic_read: liburcu 0.13 implements those as
+ * volatile accesses, which ThreadSanitizer cannot tell from racy ones, and
+ * make check-tsan runs a report against a live drain (test_tbl_mem.c). Only
+ * the drain thread writes them, so it reads its own fields plainly.
  */
 #include "tbl.h"
 
@@ -37,6 +56,14 @@ typedef struct str_row {
     char *text;       /* published with rcu_assign_pointer once complete */
 } str_row_t;
 
+/* A memory block with the writer's links. `m` comes first: the published
+ * tbl_mem_t pointer is the node's. */
+typedef struct mem_node {
+    tbl_mem_t m;
+    struct mem_node *next;   /* writer-private: the next block of the same process */
+    struct mem_node *merged; /* writer-private: the merged block of the same row; NULL in merged blocks */
+} mem_node_t;
+
 typedef struct line_row {
     struct cds_lfht_node node;
     tbl_line_t v;
@@ -48,6 +75,10 @@ typedef struct func_row {
 typedef struct proc_row {
     struct cds_lfht_node node;
     tbl_proc_t v;
+    /* writer-private (drain thread) */
+    mem_node_t *mem;      /* its rows' memory blocks, for FINAL and its end */
+    uint64_t native_live; /* live memory of sites with no Python frame (no row) */
+    uint64_t outside_live; /* live memory of sites out of scope (no row, as for CPU) */
 } proc_row_t;
 typedef struct thread_row {
     struct cds_lfht_node node;
@@ -56,6 +87,8 @@ typedef struct thread_row {
 
 struct tbl {
     struct cds_lfht *strs, *lines, *funcs, *procs, *threads;
+    struct cds_lfht *mlines, *mfuncs; /* merged memory rows, pid 0 */
+    tbl_msum_t m; /* the run's memory: written by the drain with MW(), read by tbl_mem_summary */
     uint64_t t0_ns;
     uint64_t rng; /* writer-private: reservoir sampling */
     int32_t main_pid; /* the program's first process: uatomic_set by tbl_set_main, read by the drain */
@@ -84,9 +117,11 @@ tbl_t *tbl_new(uint64_t t0_ns)
     t->funcs = ht();
     t->procs = ht();
     t->threads = ht();
+    t->mlines = ht();
+    t->mfuncs = ht();
     t->t0_ns = t0_ns;
     t->rng = 0x2545f4914f6cdd1dull;
-    if (!t->strs || !t->lines || !t->funcs || !t->procs || !t->threads) {
+    if (!t->strs || !t->lines || !t->funcs || !t->procs || !t->threads || !t->mlines || !t->mfuncs) {
         tbl_free(t);
         errno = ENOMEM;
         return NULL;
@@ -114,8 +149,10 @@ void tbl_free(tbl_t *t)
     /* No reader is left (the caller's contract), so rows go without call_rcu. */
     rcu_read_lock();
     FREE_ALL(t->strs, str_row_t, (free(row->buf), free(row->text)));
-    FREE_ALL(t->lines, line_row_t, (void)0);
-    FREE_ALL(t->funcs, func_row_t, (void)0);
+    FREE_ALL(t->lines, line_row_t, free(row->v.mem));
+    FREE_ALL(t->funcs, func_row_t, free(row->v.mem));
+    FREE_ALL(t->mlines, line_row_t, free(row->v.mem));
+    FREE_ALL(t->mfuncs, func_row_t, free(row->v.mem));
     FREE_ALL(t->procs, proc_row_t, (void)0);
     FREE_ALL(t->threads, thread_row_t, (void)0);
     rcu_read_unlock();
@@ -177,18 +214,28 @@ static void *row_get(struct cds_lfht *h, uint64_t hash, cds_lfht_match_fct match
     return n;
 }
 
-static line_row_t *line_row(tbl_t *t, int32_t pid, uint64_t file, uint32_t line)
+static line_row_t *line_row_in(struct cds_lfht *h, int32_t pid, uint64_t file, uint32_t line)
 {
     tbl_line_t k = {.pid = pid, .line = line, .file_id = file};
-    return row_get(t->lines, mix(file ^ mix((uint64_t)pid << 32 | line)), match_line, &k,
-                   offsetof(tbl_line_t, c), sizeof(line_row_t));
+    return row_get(h, mix(file ^ mix((uint64_t)pid << 32 | line)), match_line, &k, offsetof(tbl_line_t, c),
+                   sizeof(line_row_t));
+}
+
+static func_row_t *func_row_in(struct cds_lfht *h, int32_t pid, uint64_t file, uint64_t func, uint32_t fline)
+{
+    tbl_func_t k = {.pid = pid, .func_line = fline, .file_id = file, .func_id = func};
+    return row_get(h, mix(file ^ mix(func ^ mix((uint64_t)pid << 32 | fline))), match_func, &k,
+                   offsetof(tbl_func_t, c), sizeof(func_row_t));
+}
+
+static line_row_t *line_row(tbl_t *t, int32_t pid, uint64_t file, uint32_t line)
+{
+    return line_row_in(t->lines, pid, file, line);
 }
 
 static func_row_t *func_row(tbl_t *t, int32_t pid, uint64_t file, uint64_t func, uint32_t fline)
 {
-    tbl_func_t k = {.pid = pid, .func_line = fline, .file_id = file, .func_id = func};
-    return row_get(t->funcs, mix(file ^ mix(func ^ mix((uint64_t)pid << 32 | fline))), match_func, &k,
-                   offsetof(tbl_func_t, c), sizeof(func_row_t));
+    return func_row_in(t->funcs, pid, file, func, fline);
 }
 
 static proc_row_t *proc_row(tbl_t *t, int32_t pid)
@@ -308,6 +355,349 @@ static void ingest_cpu(tbl_t *t, int32_t pid, const rec_t *r)
         bump(t, &f->v.c, py, nat, sys, cpu + other, wall, when);
 }
 
+/* ---- memory (writer) ---- */
+
+/* relaxed: a counter read whole by a concurrent snapshot (tbl_rd); it
+ * publishes nothing else. See the design note for why not uatomic_set. */
+#define MW(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
+
+static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+static uint64_t since_t0(const tbl_t *t, uint64_t ns) { return ns > t->t0_ns ? ns - t->t0_ns : 0; }
+
+static void pt_set(tbl_series_t *s, uint64_t i, uint64_t t_ns, uint64_t bytes)
+{
+    MW(s->p[i].t_ns, t_ns);
+    MW(s->p[i].bytes, bytes);
+}
+
+/* Halves a full series: keeps its first point, then greedily the points at
+ * least the new stride (twice the old, and at least span / (TBL_POINTS/2))
+ * after the last kept one, then the latest point. The kept points stay
+ * spread over the whole span; the series never holds only its start.
+ * Returns the new count. */
+static uint64_t series_thin(tbl_series_t *s)
+{
+    uint64_t n = s->n, span = s->p[n - 1].t_ns - s->p[0].t_ns;
+    uint64_t stride = span / (TBL_POINTS / 2);
+    if (stride < 2 * s->stride)
+        stride = 2 * s->stride;
+    if (stride == 0)
+        stride = 1;
+    uint64_t j = 1;
+    for (uint64_t i = 1; i + 1 < n; i++)
+        if (s->p[i].t_ns - s->p[j - 1].t_ns >= stride) {
+            pt_set(s, j, s->p[i].t_ns, s->p[i].bytes);
+            j++;
+        }
+    pt_set(s, j, s->p[n - 1].t_ns, s->p[n - 1].bytes);
+    j++;
+    s->stride = stride;
+    /* release: pairs with the acquire in tbl_series_read (a reader that saw
+     * the old count reads points being moved: it sorts and dedups them) */
+    __atomic_store_n(&s->n, j, __ATOMIC_RELEASE);
+    return j;
+}
+
+/* Appends [when, bytes]. The last point floats: while it lies less than a
+ * stride after its predecessor it is replaced by the newest value, so the
+ * series always ends with the latest value and settled points are at least
+ * a stride apart. */
+static void series_add(tbl_series_t *s, uint64_t when, uint64_t bytes)
+{
+    uint64_t n = s->n;
+    /* records reach us in drain order (process after process), not time order */
+    if (n > 0 && when < s->p[n - 1].t_ns)
+        when = s->p[n - 1].t_ns;
+    if (n >= 2 && s->p[n - 1].t_ns - s->p[n - 2].t_ns < s->stride) {
+        pt_set(s, n - 1, when, bytes);
+        return;
+    }
+    if (n == TBL_POINTS)
+        n = series_thin(s);
+    pt_set(s, n, when, bytes);
+    /* release: the point is written before it is counted; pairs with the
+     * acquire in tbl_series_read */
+    __atomic_store_n(&s->n, n + 1, __ATOMIC_RELEASE);
+}
+
+/* After a sample changed m->live: its peak, average and timeline. */
+static void mem_sampled(tbl_mem_t *m, uint64_t when)
+{
+    uint64_t live = m->live;
+    if (live > m->peak) {
+        MW(m->peak, live);
+        MW(m->peak_ns, when);
+    }
+    MW(m->live_kib_sum, m->live_kib_sum + (live >> 10));
+    MW(m->n_live, m->n_live + 1);
+    series_add(&m->tl, when, live);
+}
+
+static void mem_alloc(tbl_mem_t *m, uint64_t when, uint64_t w, uint64_t vol, bool py)
+{
+    MW(m->alloc_bytes, m->alloc_bytes + w);
+    MW(m->volume, m->volume + vol);
+    if (py) {
+        MW(m->py_bytes, m->py_bytes + w);
+        MW(m->py_volume, m->py_volume + vol);
+    }
+    MW(m->live, m->live + w);
+    MW(m->n_allocs, m->n_allocs + 1);
+    if (m->n_allocs == 1) {
+        MW(m->first_ns, when);
+        MW(m->first_live, m->live);
+    }
+    MW(m->last_ns, when);
+    mem_sampled(m, when);
+}
+
+/* A free of weight w whose live decrease is d (<= w: clamped by the
+ * per-process block, so a merged block loses exactly what its part lost). */
+static void mem_free(tbl_mem_t *m, uint64_t when, uint64_t d, uint64_t w, bool move)
+{
+    if (move) {
+        MW(m->moved_bytes, m->moved_bytes + w);
+    } else {
+        MW(m->freed_bytes, m->freed_bytes + w);
+        MW(m->n_frees, m->n_frees + 1);
+    }
+    MW(m->live, m->live - min_u64(d, m->live));
+    mem_sampled(m, when);
+}
+
+static mem_node_t *node_new(tbl_mem_t **slot, mem_node_t *merged)
+{
+    mem_node_t *n = calloc(1, sizeof *n);
+    if (!n)
+        return NULL;
+    n->merged = merged;
+    /* release: the zeroed block before the pointer; pairs with the acquire
+     * in tbl_line_mem/tbl_func_mem */
+    __atomic_store_n(slot, &n->m, __ATOMIC_RELEASE);
+    return n;
+}
+
+/* The memory block of a merged row, created on first use. */
+static mem_node_t *merged_node(tbl_mem_t **slot)
+{
+    return *slot ? (mem_node_t *)*slot : node_new(slot, NULL);
+}
+
+/* The memory block of process p's row behind slot, created on first use
+ * with its merged block (merged_slot) and linked to p. */
+static mem_node_t *proc_node(proc_row_t *p, tbl_mem_t **slot, tbl_mem_t **merged_slot)
+{
+    if (*slot)
+        return (mem_node_t *)*slot;
+    mem_node_t *mg = merged_node(merged_slot);
+    if (!mg)
+        return NULL;
+    mem_node_t *n = node_new(slot, mg);
+    if (n) {
+        n->next = p->mem;
+        p->mem = n;
+    }
+    return n;
+}
+
+static mem_node_t *line_node(tbl_t *t, proc_row_t *p, uint64_t file, uint32_t line)
+{
+    line_row_t *l = line_row(t, p->v.pid, file, line);
+    if (!l || l->v.mem)
+        return l ? (mem_node_t *)l->v.mem : NULL;
+    line_row_t *ml = line_row_in(t->mlines, 0, file, line);
+    return ml ? proc_node(p, &l->v.mem, &ml->v.mem) : NULL;
+}
+
+static mem_node_t *func_node(tbl_t *t, proc_row_t *p, uint64_t file, uint64_t func, uint32_t fline)
+{
+    func_row_t *f = func_row(t, p->v.pid, file, func, fline);
+    if (!f || f->v.mem)
+        return f ? (mem_node_t *)f->v.mem : NULL;
+    func_row_t *mf = func_row_in(t->mfuncs, 0, file, func, fline);
+    return mf ? proc_node(p, &f->v.mem, &mf->v.mem) : NULL;
+}
+
+/* After the process's live memory changed: its peak and timeline. */
+static void pmem_sampled(tbl_pmem_t *pm, uint64_t when)
+{
+    if (pm->live > pm->peak) {
+        MW(pm->peak, pm->live);
+        MW(pm->peak_ns, when);
+    }
+    series_add(&pm->tl, when, pm->live);
+}
+
+/* The run's footprint changed by +add / -sub (Python's part: py_add /
+ * py_sub). An allocation sample that raises the peak names its site. */
+static void run_sampled(tbl_t *t, uint64_t when, uint64_t add, uint64_t py_add, uint64_t sub, uint64_t py_sub,
+                        uint64_t file, uint32_t line)
+{
+    tbl_msum_t *g = &t->m;
+    MW(g->live, g->live + add - min_u64(sub, g->live + add));
+    MW(g->py_live, g->py_live + py_add - min_u64(py_sub, g->py_live + py_add));
+    if (g->py_live > g->live)
+        MW(g->py_live, g->live);
+    if (g->live > g->peak) {
+        MW(g->peak, g->live);
+        MW(g->peak_ns, when);
+        MW(g->peak_py_live, g->py_live);
+        MW(g->peak_file_id, file);
+        MW(g->peak_line, line);
+    }
+    series_add(&g->tl, when, g->live);
+}
+
+/* Process p ended (or its image was replaced by execve): what its rows hold
+ * becomes their net at end and leaves the merged rows and the footprint. */
+static void proc_retire(tbl_t *t, proc_row_t *p, uint64_t when)
+{
+    tbl_pmem_t *pm = &p->v.m;
+    if (pm->state == TBL_MEM_GONE)
+        return;
+    for (mem_node_t *n = p->mem; n; n = n->next) {
+        uint64_t live = n->m.live;
+        if (!live)
+            continue;
+        MW(n->m.net_end, n->m.net_end + live);
+        MW(n->m.live, 0);
+        MW(n->merged->m.net_end, n->merged->m.net_end + live);
+        MW(n->merged->m.live, n->merged->m.live - min_u64(live, n->merged->m.live));
+    }
+    p->native_live = p->outside_live = 0;
+    uint64_t live = pm->live, py = pm->py_live;
+    MW(pm->net_end, pm->net_end + live);
+    MW(pm->live, 0);
+    MW(pm->py_live, 0);
+    MW(t->m.net_end, t->m.net_end + live);
+    if (live)
+        run_sampled(t, when, 0, 0, live, py, 0, 0);
+    /* relaxed: read by reports only (tbl_rd-like snapshot) */
+    __atomic_store_n(&pm->state, TBL_MEM_GONE, __ATOMIC_RELAXED);
+}
+
+static void ingest_mem(tbl_t *t, int32_t pid, const rec_t *r)
+{
+    proc_row_t *p = proc_row(t, pid);
+    if (!p)
+        return;
+    tbl_pmem_t *pm = &p->v.m;
+    uint64_t when = since_t0(t, r->h.t_ns), w = r->u.mem.bytes;
+    unsigned fl = r->h.flags;
+    if (fl & REC_M_RSS) {
+        MW(pm->rss, w);
+        if (w > pm->rss_peak)
+            MW(pm->rss_peak, w);
+        MW(pm->n_rss, pm->n_rss + 1);
+        series_add(&pm->rss_tl, when, w);
+        return;
+    }
+    if (fl & REC_M_FINAL) {
+        /* relaxed: read by reports only */
+        if (pm->state == TBL_MEM_ACTIVE)
+            __atomic_store_n(&pm->state, TBL_MEM_FINAL, __ATOMIC_RELAXED);
+        return;
+    }
+    if (pm->state != TBL_MEM_ACTIVE)
+        return; /* finalizing or ended: its live memory is its net at end */
+    MW(t->m.records, t->m.records + 1);
+    bool py = fl & REC_M_PYTHON;
+    uint64_t file = r->u.mem.file_id;
+    bool noframe = (fl & REC_M_NOFRAME) || file == 0;
+    /* out of scope: no row, as for CPU samples (ingest_cpu); the process and
+     * the run still count it */
+    bool outside = !noframe && (fl & REC_M_OUTSIDE);
+    mem_node_t *ln = NULL, *fn = NULL;
+    if (!noframe && !outside) {
+        ln = line_node(t, p, file, r->u.mem.line);
+        fn = func_node(t, p, file, r->u.mem.func_id, r->u.mem.func_line);
+    }
+    if (!(fl & REC_M_FREE)) {
+        uint64_t vol = r->u.mem.volume;
+        if (ln) {
+            mem_alloc(&ln->m, when, w, vol, py);
+            mem_alloc(&ln->merged->m, when, w, vol, py);
+        }
+        if (fn) {
+            mem_alloc(&fn->m, when, w, vol, py);
+            mem_alloc(&fn->merged->m, when, w, vol, py);
+        }
+        if (noframe)
+            p->native_live += w;
+        else if (outside)
+            p->outside_live += w;
+        MW(pm->alloc_bytes, pm->alloc_bytes + w);
+        MW(pm->volume, pm->volume + vol);
+        MW(pm->n_allocs, pm->n_allocs + 1);
+        MW(pm->live, pm->live + w);
+        if (py) {
+            MW(pm->py_volume, pm->py_volume + vol);
+            MW(pm->py_live, pm->py_live + w);
+        }
+        if (noframe)
+            MW(pm->noframe_volume, pm->noframe_volume + vol);
+        pmem_sampled(pm, when);
+        MW(t->m.volume, t->m.volume + vol);
+        if (py)
+            MW(t->m.py_volume, t->m.py_volume + vol);
+        if (noframe)
+            MW(t->m.noframe_volume, t->m.noframe_volume + vol);
+        run_sampled(t, when, w, py ? w : 0, 0, 0, noframe ? 0 : file, noframe ? 0 : r->u.mem.line);
+        return;
+    }
+    /* A free credits the allocating site back; what the process loses is
+     * what that site's block (or bucket) actually held. */
+    bool move = fl & REC_M_MOVE;
+    uint64_t d = 0;
+    if (ln) {
+        d = min_u64(w, ln->m.live);
+        mem_free(&ln->m, when, d, w, move);
+        mem_free(&ln->merged->m, when, d, w, move);
+    } else if (noframe) {
+        d = min_u64(w, p->native_live);
+        p->native_live -= d;
+    } else if (outside) {
+        d = min_u64(w, p->outside_live);
+        p->outside_live -= d;
+    }
+    if (fn) {
+        uint64_t fd = min_u64(w, fn->m.live);
+        mem_free(&fn->m, when, fd, w, move);
+        mem_free(&fn->merged->m, when, fd, w, move);
+    }
+    if (!move)
+        MW(pm->n_frees, pm->n_frees + 1);
+    d = min_u64(d, pm->live);
+    uint64_t pyd = py ? min_u64(d, pm->py_live) : 0;
+    MW(pm->live, pm->live - d);
+    MW(pm->py_live, pm->py_live - pyd);
+    pmem_sampled(pm, when);
+    run_sampled(t, when, 0, 0, d, pyd, 0, 0);
+}
+
+static void ingest_copy(tbl_t *t, int32_t pid, const rec_t *r)
+{
+    proc_row_t *p = proc_row(t, pid);
+    if (!p)
+        return;
+    uint64_t b = r->u.copy.bytes, file = r->u.copy.file_id;
+    MW(p->v.m.copy_bytes, p->v.m.copy_bytes + b);
+    MW(t->m.copy_bytes, t->m.copy_bytes + b);
+    if ((r->h.flags & (REC_M_NOFRAME | REC_M_OUTSIDE)) || file == 0)
+        return; /* no row, as for CPU samples */
+    mem_node_t *ln = line_node(t, p, file, r->u.copy.line);
+    mem_node_t *fn = func_node(t, p, file, r->u.copy.func_id, r->u.copy.func_line);
+    if (ln) {
+        MW(ln->m.copy_bytes, ln->m.copy_bytes + b);
+        MW(ln->merged->m.copy_bytes, ln->merged->m.copy_bytes + b);
+    }
+    if (fn) {
+        MW(fn->m.copy_bytes, fn->m.copy_bytes + b);
+        MW(fn->merged->m.copy_bytes, fn->merged->m.copy_bytes + b);
+    }
+}
+
 void tbl_ingest(tbl_t *t, int32_t pid, const rec_t *r)
 {
     rcu_read_lock();
@@ -318,10 +708,20 @@ void tbl_ingest(tbl_t *t, int32_t pid, const rec_t *r)
     case REC_CPU:
         ingest_cpu(t, pid, r);
         break;
+    case REC_MEM:
+        ingest_mem(t, pid, r);
+        break;
+    case REC_COPY:
+        ingest_copy(t, pid, r);
+        break;
     case REC_PROC_START: {
         proc_row_t *p = proc_row(t, pid);
         if (!p)
             break;
+        /* A start after an earlier one is an execve: the old image's memory
+         * is gone (its rows keep it as their net at end). */
+        proc_retire(t, p, since_t0(t, r->h.t_ns));
+        __atomic_store_n(&p->v.m.state, TBL_MEM_ACTIVE, __ATOMIC_RELAXED); /* relaxed: read by reports only */
         /* A forked child's first start record is followed by another after
          * execve (same pid): the later one names the program it became. */
         uatomic_set(&p->v.ppid, r->u.proc.ppid);
@@ -343,6 +743,9 @@ void tbl_ingest(tbl_t *t, int32_t pid, const rec_t *r)
         uatomic_set(&p->v.utime_us, r->u.exit.utime_us);
         uatomic_set(&p->v.stime_us, r->u.exit.stime_us);
         uatomic_set(&p->v.end_ns, r->h.t_ns);
+        /* The process's own last record: what follows from it (an atexit
+         * free) no longer changes its memory. */
+        proc_retire(t, p, since_t0(t, r->h.t_ns));
         break;
     }
     case REC_CHILD_EXIT:
@@ -388,6 +791,17 @@ void tbl_proc_end(tbl_t *t, int32_t pid, bool has_status, int status, uint64_t n
     rcu_read_unlock();
 }
 
+void tbl_proc_gone(tbl_t *t, int32_t pid, uint64_t now_ns)
+{
+    rcu_read_lock();
+    struct cds_lfht_iter it;
+    cds_lfht_lookup(t->procs, mix((uint64_t)pid), match_proc, &pid, &it);
+    struct cds_lfht_node *n = cds_lfht_iter_get_node(&it);
+    if (n)
+        proc_retire(t, caa_container_of(n, proc_row_t, node), since_t0(t, now_ns));
+    rcu_read_unlock();
+}
+
 const char *tbl_str(tbl_t *t, uint64_t id, uint32_t *len)
 {
     const char *txt = NULL;
@@ -424,6 +838,68 @@ void tbl_each_thread(tbl_t *t, void (*fn)(const tbl_thread_t *, void *), void *a
     EACH(t->threads, thread_row_t, fn, arg);
 }
 
+void tbl_each_merged_line(tbl_t *t, void (*fn)(const tbl_line_t *, void *), void *arg)
+{
+    EACH(t->mlines, line_row_t, fn, arg);
+}
+void tbl_each_merged_func(tbl_t *t, void (*fn)(const tbl_func_t *, void *), void *arg)
+{
+    EACH(t->mfuncs, func_row_t, fn, arg);
+}
+
+/* acquire: pairs with the release in node_new(), so the block is seen zeroed or later */
+const tbl_mem_t *tbl_line_mem(const tbl_line_t *l) { return __atomic_load_n(&l->mem, __ATOMIC_ACQUIRE); }
+const tbl_mem_t *tbl_func_mem(const tbl_func_t *f) { return __atomic_load_n(&f->mem, __ATOMIC_ACQUIRE); }
+
+size_t tbl_series_read(const tbl_series_t *s, tbl_point_t *out)
+{
+    /* acquire: pairs with the releases in series_add/series_thin */
+    uint64_t n = __atomic_load_n(&s->n, __ATOMIC_ACQUIRE);
+    if (n > TBL_POINTS)
+        n = TBL_POINTS;
+    size_t k = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        tbl_point_t p = {tbl_rd(&s->p[i].t_ns), tbl_rd(&s->p[i].bytes)};
+        /* insertion sort: the points are already in order unless a thinning
+         * ran under us */
+        size_t j = k;
+        while (j > 0 && out[j - 1].t_ns > p.t_ns) {
+            out[j] = out[j - 1];
+            j--;
+        }
+        if (j > 0 && out[j - 1].t_ns == p.t_ns) {
+            /* a repeated time: keep one (the later write wins, as in the series) */
+            memmove(&out[j], &out[j + 1], (k - j) * sizeof *out);
+            out[j - 1] = p;
+            continue;
+        }
+        out[j] = p;
+        k++;
+    }
+    return k;
+}
+
+void tbl_mem_summary(tbl_t *t, tbl_msum_t *out)
+{
+    const tbl_msum_t *g = &t->m;
+    memset(out, 0, sizeof *out);
+    out->live = tbl_rd(&g->live);
+    out->py_live = tbl_rd(&g->py_live);
+    out->peak = tbl_rd(&g->peak);
+    out->peak_ns = tbl_rd(&g->peak_ns);
+    out->peak_py_live = tbl_rd(&g->peak_py_live);
+    out->peak_file_id = tbl_rd(&g->peak_file_id);
+    /* relaxed: a snapshot of a value written by the drain (MW) */
+    out->peak_line = __atomic_load_n(&g->peak_line, __ATOMIC_RELAXED);
+    out->volume = tbl_rd(&g->volume);
+    out->py_volume = tbl_rd(&g->py_volume);
+    out->noframe_volume = tbl_rd(&g->noframe_volume);
+    out->copy_bytes = tbl_rd(&g->copy_bytes);
+    out->records = tbl_rd(&g->records);
+    out->net_end = tbl_rd(&g->net_end);
+    out->tl.n = tbl_series_read(&g->tl, out->tl.p);
+}
+
 void tbl_set_main(tbl_t *t, int32_t pid) { uatomic_set(&t->main_pid, pid); }
 
 uint64_t tbl_now_ns(void)
@@ -433,4 +909,7 @@ uint64_t tbl_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-uint64_t tbl_rd(const uint64_t *field) { return uatomic_read(field); }
+/* relaxed: each counter is read whole; it orders nothing. An atomic load
+ * rather than uatomic_read (a volatile load) so that ThreadSanitizer sees
+ * the memory counters' reads pair with MW() stores. */
+uint64_t tbl_rd(const uint64_t *field) { return __atomic_load_n(field, __ATOMIC_RELAXED); }

@@ -4,6 +4,13 @@
  * tables (liburcu cds_lfht): the drain thread inserts rows and bumps their
  * counters while a reader (the report, a periodic snapshot) walks them
  * without a lock. Rows are never removed during a run; tbl_free() frees all.
+ *
+ * Memory (issue 4, semantics in docs/MEMORY.md): a line or function row gets
+ * a memory block (tbl_mem_t) at its first REC_MEM/REC_COPY record; merged
+ * rows (one per file and line or function, all processes together) keep the
+ * live memory of the processes alive at the same time, so their peak is the
+ * peak of the sum. A process's live memory leaves the run's footprint when
+ * the drain sees the last of its records (REC_PROC_EXIT, or tbl_proc_gone).
  */
 #ifndef SCALENE_TBL_H
 #define SCALENE_TBL_H
@@ -15,6 +22,41 @@
 #include "ring.h"
 
 #define TBL_TIMES 100 /* sample times kept per row (reservoir) */
+#define TBL_POINTS 100 /* timeline points kept per memory timeline */
+
+/* A bounded timeline of [ns since t0, bytes], spread evenly over time: when
+ * full, the writer thins it to half with twice the spacing, so it always
+ * covers the whole span (not just its start). Its last point is the latest
+ * value. Written by the drain (uatomic_set; n last, after a write barrier),
+ * read with tbl_series_read, which returns the points time-sorted. */
+typedef struct tbl_point {
+    uint64_t t_ns, bytes;
+} tbl_point_t;
+typedef struct tbl_series {
+    uint64_t n;      /* points in use, <= TBL_POINTS */
+    uint64_t stride; /* writer-private: least spacing of settled points, ns */
+    tbl_point_t p[TBL_POINTS];
+} tbl_series_t;
+
+/* Memory counters of one line or function row (one process's, or merged over
+ * all processes). Bytes are the samples' weights (estimates of real bytes).
+ * Written by the drain thread with uatomic_set, read with tbl_rd. */
+typedef struct tbl_mem {
+    uint64_t alloc_bytes, py_bytes; /* sum of allocation samples' weights; Python's part */
+    uint64_t volume, py_volume;     /* newly requested bytes they stand for; Python's part */
+    uint64_t n_allocs;              /* allocation samples */
+    uint64_t n_frees;               /* frees of sampled blocks (realloc moves not counted) */
+    uint64_t freed_bytes;           /* weight credited back by those frees */
+    uint64_t moved_bytes;           /* weight credited back by realloc moves */
+    uint64_t live;                  /* alloc - freed - moved, clamped at 0 (0 once the process ended) */
+    uint64_t peak, peak_ns;         /* highest live and when (ns since t0) */
+    uint64_t live_kib_sum, n_live;  /* live (KiB) summed after each sample, and their count: the average */
+    uint64_t first_ns, last_ns;     /* first and last allocation sample (ns since t0) */
+    uint64_t first_live;            /* live right after the first allocation sample */
+    uint64_t net_end;               /* live at the end of the processes that ended (FINAL or exit) */
+    uint64_t copy_bytes;            /* bytes copied (REC_COPY) */
+    tbl_series_t tl;                /* live over time */
+} tbl_mem_t;
 
 /* Counters of one row. Visible because the report reads them: every field
  * is written by the drain thread with uatomic_set/add and read with
@@ -27,11 +69,13 @@ typedef struct tbl_cpu {
     uint64_t times[TBL_TIMES]; /* sample times, ns since t0 (reservoir of `samples`) */
 } tbl_cpu_t;
 
+/* pid is 0 in merged rows (tbl_each_merged_*). */
 typedef struct tbl_line {
     int32_t pid;
     uint32_t line;
     uint64_t file_id;
     tbl_cpu_t c;
+    tbl_mem_t *mem; /* NULL until the first memory record: read with tbl_line_mem */
 } tbl_line_t;
 
 typedef struct tbl_func {
@@ -39,7 +83,28 @@ typedef struct tbl_func {
     uint32_t func_line;
     uint64_t file_id, func_id;
     tbl_cpu_t c;
+    tbl_mem_t *mem; /* as in tbl_line_t: read with tbl_func_mem */
 } tbl_func_t;
+
+/* A process's memory: written by the drain thread with uatomic_set, read
+ * with tbl_rd (state with uatomic_read). */
+#define TBL_MEM_ACTIVE 0u /* memory records count */
+#define TBL_MEM_FINAL 1u  /* Python finalizing (REC_M_FINAL): its memory records are ignored */
+#define TBL_MEM_GONE 2u   /* ended: its live memory left the footprint */
+typedef struct tbl_pmem {
+    uint32_t state;                   /* TBL_MEM_* */
+    uint64_t live, py_live;           /* sampled live memory; Python's part */
+    uint64_t peak, peak_ns;           /* highest live and when (ns since t0) */
+    uint64_t net_end;                 /* live when it finalized or ended (summed over execs) */
+    uint64_t alloc_bytes;             /* weights of its allocation samples */
+    uint64_t volume, py_volume;       /* newly requested bytes; Python's part */
+    uint64_t noframe_volume;          /* of volume, by threads with no Python frame */
+    uint64_t n_allocs, n_frees;       /* samples: allocations, frees (not moves) */
+    uint64_t copy_bytes;
+    uint64_t rss, rss_peak, n_rss;    /* REC_M_RSS marks: last, highest, how many */
+    tbl_series_t tl;                  /* live over time */
+    tbl_series_t rss_tl;              /* resident set size over time */
+} tbl_pmem_t;
 
 typedef struct tbl_proc {
     int32_t pid, ppid;
@@ -54,6 +119,7 @@ typedef struct tbl_proc {
     uint64_t utime_us, stime_us; /* getrusage at exit, if it exited by itself */
     uint64_t written, dropped, torn;
     tbl_cpu_t c;
+    tbl_pmem_t m;
 } tbl_proc_t;
 
 typedef struct tbl_thread {
@@ -62,6 +128,22 @@ typedef struct tbl_thread {
     bool main;
     tbl_cpu_t c;
 } tbl_thread_t;
+
+/* The run's memory: the footprint is the live memory of the processes
+ * alive at the same time. Filled by tbl_mem_summary. */
+typedef struct tbl_msum {
+    uint64_t live, py_live;        /* now */
+    uint64_t peak, peak_ns;        /* highest footprint and when (ns since t0) */
+    uint64_t peak_py_live;         /* Python's part of it then */
+    uint64_t peak_file_id;         /* site of the allocation sample that set it; 0 if none */
+    uint32_t peak_line;
+    uint64_t volume, py_volume;    /* all allocation samples of all processes */
+    uint64_t noframe_volume;       /* of volume, by threads with no Python frame */
+    uint64_t copy_bytes;
+    uint64_t records;              /* REC_MEM allocation and free samples */
+    uint64_t net_end;              /* live at the end of the processes that ended */
+    tbl_series_t tl;               /* the footprint over time (points time-sorted) */
+} tbl_msum_t;
 
 typedef struct tbl tbl_t;
 
@@ -83,6 +165,14 @@ void tbl_slot_stats(tbl_t *t, int32_t pid, const ring_slot_info_t *info);
  * at now_ns. */
 void tbl_proc_end(tbl_t *t, int32_t pid, bool has_status, int status, uint64_t now_ns);
 
+/* The drain consumed the last record of pid (its owner is dead and its
+ * ring empty): its live memory leaves the run's footprint; each of its rows
+ * keeps what it held as its net at end. A no-op if REC_PROC_EXIT did it.
+ * Single writer, like tbl_ingest: call from the drain thread only (not from
+ * a thread that reaps children: the process's records may still be queued).
+ * Context: thread. */
+void tbl_proc_gone(tbl_t *t, int32_t pid, uint64_t now_ns);
+
 /* The program's first process: its main thread's off-CPU time is the
  * run's wall clock and always counts. Context: thread. */
 void tbl_set_main(tbl_t *t, int32_t pid);
@@ -96,6 +186,22 @@ void tbl_each_line(tbl_t *t, void (*fn)(const tbl_line_t *, void *), void *arg);
 void tbl_each_func(tbl_t *t, void (*fn)(const tbl_func_t *, void *), void *arg);
 void tbl_each_proc(tbl_t *t, void (*fn)(const tbl_proc_t *, void *), void *arg);
 void tbl_each_thread(tbl_t *t, void (*fn)(const tbl_thread_t *, void *), void *arg);
+/* Merged rows (pid 0): memory of all processes per line / function. */
+void tbl_each_merged_line(tbl_t *t, void (*fn)(const tbl_line_t *, void *), void *arg);
+void tbl_each_merged_func(tbl_t *t, void (*fn)(const tbl_func_t *, void *), void *arg);
+
+/* The memory block of a row, NULL if it had no memory record. Call inside a
+ * tbl_each_* callback; the block stays valid until tbl_free(). */
+const tbl_mem_t *tbl_line_mem(const tbl_line_t *l);
+const tbl_mem_t *tbl_func_mem(const tbl_func_t *f);
+
+/* Copies the run's memory summary into *out. Context: thread. */
+void tbl_mem_summary(tbl_t *t, tbl_msum_t *out);
+
+/* Copies the points of s into out[TBL_POINTS], time-sorted and without
+ * repeated times (a snapshot taken while the drain thins the series may
+ * repeat a point); returns their number. Context: thread. */
+size_t tbl_series_read(const tbl_series_t *s, tbl_point_t *out);
 
 /* CLOCK_MONOTONIC in ns: the clock of every record's t_ns, for the
  * aggregator's own timestamps. Context: thread. */

@@ -62,7 +62,9 @@
 #define MH_TOMB ((uintptr_t)1)
 #define MH_FILTER_BITS 13u
 #define MH_FILTER (1u << MH_FILTER_BITS)
-#define MH_SPINS 64u  /* yields before a sample gives up waiting for the walk lock */
+/* How long a sample may wait for the walk lock (held by the sampler for one
+ * thread's walk, a few µs, or by a fork): past it the sample has no line. */
+#define MH_WAIT_NS 5000000ull
 
 /* ---- the real functions ---- */
 
@@ -337,7 +339,7 @@ static unsigned mh_where(uint64_t *file_id, uint64_t *func_id, uint32_t *line, u
     *file_id = *func_id = 0;
     *line = *func_line = 0;
     const void *ts = pyf_self_tstate();
-    if (!ts || !pyf_trylock(MH_SPINS))
+    if (!ts || !pyf_trylock(MH_WAIT_NS))
         return REC_M_NOFRAME;
     pyf_loc_t loc;
     unsigned fl = REC_M_NOFRAME;

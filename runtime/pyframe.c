@@ -19,7 +19,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
+#include <time.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -433,22 +433,22 @@ void pyf_lock(void)
     atomic_store_explicit(&x_pyf_owner, sys_gettid(), memory_order_relaxed);
 }
 
-bool pyf_trylock(unsigned spins)
+bool pyf_trylock(uint64_t wait_ns)
 {
     /* relaxed: a thread only ever finds its own tid here if it set it
      * itself (a signal handler that allocates while this thread walks) */
     pid_t me = sys_gettid();
     if (atomic_load_explicit(&x_pyf_owner, memory_order_relaxed) == me)
         return false;
-    for (unsigned i = 0;; i++) {
-        if (pthread_mutex_trylock(&pyf_mu) == 0) {
-            atomic_store_explicit(&x_pyf_owner, me, memory_order_relaxed); /* see pyf_lock */
-            return true;
-        }
-        if (i >= spins)
+    if (pthread_mutex_trylock(&pyf_mu) != 0) {
+        /* a futex wait with a deadline: no allocation, no signal */
+        uint64_t until = sys_now_ns() + wait_ns;
+        struct timespec ts = {(time_t)(until / 1000000000ull), (long)(until % 1000000000ull)};
+        if (pthread_mutex_clocklock(&pyf_mu, CLOCK_MONOTONIC, &ts) != 0)
             return false;
-        sched_yield();
     }
+    atomic_store_explicit(&x_pyf_owner, me, memory_order_relaxed); /* see pyf_lock */
+    return true;
 }
 
 void pyf_unlock(void)

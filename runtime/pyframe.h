@@ -67,11 +67,11 @@ void pyf_reset(void);
 /* The walk's cache and buffers are shared: hold the lock across
  * pyf_sample() and every use of the strings it returns. pyf_lock() waits
  * (sampler thread, fork). pyf_trylock() is for hooks inside malloc: it
- * retries `spins` times (yielding) and gives up at once if the calling
- * thread already holds it (an allocating signal handler), so it never
- * deadlocks. Context: malloc (pyf_trylock, pyf_unlock), thread (pyf_lock). */
+ * waits at most wait_ns and gives up at once if the calling thread
+ * already holds it (an allocating signal handler), so it never deadlocks.
+ * Context: malloc (pyf_trylock, pyf_unlock), thread (pyf_lock). */
 void pyf_lock(void);
-bool pyf_trylock(unsigned spins);
+bool pyf_trylock(uint64_t wait_ns);
 void pyf_unlock(void);
 
 /* In a forked child: the lock was held across fork by the forking thread;

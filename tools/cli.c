@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,8 @@ static const char usage_run[] =
     "  -h, --help                 show this help and exit\n"
     "  --help-advanced            show the advanced options too\n"
     "  -o, --outfile FILE         report path (default: scalene-profile.json)\n"
-    "  --cpu-only                 profile CPU time only\n"
+    "  --cpu-only                 profile CPU time only (no memory, no copy volume)\n"
+    "  --memory                   profile memory too (the default)\n"
     "  --python PATH              interpreter to run (default: the script's #! Python, else /usr/bin/python3)\n"
     "  -m MODULE                  run a module, as python -m; everything after it is the module's\n"
     "  ---                        everything after it is the program's arguments\n";
@@ -44,6 +46,8 @@ static const char usage_adv[] =
     "  --program-path DIR         profile files under DIR (default: the program's directory and the\n"
     "                             working directory)\n"
     "  --cpu-percent-threshold N  report files with at least N% of the time (default: 1)\n"
+    "  --allocation-sampling-window BYTES\n"
+    "                             mean bytes allocated between memory samples (default: 1048576)\n"
     "  -q, --quiet                print no summary\n";
 
 static int bad(const char *fmt, const char *a)
@@ -90,6 +94,20 @@ static int parse_double(const char *opt, const char *v, double *out, double min)
     return 0;
 }
 
+/* A window in bytes: a positive integer. */
+static int parse_window(const char *opt, const char *v, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long n = v && *v != '-' ? strtoull(v, &end, 10) : 0;
+    if (!v || *v == '-' || *v == 0 || errno || *end || n == 0) {
+        fprintf(stderr, "scalene: bad value for %s: '%s' (a positive number of bytes)\n", opt, v ? v : "");
+        return 2;
+    }
+    *out = n;
+    return 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     agg_opts_t o;
@@ -97,6 +115,8 @@ static int cmd_run(int argc, char **argv)
     o.outfile = "scalene-profile.json";
     o.interval_sec = 0.01;
     o.cpu_percent_threshold = 1.0;
+    o.alloc_window = AGG_ALLOC_WINDOW_DEFAULT;
+    o.copy_window = AGG_COPY_WINDOW_DEFAULT;
     int i = 1;
     for (; i < argc; i++) {
         const char *a = argv[i];
@@ -122,7 +142,16 @@ static int cmd_run(int argc, char **argv)
         } else if (strncmp(a, "--outfile=", 10) == 0) {
             o.outfile = a + 10;
         } else if (strcmp(a, "--cpu-only") == 0) {
-            o.cpu_only = true;
+            o.cpu_only = true; /* agg_run turns both windows off */
+        } else if (strcmp(a, "--memory") == 0) {
+            o.cpu_only = false; /* the later of --memory and --cpu-only wins */
+        } else if (strcmp(a, "--allocation-sampling-window") == 0) {
+            if (parse_window(a, v, &o.alloc_window))
+                return 2;
+            i++;
+        } else if (strncmp(a, "--allocation-sampling-window=", 29) == 0) {
+            if (parse_window("--allocation-sampling-window", a + 29, &o.alloc_window))
+                return 2;
         } else if (strcmp(a, "--use-virtual-time") == 0) {
             o.virtual_time = true;
         } else if (strcmp(a, "--profile-all") == 0) {

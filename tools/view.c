@@ -4,7 +4,9 @@
  * model (so printing cannot meet a surprise), then prints a header, one
  * line table and one function table per file, or the process table.
  * Reads this project's format (docs/REPORT.md) and Scalene's own; a key
- * that is missing or null reads as 0. Bad input is one "scalene: " line on
+ * that is missing or null reads as 0. When the profile has memory, the
+ * tables gain memory columns (net MB, Python share, then allocated MB and
+ * copy MB/s where the terminal has room) and leak marks. Bad input is one "scalene: " line on
  * stderr and exit 2, never a crash. Text from the profile is sanitized
  * before it reaches the terminal: a profile must not be able to send
  * escape sequences.
@@ -37,6 +39,8 @@
 #define VW_PCT_W 7  /* "  100.0" */
 #define VW_MB_W 9   /* "  12345.6" */
 #define VW_FRAC_W 8 /* " Mem Py%" */
+#define VW_LEAK_W 5 /* " Leak" / "  97%" */
+#define VW_ROOM_TEXT 24 /* the optional memory columns need this much source text left */
 
 #define VW_BOLD "\033[1m"
 #define VW_HOT "\033[1;31m"
@@ -51,7 +55,9 @@ typedef struct vw_row {
     const char *text;
     size_t text_len;
     double py, nat, sys; /* % of total profiled time */
-    double mb, pyfrac;   /* net MB; python share of it [0,1] */
+    double mb, pyfrac;   /* net MB (n_net_mb; Scalene's: n_peak_mb); Python share of allocations [0,1] */
+    double alloc, copy;  /* n_malloc_mb; n_copy_mb_s */
+    double leak, leak_vel; /* leak likelihood [0,1] (0: none) and MB/s, from the file's leaks */
 } vw_row_t;
 
 typedef struct vw_file {
@@ -59,12 +65,14 @@ typedef struct vw_file {
     double pct;
     vw_row_t *lines, *funcs;
     size_t nlines, nfuncs;
+    size_t nleaks; /* lines with a leak mark */
 } vw_file_t;
 
 typedef struct vw_proc {
     long long pid, ppid;
     const char *role;
     double cpu, py, nat, sys, samples, dropped;
+    double peak_mb; /* peak_footprint_mb */
     long long code, sig;
     bool has_code, has_sig;
     json_object *argv; /* array of strings (checked), or NULL */
@@ -75,6 +83,8 @@ typedef struct vw_prof {
     const char *program;
     json_object *args; /* array of strings (checked), or NULL */
     double elapsed, total_sec, peak_mb;
+    const char *peak_file; /* max_footprint_fname, or NULL */
+    long long peak_line;
     bool has_total, memory;
     vw_file_t *files;
     size_t nfiles;
@@ -633,10 +643,14 @@ static int load_row(vw_load_t *ld, json_object *o, vw_row_t *r)
         if (!src)
             return 0; /* the process never ran this line */
     }
+    /* Net: ours, else Scalene's n_peak_mb (what its own view shows as "Net (MB)") */
+    const char *net = field(src, "n_net_mb") ? "n_net_mb" : "n_peak_mb";
     if ((rc = num_of(ld, src, "n_cpu_percent_python", &r->py)) ||
         (rc = num_of(ld, src, "n_cpu_percent_c", &r->nat)) ||
         (rc = num_of(ld, src, "n_sys_percent", &r->sys)) ||
-        (rc = num_of(ld, src, "n_malloc_mb", &r->mb)) ||
+        (rc = num_of(ld, src, net, &r->mb)) ||
+        (rc = num_of(ld, src, "n_malloc_mb", &r->alloc)) ||
+        (rc = num_of(ld, src, "n_copy_mb_s", &r->copy)) ||
         (rc = num_of(ld, src, "n_python_fraction", &r->pyfrac)))
         return src == o ? rc : wrap(ld, rc, "by_process[\"%s\"]", ld->opts->pidkey);
     return 0;
@@ -665,7 +679,40 @@ static int load_rows(vw_load_t *ld, json_object *fo, const char *key, vw_row_t *
 
 static double row_cpu(const vw_row_t *r) { return r->py + r->nat + r->sys; }
 
-static bool row_active(const vw_row_t *r) { return row_cpu(r) > 0 || r->mb != 0; }
+static bool row_active(const vw_row_t *r)
+{
+    return row_cpu(r) > 0 || r->mb != 0 || r->alloc != 0 || r->copy != 0;
+}
+
+/* Marks the lines named in the file's `leaks` ({"<lineno>": {likelihood,
+ * velocity_mb_s}}). A key that is not a line of the file is ignored. Leaks
+ * are judged over all processes, so --pid shows none. */
+static int load_leaks(vw_load_t *ld, json_object *fo, vw_file_t *f)
+{
+    json_object *leaks;
+    int rc = typed_of(ld, fo, "leaks", json_type_object, &leaks);
+    if (rc || !leaks || ld->opts->has_pid)
+        return rc;
+    json_object_object_foreach(leaks, key, lk)
+    {
+        char *end;
+        long long lineno = strtoll(key, &end, 10);
+        double lik, vel;
+        if (!json_object_is_type(lk, json_type_object))
+            return fail(ld, "leaks[\"%s\"] is %s, expected an object", key, type_desc(lk));
+        if ((rc = num_of(ld, lk, "likelihood", &lik)) || (rc = num_of(ld, lk, "velocity_mb_s", &vel)))
+            return wrap(ld, rc, "leaks[\"%s\"]", key);
+        for (size_t i = 0; *key && !*end && i < f->nlines; i++) {
+            if (f->lines[i].lineno == lineno) {
+                f->lines[i].leak = lik > 0 ? lik : 1e-9;
+                f->lines[i].leak_vel = vel;
+                f->nleaks++;
+                break;
+            }
+        }
+    }
+    return 0;
+}
 
 static int load_file(vw_load_t *ld, const char *name, json_object *fo, vw_file_t *f)
 {
@@ -674,7 +721,7 @@ static int load_file(vw_load_t *ld, const char *name, json_object *fo, vw_file_t
     if (!json_object_is_type(fo, json_type_object))
         return fail(ld, "is %s, expected an object", type_desc(fo));
     if ((rc = load_rows(ld, fo, "lines", &f->lines, &f->nlines)) ||
-        (rc = load_rows(ld, fo, "functions", &f->funcs, &f->nfuncs)))
+        (rc = load_rows(ld, fo, "functions", &f->funcs, &f->nfuncs)) || (rc = load_leaks(ld, fo, f)))
         return rc;
     if (!ld->opts->has_pid && field(fo, "percent_cpu_time"))
         return num_of(ld, fo, "percent_cpu_time", &f->pct);
@@ -697,6 +744,7 @@ static int load_proc(vw_load_t *ld, json_object *o, vw_proc_t *p)
         (rc = num_of(ld, o, "native_sec", &p->nat)) || (rc = num_of(ld, o, "sys_sec", &p->sys)) ||
         (rc = num_of(ld, o, "samples", &p->samples)) ||
         (rc = num_of(ld, o, "records_dropped", &p->dropped)) ||
+        (rc = num_of(ld, o, "peak_footprint_mb", &p->peak_mb)) ||
         (rc = int_of(ld, o, "exit_code", &p->code, &p->has_code)) ||
         (rc = int_of(ld, o, "exit_signal", &p->sig, &p->has_sig)) ||
         (rc = strings_of(ld, o, "argv", &p->argv)))
@@ -749,6 +797,8 @@ static int load_model(vw_load_t *ld, vw_prof_t *p)
         (rc = strings_of(ld, p->root, "args", &p->args)) ||
         (rc = num_of(ld, p->root, "elapsed_time_sec", &p->elapsed)) ||
         (rc = num_of(ld, p->root, "max_footprint_mb", &p->peak_mb)) ||
+        (rc = str_of(ld, p->root, "max_footprint_fname", &p->peak_file, NULL)) ||
+        (rc = int_of(ld, p->root, "max_footprint_lineno", &p->peak_line, NULL)) ||
         (rc = bool_of(ld, p->root, "memory", &p->memory)) ||
         (rc = typed_of(ld, p->root, "scalene_c", json_type_object, &sc)) ||
         (rc = typed_of(ld, p->root, "processes", json_type_array, &procs)))
@@ -809,19 +859,61 @@ static int lineno_width(const vw_row_t *rows, size_t n)
     return w;
 }
 
-static int fixed_width(int lw, bool memory)
+/* The memory columns a table shows: Net MB and Mem Py% whenever the
+ * profile has memory; Alloc MB and Copy MB/s when some row has a value and
+ * the source keeps VW_ROOM_TEXT columns (they go first on a narrow
+ * terminal); Leak when some line has a leak mark. */
+typedef struct vw_cols {
+    bool memory, alloc, copy, leak;
+} vw_cols_t;
+
+static int fixed_width(int lw, const vw_cols_t *c)
 {
-    return lw + 3 * (1 + VW_PCT_W) + (memory ? 2 + VW_MB_W + VW_FRAC_W : 0) + 2;
+    return lw + 3 * (1 + VW_PCT_W) + (c->memory ? 2 + VW_MB_W + VW_FRAC_W : 0) + (c->alloc ? 1 + VW_MB_W : 0) +
+           (c->copy ? 1 + VW_MB_W : 0) + (c->leak ? 1 + VW_LEAK_W : 0) + 2;
 }
 
-static void put_rule(const vw_out_t *o, int lw, bool memory, int textw)
+static vw_cols_t choose_cols(const vw_out_t *o, int lw, const vw_row_t *rows, size_t n, bool memory)
+{
+    vw_cols_t c = {.memory = memory};
+    bool alloc = false, copy = false;
+    if (!memory)
+        return c;
+    for (size_t i = 0; i < n; i++) {
+        alloc |= rows[i].alloc != 0;
+        copy |= rows[i].copy != 0;
+        c.leak |= rows[i].leak > 0;
+    }
+    c.alloc = alloc;
+    if (o->cols - fixed_width(lw, &c) < VW_ROOM_TEXT)
+        c.alloc = false;
+    c.copy = copy;
+    if (o->cols - fixed_width(lw, &c) < VW_ROOM_TEXT)
+        c.copy = false;
+    return c;
+}
+
+static void put_rule(const vw_out_t *o, int lw, const vw_cols_t *c, int textw)
 {
     FILE *f = o->f;
-    int widths[] = {VW_PCT_W, VW_PCT_W, VW_PCT_W, VW_MB_W, VW_FRAC_W};
+    int widths[8], nw = 0;
+    widths[nw++] = VW_PCT_W;
+    widths[nw++] = VW_PCT_W;
+    widths[nw++] = VW_PCT_W;
+    if (c->memory) {
+        widths[nw++] = VW_MB_W;
+        widths[nw++] = VW_FRAC_W;
+    }
+    if (c->alloc)
+        widths[nw++] = VW_MB_W;
+    if (c->copy)
+        widths[nw++] = VW_MB_W;
+    if (c->leak)
+        widths[nw++] = VW_LEAK_W;
     if (o->color)
         fputs(VW_DIM, f);
     fprintf(f, "%.*s", lw, "--------------------");
-    for (int i = 0; i < (memory ? 5 : 3); i++)
+    for (int i = 0; i < nw; i++)
         fprintf(f, " %.*s", widths[i], "----------");
     fputs("  ", f);
     for (int i = 0; i < textw; i++)
@@ -837,7 +929,8 @@ static void put_table(const vw_out_t *o, const vw_row_t *rows, size_t n, bool me
 {
     FILE *f = o->f;
     int lw = lineno_width(rows, n);
-    int textw = o->cols - fixed_width(lw, memory);
+    vw_cols_t cols = choose_cols(o, lw, rows, n, memory);
+    int textw = o->cols - fixed_width(lw, &cols);
     char a[32], b[32], c[32];
 
     if (textw < VW_MIN_TEXT)
@@ -846,13 +939,19 @@ static void put_table(const vw_out_t *o, const vw_row_t *rows, size_t n, bool me
         fputs(VW_BOLD, f);
     fprintf(f, "%*s %*s %*s %*s", lw, "Line", VW_PCT_W, "Python", VW_PCT_W, "native", VW_PCT_W,
             "system");
-    if (memory)
+    if (cols.memory)
         fprintf(f, " %*s %*s", VW_MB_W, "Net MB", VW_FRAC_W, "Mem Py%");
+    if (cols.alloc)
+        fprintf(f, " %*s", VW_MB_W, "Alloc MB");
+    if (cols.copy)
+        fprintf(f, " %*s", VW_MB_W, "Copy MB/s");
+    if (cols.leak)
+        fprintf(f, " %*s", VW_LEAK_W, "Leak");
     fprintf(f, "  %s", what);
     if (o->color)
         fputs(VW_RESET, f);
     fputc('\n', f);
-    put_rule(o, lw, memory, textw);
+    put_rule(o, lw, &cols, textw);
     for (size_t i = 0; i < n; i++) {
         const vw_row_t *r = &rows[i];
         bool hot = row_cpu(r) >= VW_HOT_PCT;
@@ -862,9 +961,20 @@ static void put_table(const vw_out_t *o, const vw_row_t *rows, size_t n, bool me
             fputs(VW_HOT, f);
         fprintf(f, "%*lld %*s %*s %*s", lw, r->lineno, VW_PCT_W, fmt_num(a, sizeof a, r->py),
                 VW_PCT_W, fmt_num(b, sizeof b, r->nat), VW_PCT_W, fmt_num(c, sizeof c, r->sys));
-        if (memory)
+        if (cols.memory)
             fprintf(f, " %*s %*s", VW_MB_W, fmt_num(a, sizeof a, r->mb), VW_FRAC_W,
-                    fmt_num(b, sizeof b, r->mb != 0 ? 100.0 * r->pyfrac : 0.0));
+                    fmt_num(b, sizeof b, r->mb != 0 || r->alloc != 0 ? 100.0 * r->pyfrac : 0.0));
+        if (cols.alloc)
+            fprintf(f, " %*s", VW_MB_W, fmt_num(a, sizeof a, r->alloc));
+        if (cols.copy)
+            fprintf(f, " %*s", VW_MB_W, fmt_num(a, sizeof a, r->copy));
+        if (cols.leak) {
+            if (r->leak > 0)
+                snprintf(a, sizeof a, "%.0f%%", 100.0 * r->leak);
+            else
+                a[0] = '\0';
+            fprintf(f, " %*s", VW_LEAK_W, a);
+        }
         fputs("  ", f);
         put_cut(f, r->text, r->text_len, textw, true);
         if (o->color && hot)
@@ -899,6 +1009,16 @@ static void put_file(const vw_out_t *o, const vw_prof_t *p, const vw_file_t *fil
     if (file->nfuncs > 0 && (!reduced || any_active(file->funcs, file->nfuncs))) {
         fputc('\n', f);
         put_table(o, file->funcs, file->nfuncs, p->memory, reduced, "Function");
+    }
+    if (p->memory && file->nleaks > 0) {
+        fputc('\n', f);
+        for (size_t i = 0; i < file->nlines; i++) {
+            const vw_row_t *r = &file->lines[i];
+            char a[32], b[32];
+            if (r->leak > 0)
+                fprintf(f, "Possible memory leak at line %lld (likelihood %s%%, growing %s MB/s)\n", r->lineno,
+                        fmt_fixed(a, sizeof a, 100.0 * r->leak, 0), fmt_fixed(b, sizeof b, r->leak_vel, 2));
+        }
     }
 }
 
@@ -996,8 +1116,16 @@ static void put_header(const vw_out_t *o, const vw_prof_t *p, const vw_opts_t *o
             fmt_fixed(b, sizeof b, total, 2));
     if (p->has_procs)
         fprintf(f, ", %zu process%s", p->nprocs, p->nprocs == 1 ? "" : "es");
-    if (p->memory)
+    if (p->memory) {
         fprintf(f, ", peak memory %s MB", fmt_fixed(a, sizeof a, p->peak_mb, 1));
+        if (p->peak_file && *p->peak_file && p->peak_line > 0) {
+            const char *base = strrchr(p->peak_file, '/');
+            base = base ? base + 1 : p->peak_file;
+            fputs(" at ", f);
+            put_cut(f, base, strlen(base), 40, false);
+            fprintf(f, ":%lld", p->peak_line);
+        }
+    }
     fputc('\n', f);
     put_split(f, "  ", py, nat, sys, total);
     if (p->nprocs > 1) {
@@ -1047,6 +1175,8 @@ static void put_processes(const vw_out_t *o, const vw_prof_t *p)
     int fixed = fprintf(f, "%s%7s %7s %-6s %7s %8s %8s %8s %7s %7s %-8s ", o->color ? VW_BOLD : "",
                         "PID", "PPID", "role", "CPU s", "Python s", "native s", "sys s", "samples",
                         "dropped", "exit");
+    if (p->memory)
+        fixed += fprintf(f, "%8s ", "peak MB");
     int argw = o->cols - (fixed - (o->color ? (int)strlen(VW_BOLD) : 0));
 
     if (argw < VW_MIN_TEXT)
@@ -1063,6 +1193,8 @@ static void put_processes(const vw_out_t *o, const vw_prof_t *p)
                 fmt_fixed(b, sizeof b, pr->py, 2), fmt_fixed(c, sizeof c, pr->nat, 2),
                 fmt_fixed(d, sizeof d, pr->sys, 2), fmt_fixed(e, sizeof e, pr->samples, 0),
                 fmt_fixed(g, sizeof g, pr->dropped, 0), ex);
+        if (p->memory)
+            fprintf(f, "%8s ", fmt_fixed(a, sizeof a, pr->peak_mb, 1));
         line_add_argv(&l, pr->argv);
         put_cut(f, l.b, l.n, argw, false);
         fputc('\n', f);

@@ -112,7 +112,8 @@ def test_top_level_keys(default_run):
     assert report["program"] == PROG
     assert report["entrypoint_dir"] == PROGRAMS
     assert report["args"] == ["1.0"]
-    assert report["gpu"] is False and report["memory"] is False
+    # memory profiling is on by default, as in Scalene (--cpu-only turns it off)
+    assert report["gpu"] is False and report["memory"] is True
     for k in SC_KEYS:
         assert k in report["scalene_c"], k
     sc = report["scalene_c"]
