@@ -20,6 +20,7 @@
 #define RPT_MIB 1048576.0                /* Scalene's "MB" */
 #define RPT_FILE_MIN_MALLOC (1ull << 20) /* a file with this much allocated is reported, as in Scalene */
 #define RPT_LEAK_MIN_ALLOCS 4            /* the leak rule: see docs/MEMORY.md */
+#define RPT_LEAK_MIN_SPAN 0.5            /* of the process's life the growth must span */
 #define RPT_LEAK_MIN_BYTES (1ull << 20)
 #define RPT_LEAK_MIN_LIKELIHOOD 0.95
 
@@ -145,6 +146,7 @@ static const tbl_mem_t *mvec_find(const mvec_t *a, uint64_t file, uint64_t func,
 typedef struct pmem {
     int32_t pid;
     uint64_t peak;
+    uint64_t start_ns, end_ns; /* the process's life; end 0 while it runs */
 } pmem_t;
 
 typedef struct pvec {
@@ -163,7 +165,7 @@ static void take_pmem(const tbl_proc_t *p, void *arg)
         a->v = v;
         a->cap = cap;
     }
-    a->v[a->n++] = (pmem_t){p->pid, tbl_rd(&p->m.peak)};
+    a->v[a->n++] = (pmem_t){p->pid, tbl_rd(&p->m.peak), p->start_ns, p->end_ns};
 }
 
 static int cmp_pmem(const void *a, const void *b)
@@ -332,8 +334,9 @@ static uint64_t live_at(const tbl_mem_t *m, uint64_t at)
 /* The leak rule (docs/MEMORY.md) on one process's block of a line, whose
  * process peaked at proc_peak bytes. True when it fires, with its Laplace
  * likelihood and growth velocity (MB/s). */
-static bool leak_of(const tbl_mem_t *m, uint64_t proc_peak, double *likelihood, double *velocity)
+static bool leak_of(const tbl_mem_t *m, const pmem_t *proc, double *likelihood, double *velocity)
 {
+    uint64_t proc_peak = proc ? proc->peak : 0;
     uint64_t allocs = tbl_rd(&m->n_allocs), frees = tbl_rd(&m->n_frees);
     uint64_t end = tbl_rd(&m->net_end) + tbl_rd(&m->live), peak = tbl_rd(&m->peak);
     uint64_t first = tbl_rd(&m->first_ns), last = tbl_rd(&m->last_ns);
@@ -344,6 +347,13 @@ static bool leak_of(const tbl_mem_t *m, uint64_t proc_peak, double *likelihood, 
         return false;
     if ((double)live_at(m, first + (last - first) / 2) > 0.75 * (double)end) /* it stopped growing */
         return false;
+    /* it grew through most of its process's life, not in one burst (a table
+     * built at start-up and kept is no leak, however steadily it grew) */
+    if (proc && proc->start_ns) {
+        uint64_t stop = proc->end_ns ? proc->end_ns : tbl_now_ns();
+        if (stop > proc->start_ns && (double)(last - first) < RPT_LEAK_MIN_SPAN * (double)(stop - proc->start_ns))
+            return false;
+    }
     double lik = 1.0 - (double)(frees + 1) / (double)(allocs + 2);
     if (lik < RPT_LEAK_MIN_LIKELIHOOD)
         return false;
@@ -352,11 +362,10 @@ static bool leak_of(const tbl_mem_t *m, uint64_t proc_peak, double *likelihood, 
     return true;
 }
 
-static uint64_t proc_peak(const rctx_t *c, int32_t pid)
+static const pmem_t *proc_mem(const rctx_t *c, int32_t pid)
 {
-    pmem_t k = {pid, 0};
-    const pmem_t *p = c->procs.n ? bsearch(&k, c->procs.v, c->procs.n, sizeof k, cmp_pmem) : NULL;
-    return p ? p->peak : 0;
+    pmem_t k = {pid, 0, 0, 0};
+    return c->procs.n ? bsearch(&k, c->procs.v, c->procs.n, sizeof k, cmp_pmem) : NULL;
 }
 
 /* Sums rows [b, e) (one line or function, one row per process) into a
@@ -437,7 +446,7 @@ static json_object *file_obj(const rctx_t *c, const char *fname, const row_t *lb
             ftotal += row_total(q);
             double l, v;
             /* per process; across processes the most likely one speaks */
-            if (q->mem && leak_of(q->mem, proc_peak(c, q->pid), &l, &v) && l > lik) {
+            if (q->mem && leak_of(q->mem, proc_mem(c, q->pid), &l, &v) && l > lik) {
                 lik = l;
                 vel = v;
             }

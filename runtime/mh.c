@@ -120,7 +120,7 @@ static size_t mh_boot_size(const void *p)
 
 /* A byte loop the compiler must not turn back into a memcpy call (which
  * would be us): only used before the real memcpy is known. */
-__attribute__((optimize("no-tree-loop-distribute-patterns"))) static void *mh_copy_slow(void *d, const void *s,
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) static void *mh_copy_bytes(void *d, const void *s,
                                                                                        size_t n)
 {
     unsigned char *dd = d;
@@ -574,17 +574,31 @@ EXPORT void *pvalloc(size_t n)
 
 /* ---- copies ---- */
 
-static void mh_copy_sample(mh_tls_t *t, size_t n)
+/* The countdown crossed zero (n already subtracted). Copies are counted
+ * only here: the fast path is one thread-local subtraction, because CPython
+ * calls memcpy for every small string it builds. Off, inside our own hooks,
+ * or in an excluded thread, the countdown is just reset. */
+static __attribute__((noinline)) void mh_copy_slow(mh_tls_t *t, size_t n)
 {
+    if (atomic_load_explicit(&x_mh_cp_on, memory_order_relaxed) == 0) { /* see x_mh_on */
+        /* off (cpu-only, not started yet, or after FINAL): look again
+         * after this many bytes, so a thread that copied before mh_start
+         * still counts once it is on */
+        t->cp_left = 1 << 20;
+        return;
+    }
+    if (!t->seeded) {
+        t->cp_left += mh_draw(t, mh_cp_window); /* a thread's first copy starts its countdown */
+        if (t->cp_left > 0)
+            return;
+    }
     uint64_t w;
     if (n >= mh_cp_window) {
+        t->cp_left += (int64_t)n; /* big: exact, and outside the countdown */
+        if (t->cp_left <= 0)
+            t->cp_left = mh_draw(t, mh_cp_window);
         w = n;
     } else {
-        if (UNLIKELY(!t->seeded) || t->cp_left == 0)
-            t->cp_left = mh_draw(t, mh_cp_window);
-        t->cp_left -= (int64_t)n;
-        if (LIKELY(t->cp_left > 0))
-            return;
         uint64_t k = 0;
         while (t->cp_left <= 0) {
             k++;
@@ -592,7 +606,7 @@ static void mh_copy_sample(mh_tls_t *t, size_t n)
         }
         w = k * mh_cp_window;
     }
-    if (!ring_enabled(mh_seg))
+    if (t->depth > 0 || !ring_enabled(mh_seg))
         return;
     t->depth++;
     pid_t tid = sys_gettid();
@@ -608,18 +622,17 @@ static void mh_copy_sample(mh_tls_t *t, size_t n)
 
 static inline void mh_copied(size_t n)
 {
-    if (UNLIKELY(atomic_load_explicit(&x_mh_cp_on, memory_order_relaxed) != 0)) {
-        mh_tls_t *t = &mh_t;
-        if (t->depth == 0)
-            mh_copy_sample(t, n);
-    }
+    mh_tls_t *t = &mh_t;
+    t->cp_left -= (int64_t)n;
+    if (UNLIKELY(t->cp_left <= 0))
+        mh_copy_slow(t, n);
 }
 
 EXPORT void *memcpy(void *d, const void *s, size_t n)
 {
     mh_copied(n);
     if (UNLIKELY(!mh_real.memcpy))
-        return mh_copy_slow(d, s, n);
+        return mh_copy_bytes(d, s, n);
     return mh_real.memcpy(d, s, n);
 }
 
@@ -627,7 +640,7 @@ EXPORT void *memmove(void *d, const void *s, size_t n)
 {
     mh_copied(n);
     if (UNLIKELY(!mh_real.memmove))
-        return mh_copy_slow(d, s, n);
+        return mh_copy_bytes(d, s, n);
     return mh_real.memmove(d, s, n);
 }
 
@@ -635,7 +648,7 @@ EXPORT void *mempcpy(void *d, const void *s, size_t n)
 {
     mh_copied(n);
     if (UNLIKELY(!mh_real.mempcpy))
-        return (char *)mh_copy_slow(d, s, n) + n;
+        return (char *)mh_copy_bytes(d, s, n) + n;
     return mh_real.mempcpy(d, s, n);
 }
 
@@ -645,7 +658,7 @@ EXPORT void *__memcpy_chk(void *d, const void *s, size_t n, size_t dlen)
 {
     mh_copied(n);
     if (UNLIKELY(!mh_real.memcpy_chk))
-        return mh_copy_slow(d, s, n);
+        return mh_copy_bytes(d, s, n);
     return mh_real.memcpy_chk(d, s, n, dlen);
 }
 
@@ -653,7 +666,7 @@ EXPORT void *__memmove_chk(void *d, const void *s, size_t n, size_t dlen)
 {
     mh_copied(n);
     if (UNLIKELY(!mh_real.memmove_chk))
-        return mh_copy_slow(d, s, n);
+        return mh_copy_bytes(d, s, n);
     return mh_real.memmove_chk(d, s, n, dlen);
 }
 
@@ -661,7 +674,7 @@ EXPORT void *__mempcpy_chk(void *d, const void *s, size_t n, size_t dlen)
 {
     mh_copied(n);
     if (UNLIKELY(!mh_real.mempcpy_chk))
-        return (char *)mh_copy_slow(d, s, n) + n;
+        return (char *)mh_copy_bytes(d, s, n) + n;
     return mh_real.mempcpy_chk(d, s, n, dlen);
 }
 

@@ -588,7 +588,6 @@ static int pyf_entry_fill(pyf_code_t *e, const void *addr, const PyCodeObject *c
     e->in_scope = pyf_scope ? pyf_scope(e->file, e->file_len) : true;
     e->memo_off = PTRDIFF_MIN;
     e->blob_size = size;
-    pyf_cache_bytes += size;
     return 0;
 fail:
     memset(e, 0, sizeof(*e));

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages the build and tests need, only if missing.
 set -e
-PKGS="build-essential pkg-config python3 python3-dev liburcu-dev libunwind-dev libjson-c-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev python3-pytest python3-pytest-rerunfailures python3-numpy gunicorn python3-django"
+PKGS="build-essential pkg-config python3 python3-dev liburcu-dev libunwind-dev libjson-c-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev python3-pytest python3-pytest-rerunfailures python3-numpy gunicorn python3-django libjemalloc2"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
