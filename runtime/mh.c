@@ -685,7 +685,7 @@ static PyMemAllocatorEx mh_py_orig[MH_NDOM];
 
 /* The wrappers ignore their ctx: the struct swap is not atomic, and a
  * thread that reads our function with the old ctx must still work. */
-static void *mh_py_malloc(int d, size_t n)
+static inline __attribute__((always_inline)) void *mh_py_malloc(int d, size_t n)
 {
     mh_tls_t *t = &mh_t;
     t->depth++; /* the C allocator below must not count this block again */
@@ -696,7 +696,7 @@ static void *mh_py_malloc(int d, size_t n)
     return p;
 }
 
-static void *mh_py_calloc(int d, size_t nel, size_t el)
+static inline __attribute__((always_inline)) void *mh_py_calloc(int d, size_t nel, size_t el)
 {
     mh_tls_t *t = &mh_t;
     t->depth++;
@@ -731,7 +731,7 @@ static void *mh_py_realloc(int d, void *p, size_t n)
     return q;
 }
 
-static void mh_py_free(int d, void *p)
+static inline __attribute__((always_inline)) void mh_py_free(int d, void *p)
 {
     if (p)
         mh_release(&mh_t, p, false, NULL);
