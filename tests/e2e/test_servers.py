@@ -113,10 +113,27 @@ class Server:
         try:
             self.rc = self.proc.wait(timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
-            raise AssertionError("scalene still running %d s after SIGINT:\n%s" % (STOP_TIMEOUT, self.logs()))
+            raise AssertionError("scalene still running %d s after SIGINT:\n%s\n%s" % (STOP_TIMEOUT, self.logs(), self.where()))
         assert os.path.exists(self.out), "no report (rc %d):\n%s" % (self.rc, self.logs())
         with open(self.out) as f:
             return self.rc, json.load(f)
+
+    def where(self):
+        """What the process tree is doing, for a hang: each process's state
+        and wait channel, and with gdb (if installed) every thread's stack."""
+        out = []
+        ps = subprocess.run(["ps", "-e", "-o", "pid,ppid,pgid,stat,wchan:24,args"], capture_output=True, text=True)
+        mine = {str(self.proc.pid)}
+        lines = ps.stdout.splitlines()
+        for _ in range(4):  # descendants, a few levels down
+            mine |= {l.split()[0] for l in lines[1:] if l.split()[1] in mine}
+        out += [l for l in lines[1:] if l.split()[0] in mine]
+        for pid in sorted(mine):
+            with contextlib.suppress(Exception):
+                bt = subprocess.run(["gdb", "-p", pid, "-batch", "-ex", "thread apply all bt 8"],
+                                    capture_output=True, text=True, timeout=20)
+                out += [l for l in bt.stdout.splitlines() if l.startswith(("#", "Thread"))]
+        return "\n".join(out)
 
     def kill(self):
         if self.program_pgid is None and self.proc.poll() is None:

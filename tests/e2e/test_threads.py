@@ -12,6 +12,10 @@ from conftest import func_row, line_row, marker_line, pct, pct_to_sec, program, 
 PROG = program("threads.py")
 CPU_TOL = 0.20  # relative, a thread's cpu_sec (and its function's time) against its measured CPU
 IDLE_NATIVE_MAX = 0.02  # seconds of native time allowed to a blocked thread
+# A main thread also carries its start-up's native time (interpreter init,
+# C parts of imports: 40-80 ms of CPU here, more on a loaded machine); a
+# blocked wait wrongly charged as native would put its whole duration there.
+MAIN_NATIVE_MAX = 0.15
 PY_MIN = 0.80  # Python fraction of a burner's function (the rest: its thread_time() calls)
 NATIVE_LINE_MAX = 0.05  # share of a thread's CPU on a line whose true share is < 1 %
 
@@ -89,7 +93,7 @@ def test_main_thread_join_is_system(threads):
     report, m = threads
     t = thread(report, m["main"]["tid"])
     assert t is not None and t["main"], report["threads"]
-    assert t["native_sec"] <= 0.05, t
+    assert t["native_sec"] <= MAIN_NATIVE_MAX, t
     assert rel_err(t["sys_sec"], m["main"]["wall"]) <= CPU_TOL, "main sys_sec %.3f, wall %.3f" % (
         t["sys_sec"],
         m["main"]["wall"],
@@ -110,7 +114,7 @@ def test_main_thread_recv_is_system(run_scalene):
     assert row["n_cpu_percent_c"] + row["n_cpu_percent_python"] <= 0.05 * pct(row), row
     assert rel_err(pct_to_sec(report, row["n_sys_percent"]), m["wall"]) <= CPU_TOL, (row, m)
     main = thread(report, m["tid"])
-    assert main is not None and main["main"] and main["native_sec"] <= 0.05, report["threads"]
+    assert main is not None and main["main"] and main["native_sec"] <= MAIN_NATIVE_MAX, report["threads"]
 
 
 @pytest.fixture
