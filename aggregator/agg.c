@@ -117,18 +117,19 @@ static char *env_entry(const char *k, const char *v)
 
 /* The program's environment: ours, with the runtime prepended to
  * LD_PRELOAD and the segment's path. */
-static char **child_env(const char *lib, const char *shm)
+static char **child_env(const char *lib, const char *shm, const char *self_dir)
 {
     size_t n = 0;
     while (environ[n])
         n++;
-    char **env = calloc(n + 3, sizeof *env);
+    char **env = calloc(n + 4, sizeof *env);
     if (!env)
         return NULL;
     size_t k = 0;
     const char *old = getenv("LD_PRELOAD");
     for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0 && strncmp(environ[i], "SCALENE_SHM=", 12) != 0)
+        if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0 && strncmp(environ[i], "SCALENE_SHM=", 12) != 0 &&
+            !(self_dir && *self_dir && strncmp(environ[i], "PYTHONPATH=", 11) == 0))
             env[k++] = environ[i];
     /* SCALENE_PRELOAD_FIRST: a library that must precede the runtime (the
      * ASan runtime, for the sanitizer builds' end-to-end tests). */
@@ -138,6 +139,14 @@ static char **child_env(const char *lib, const char *shm)
              old && *old ? ":" : "", old ? old : "");
     env[k++] = env_entry("LD_PRELOAD", pre);
     env[k++] = env_entry("SCALENE_SHM", shm);
+    /* our package first on the path, so the program can
+     * `from scalene import scalene_profiler` without installing it */
+    if (self_dir && *self_dir) {
+        const char *pp = getenv("PYTHONPATH");
+        char path[PATH_MAX * 2];
+        snprintf(path, sizeof path, "%s/python%s%s", self_dir, pp && *pp ? ":" : "", pp ? pp : "");
+        env[k++] = env_entry("PYTHONPATH", path);
+    }
     env[k] = NULL;
     return env;
 }
@@ -204,6 +213,8 @@ int agg_run(const agg_opts_t *o)
     }
     char shm[64];
     snprintf(shm, sizeof shm, "/proc/%d/fd/%d", (int)getpid(), memfd);
+    if (o->off)
+        ring_set_enabled(seg, false); /* until start() or `scalene control on` */
 
     /* Orphaned descendants (daemons, workers whose parent died) become our
      * children, so we can wait for every one of them. */
@@ -248,7 +259,7 @@ int agg_run(const agg_opts_t *o)
     }
     for (int i = 0; i < o->nargs; i++)
         argv[nargv++] = o->args[i];
-    char **env = child_env(o->runtime_lib, shm);
+    char **env = child_env(o->runtime_lib, shm, o->self_dir);
 
     pid_t child = fork();
     if (child < 0) {

@@ -34,6 +34,7 @@ typedef struct agg_opts {
     const char *runtime_lib;  /* absolute path of libscalene.so */
     const char *self_dir;     /* the profiler's own install dir (never in scope) */
     bool quiet;               /* no summary */
+    bool off;                 /* --off: profiling starts off (start(), scalene control on) */
 } agg_opts_t;
 
 /* Runs the program under the profiler. Returns the exit status for

@@ -55,6 +55,8 @@ static void resolve(void)
 
 static bool joined(void) { return g_seg && g_slot >= 0 && getpid() == g_pid; }
 
+ring_seg_t *rt_segment(void) { return g_seg && g_slot >= 0 ? g_seg : NULL; }
+
 static void put(rec_t *r)
 {
     r->h.tid = (uint32_t)sys_gettid();

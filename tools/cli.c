@@ -5,6 +5,7 @@
  * A user error is one line on stderr and exit status 2.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "agg.h"
+#include "ring.h"
 #include "view.h"
 
 #define CLI_VERSION "0.1.0"
@@ -34,6 +36,8 @@ static const char usage_run[] =
     "  -o, --outfile FILE         report path (default: scalene-profile.json)\n"
     "  --cpu-only                 profile CPU time only (no memory, no copy volume)\n"
     "  --memory                   profile memory too (the default)\n"
+    "  --off                      start with profiling off: scalene_profiler.start() in the program,\n"
+    "                             or `scalene control on PID` from outside, turns it on\n"
     "  --python PATH              interpreter to run (default: the script's #! Python, else /usr/bin/python3)\n"
     "  -m MODULE                  run a module, as python -m; everything after it is the module's\n"
     "  ---                        everything after it is the program's arguments\n";
@@ -154,6 +158,10 @@ static int cmd_run(int argc, char **argv)
                 return 2;
         } else if (strcmp(a, "--use-virtual-time") == 0) {
             o.virtual_time = true;
+        } else if (strcmp(a, "--off") == 0) {
+            o.off = true;
+        } else if (strcmp(a, "--on") == 0) {
+            o.off = false;
         } else if (strcmp(a, "--profile-all") == 0) {
             o.profile_all = true;
         } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
@@ -219,6 +227,42 @@ static int cmd_run(int argc, char **argv)
     return agg_run(&o);
 }
 
+/* `scalene control on|off PID`: flips the profiling switch of the run that
+ * PID belongs to. The run's segment is named in the process's environment
+ * (SCALENE_SHM); the switch is one flag in its header, read by every
+ * sampler and hook of the run: no signal is sent to anyone. */
+static int cmd_control(int argc, char **argv)
+{
+    if (argc != 3 || (strcmp(argv[1], "on") != 0 && strcmp(argv[1], "off") != 0))
+        return bad("%s", "usage: scalene control on|off PID");
+    char *end;
+    long pid = strtol(argv[2], &end, 10);
+    if (*end || pid <= 0)
+        return bad("bad pid '%s'", argv[2]);
+    char path[64], env[65536];
+    snprintf(path, sizeof path, "/proc/%ld/environ", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return bad("no process %s that this user can see", argv[2]);
+    size_t n = fread(env, 1, sizeof env - 1, f);
+    fclose(f);
+    env[n] = 0;
+    const char *shm = NULL;
+    for (size_t i = 0; i < n; i += strlen(env + i) + 1)
+        if (strncmp(env + i, "SCALENE_SHM=", 12) == 0)
+            shm = env + i + 12;
+    if (!shm)
+        return bad("process %s is not running under scalene", argv[2]);
+    ring_seg_t *seg = ring_attach(shm);
+    if (!seg)
+        return bad("process %s: its profiler is gone (the run has ended)", argv[2]);
+    bool on = strcmp(argv[1], "on") == 0;
+    ring_set_enabled(seg, on);
+    ring_destroy(seg);
+    fprintf(stderr, "scalene: profiling %s for the run of process %ld and its children\n", on ? "on" : "off", pid);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -229,6 +273,8 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (strcmp(argv[1], "view") == 0)
         return vw_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "control") == 0)
+        return cmd_control(argc - 1, argv + 1);
     if (strcmp(argv[1], "--version") == 0) {
         printf("scalene (C) %s\n", CLI_VERSION);
         return 0;
@@ -239,5 +285,5 @@ int main(int argc, char **argv)
     }
     if (strlen(argv[1]) > 3 && strcmp(argv[1] + strlen(argv[1]) - 3, ".py") == 0)
         return bad("missing command: did you mean 'scalene run %s'?", argv[1]);
-    return bad("unknown command '%s' (commands: run, view)", argv[1]);
+    return bad("unknown command '%s' (commands: run, view, control)", argv[1]);
 }
