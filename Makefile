@@ -23,11 +23,12 @@ WARN := -std=c11 -Wall -Wextra -Werror -g -fno-omit-frame-pointer -D_GNU_SOURCE
 CFLAGS_COMMON := $(WARN) $(OPT) $(SAN) -MMD -MP
 RT_CFLAGS := $(CFLAGS_COMMON) -fPIC -fvisibility=hidden -Iruntime -Ifork -I$(PY_INC)
 AGG_CFLAGS := $(CFLAGS_COMMON) -Iruntime -Iaggregator -Itools
-AGG_LIBS := -lurcu -lurcu-cds -ljson-c -lpthread -lm
+AGG_LIBS := -lurcu -lurcu-cds -ljson-c -lpthread -lm -ldl
 
 RT_SRCS := runtime/ring.c runtime/sys.c runtime/pyframe.c runtime/nm.c runtime/mh.c runtime/smp.c runtime/rt.c runtime/ext.c fork/fk.c
-AGG_SRCS := aggregator/agg.c aggregator/drn.c aggregator/tbl.c aggregator/rpt.c runtime/ring.c runtime/sys.c
-TOOL_SRCS := tools/cli.c tools/view.c
+AGG_SRCS := aggregator/agg.c aggregator/drn.c aggregator/tbl.c aggregator/rpt.c aggregator/nv.c runtime/ring.c runtime/sys.c
+TOOL_SRCS := tools/cli.c tools/view.c tools/gui.c tools/cfg.c
+TOOL_LIBS := -lmicrohttpd -lyaml
 
 RT_OBJS := $(RT_SRCS:%.c=$(OUT)/rt/%.o)
 BIN_OBJS := $(AGG_SRCS:%.c=$(OUT)/agg/%.o) $(TOOL_SRCS:%.c=$(OUT)/agg/%.o)
@@ -36,11 +37,22 @@ LIB := $(OUT)/lib/scalene/libscalene.so
 BIN := $(OUT)/bin/scalene
 PYPKG := $(OUT)/lib/scalene/python/scalene/__init__.py
 
+# The web viewer (gui/, TypeScript): `node build.mjs` in gui/ writes the page
+# template and its script and style to gui/dist/; `scalene view` reads them
+# from <prefix>/lib/scalene/gui/, next to the runtime. One stamp for all
+# variants, so the bundle is built once; each variant copies it.
+GUI_FILES := index.html scalene-gui.js scalene-gui.css
+GUI_DIR := $(OUT)/lib/scalene/gui
+GUI_ASSETS := $(addprefix $(GUI_DIR)/,$(GUI_FILES))
+GUI_STAMP := build/gui-dist.stamp
+GUI_SRCS := $(shell find gui -name node_modules -prune -o -name dist -prune -o -type f -print 2>/dev/null)
+GUI_LOCK := $(wildcard gui/package-lock.json)
+
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all deps test check unit e2e asan ubsan tsan check-asan check-ubsan check-tsan install lint clean bench example
+.PHONY: all deps gui gui-test test check unit e2e asan ubsan tsan check-asan check-ubsan check-tsan install lint clean bench example
 
-all: $(OUT)/.deps $(LIB) $(BIN) $(PYPKG)
+all: $(OUT)/.deps $(LIB) $(BIN) $(PYPKG) gui
 
 # Installs missing Debian packages (root: apt-get; otherwise sudo). Cheap when all are present.
 $(OUT)/.deps: tools/install-deps.sh
@@ -64,11 +76,39 @@ $(LIB): $(RT_OBJS)
 
 $(BIN): $(BIN_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN) -o $@ $^ $(AGG_LIBS)
+	$(CC) $(SAN) -o $@ $^ $(AGG_LIBS) $(TOOL_LIBS)
 
-$(PYPKG): $(wildcard tools/python/scalene/*.py)
+# The program's PYTHONPATH gets lib/scalene/python (agg.c): the package
+# (scalene_profiler) and a sitecustomize that defines @profile there, never
+# in the system's site-packages.
+$(PYPKG): $(wildcard tools/python/scalene/*.py) tools/python/sitecustomize.py
 	@mkdir -p $(dir $@)
 	cp tools/python/scalene/*.py $(dir $@)
+	cp tools/python/sitecustomize.py $(dir $@)..
+
+# Until gui/build.mjs exists the web view is not built; --cli works anyway
+# and the web modes say the files are missing.
+ifneq ($(wildcard gui/build.mjs),)
+gui: $(GUI_ASSETS)
+else
+gui:
+	@echo "make: gui/build.mjs not found: the web view is not built (scalene view --cli works)"
+endif
+
+# npm ci replaces node_modules/; the touch marks when, for the rule's date check.
+gui/node_modules: $(GUI_LOCK) | $(OUT)/.deps
+	cd gui && npm ci --no-audit --no-fund
+	@mkdir -p $@ && touch $@
+
+$(GUI_STAMP): $(GUI_SRCS) $(if $(GUI_LOCK),gui/node_modules) | $(OUT)/.deps
+	cd gui && node build.mjs
+	@for f in $(GUI_FILES); do test -f gui/dist/$$f || { echo "make: node build.mjs wrote no gui/dist/$$f" >&2; exit 1; }; done
+	@mkdir -p $(dir $@)
+	@touch $@
+
+$(GUI_DIR)/%: $(GUI_STAMP)
+	@mkdir -p $(dir $@)
+	cp gui/dist/$* $@
 
 # pyframe reads a live interpreter: this test embeds one (libpython3.11).
 $(OUT)/tests/test_pyframe: tests/unit/test_pyframe.c runtime/pyframe.c runtime/sys.c runtime/pyframe.h runtime/sys.h runtime/record.h tests/unit/tap.h
@@ -89,9 +129,22 @@ $(OUT)/tests/test_%: tests/unit/test_%.c $(OUT)/agg/runtime/ring.o $(OUT)/agg/ru
 	$(CC) $(AGG_CFLAGS) -Itests/unit -o $@ $^ $(AGG_LIBS)
 
 # tbl and rpt against synthetic records: links the aggregator's tables and report.
-$(OUT)/tests/test_tbl_mem: tests/unit/test_tbl_mem.c $(OUT)/agg/aggregator/tbl.o $(OUT)/agg/aggregator/rpt.o tests/unit/tap.h
+$(OUT)/tests/test_tbl_mem: tests/unit/test_tbl_mem.c $(OUT)/agg/aggregator/tbl.o $(OUT)/agg/aggregator/rpt.o $(OUT)/agg/aggregator/nv.o tests/unit/tap.h
 	@mkdir -p $(dir $@)
 	$(CC) $(AGG_CFLAGS) -Itests/unit -o $@ $(filter %.c %.o,$^) $(AGG_LIBS)
+
+# tbl's GPU merging against synthetic records and polls (issue 7).
+$(OUT)/tests/test_tbl_gpu: tests/unit/test_tbl_gpu.c $(OUT)/agg/aggregator/tbl.o tests/unit/tap.h
+	@mkdir -p $(dir $@)
+	$(CC) $(AGG_CFLAGS) -Itests/unit -o $@ $(filter %.c %.o,$^) $(AGG_LIBS)
+
+# The fake NVML library (tests/fake_nvml/): test_nv loads it as NVML.
+$(OUT)/tests/libfake-nvml.so: tests/fake_nvml/fake_nvml.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(OPT) -shared -fPIC -fvisibility=hidden -o $@ $<
+$(OUT)/tests/test_nv: tests/unit/test_nv.c $(OUT)/agg/aggregator/nv.o $(OUT)/tests/libfake-nvml.so tests/unit/tap.h
+	@mkdir -p $(dir $@)
+	$(CC) $(AGG_CFLAGS) -Itests/unit -DFAKE_NVML_LIB='"$(abspath $(OUT)/tests/libfake-nvml.so)"' -o $@ $(filter %.c %.o,$^) $(AGG_LIBS)
 
 unit: all $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "# $$t"; $$t; done
@@ -99,9 +152,18 @@ unit: all $(UNIT_TESTS)
 e2e: all
 	SCALENE_BUILD=$(abspath $(OUT)) $(PYTHON) -m pytest -q tests/e2e $(PYTEST_ARGS)
 
-# The whole suite: unit tests, end-to-end tests, then the same end-to-end
-# tests against the ASan+UBSan build of runtime and aggregator.
-test: unit e2e check-asan lint
+# The web page in a real browser (chromium): tests/gui/, run by node.
+gui-test: all
+	@if [ -z "$$(find tests/gui -type f 2>/dev/null | head -n 1)" ]; then \
+	  echo "gui-test: tests/gui/ has no tests yet: nothing to run"; \
+	else \
+	  echo "SCALENE_BUILD=$(abspath $(OUT)) node --test tests/gui/"; \
+	  SCALENE_BUILD=$(abspath $(OUT)) node --test tests/gui/; \
+	fi
+
+# The whole suite: unit tests, end-to-end tests, the web page in a browser,
+# then the end-to-end tests against the ASan+UBSan build of runtime and aggregator.
+test: unit e2e gui-test check-asan lint
 
 check: test
 
@@ -131,6 +193,14 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/scalene
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/scalene
 	install -m 755 $(LIB) $(DESTDIR)$(PREFIX)/lib/scalene/libscalene.so
+	install -d $(DESTDIR)$(PREFIX)/lib/scalene/python/scalene
+	install -m 644 tools/python/scalene/*.py $(DESTDIR)$(PREFIX)/lib/scalene/python/scalene/
+	install -m 644 tools/python/sitecustomize.py $(DESTDIR)$(PREFIX)/lib/scalene/python/
+	@if [ -f $(GUI_DIR)/index.html ]; then \
+	  install -d $(DESTDIR)$(PREFIX)/lib/scalene/gui; \
+	  install -m 644 $(GUI_ASSETS) $(DESTDIR)$(PREFIX)/lib/scalene/gui/; \
+	  echo "installed the web view in $(PREFIX)/lib/scalene/gui"; \
+	else echo "make install: the web view is not built; scalene view --cli only"; fi
 	@set -e; for site in $(PY_SITES); do \
 	  install -d $(DESTDIR)$$site/scalene; \
 	  install -m 644 tools/python/scalene/*.py $(DESTDIR)$$site/scalene/; \
@@ -150,6 +220,6 @@ lint:
 	sh tools/lint.sh
 
 clean:
-	rm -rf build
+	rm -rf build gui/dist
 
 -include $(RT_OBJS:.o=.d) $(BIN_OBJS:.o=.d)

@@ -25,6 +25,7 @@
 #include <urcu.h>
 
 #include "drn.h"
+#include "nv.h"
 #include "ring.h"
 #include "rpt.h"
 #include "tbl.h"
@@ -176,7 +177,7 @@ int agg_run(const agg_opts_t *o)
     memset(&cfg, 0, sizeof cfg);
     cfg.interval_ns = (uint64_t)(o->interval_sec * 1e9);
     cfg.flags = (o->virtual_time ? RING_CFG_VIRTUAL : 0) | (o->profile_all ? RING_CFG_PROFILE_ALL : 0) |
-                (o->cpu_only ? RING_CFG_CPU_ONLY : 0);
+                (o->cpu_only ? RING_CFG_CPU_ONLY : 0) | (o->profile_syslibs ? RING_CFG_SYSLIBS : 0);
     /* --cpu-only wins over any window: the runtime reads 0 as "off" */
     cfg.alloc_window = o->cpu_only ? 0 : o->alloc_window;
     cfg.copy_window = o->cpu_only ? 0 : o->copy_window;
@@ -204,6 +205,11 @@ int agg_run(const agg_opts_t *o)
         strcat(cfg.scope, scope2);
     }
     strcpy(cfg.self_dir, o->self_dir ? o->self_dir : "");
+    const char *only = o->profile_only ? o->profile_only : "", *excl = o->profile_exclude ? o->profile_exclude : "";
+    if (strlen(only) >= sizeof cfg.only || strlen(excl) >= sizeof cfg.exclude)
+        return user_error("patterns too long: %s%s", strlen(only) >= sizeof cfg.only ? "--profile-only" : "--profile-exclude", "");
+    strcpy(cfg.only, only);
+    strcpy(cfg.exclude, excl);
 
     int memfd;
     ring_seg_t *seg = ring_create(AGG_SLOTS, AGG_CAP, &cfg, &memfd);
@@ -282,11 +288,55 @@ int agg_run(const agg_opts_t *o)
     }
     setpgid(child, child); /* both sides, so neither races the other */
     tbl_set_main(tbl, child);
+    /* GPU sampling starts after the fork: whatever NVML opens (device files,
+     * threads) is then never inherited by the program. */
+    bool gpu = o->gpu > 0 || (o->gpu == 0 && !o->cpu_only);
+    const char *nvml_lib = o->nvml_lib ? o->nvml_lib : getenv("SCALENE_NVML_LIB");
+    nv_t *nv = gpu ? nv_start(nvml_lib, AGG_GPU_PERIOD_NS) : NULL;
+    if (gpu && !nv)
+        fprintf(stderr, "scalene: cannot start GPU sampling: %s\n", strerror(errno));
+    if (nv)
+        drn_gpu(drn, nv);
     if (tty >= 0) {
         signal(SIGTTOU, SIG_IGN);
         tcsetpgrp(tty, child);
     }
 
+    /* What the report says about the run: known now, but for its end (set
+     * at each periodic write and at the end). */
+    rpt_meta_t m;
+    memset(&m, 0, sizeof m);
+    char progname[PATH_MAX + 8];
+    snprintf(progname, sizeof progname, "%s%s", o->module ? "-m " : "", o->module ? o->target : script);
+    m.program = progname;
+    m.entrypoint_dir = o->module ? cwd : dir;
+    m.args = o->args;
+    m.nargs = o->nargs;
+    m.python = python;
+    m.start_epoch = (double)wall0.tv_sec + (double)wall0.tv_nsec / 1e9;
+    m.t0_ns = ring_t0_ns(seg);
+    m.end_ns = tbl_now_ns();
+    m.main_pid = child;
+    m.interval_sec = o->interval_sec;
+    m.virtual_time = o->virtual_time;
+    m.cpu_percent_threshold = o->cpu_percent_threshold;
+    m.reduced = o->reduced;
+    m.malloc_threshold = o->malloc_threshold;
+    m.unslotted = ring_unslotted(seg);
+    m.memory = cfg.alloc_window != 0;
+    m.alloc_window = cfg.alloc_window;
+    m.copy_window = cfg.copy_window;
+    m.nv = nv;
+    m.gpu_off = !gpu ? (o->gpu < 0 ? "off (--no-gpu)" : "off (--cpu-only)") : "off (the sampler did not start)";
+    m.gpu_period_sec = (double)AGG_GPU_PERIOD_NS / 1e9;
+    long nc = sysconf(_SC_NPROCESSORS_ONLN);
+    m.ncpus = nc > 0 ? (int)nc : 1;
+    /* --profile-interval: the report rewritten while the program runs
+     * (rpt_write renames a finished temporary file into place, so a reader
+     * never sees half a file; the tables are read under RCU while the drain
+     * goes on). */
+    uint64_t period_ns = o->profile_interval > 0 ? (uint64_t)(o->profile_interval * 1e9) : 0;
+    uint64_t next_report = period_ns ? tbl_now_ns() + period_ns : UINT64_MAX;
     int main_status = 0;
     bool main_done = false;
     int interrupts_after_main = 0;
@@ -313,6 +363,14 @@ int agg_run(const agg_opts_t *o)
         }
         if (r < 0 && errno == ECHILD)
             break;
+        if (tbl_now_ns() >= next_report) {
+            m.end_ns = tbl_now_ns();
+            m.unslotted = ring_unslotted(seg);
+            int wr = rpt_write(tbl, &m, o->outfile);
+            if (wr != 0 && !o->quiet)
+                fprintf(stderr, "scalene: cannot write %s: %s\n", o->outfile, strerror(-wr));
+            next_report = tbl_now_ns() + period_ns;
+        }
         struct timespec to = {0, 100000000};
         siginfo_t si;
         int sig = sigtimedwait(&fwd, &si, &to);
@@ -328,29 +386,19 @@ int agg_run(const agg_opts_t *o)
         signal(SIGTTOU, SIG_DFL);
     }
 
+    if (nv)
+        nv_stop(nv); /* before drn_stop, which merges its last polls */
     int left = drn_stop(drn, 2000000000ull);
-    rpt_meta_t m;
-    memset(&m, 0, sizeof m);
-    char progname[PATH_MAX + 8];
-    snprintf(progname, sizeof progname, "%s%s", o->module ? "-m " : "", o->module ? o->target : script);
-    m.program = progname;
-    m.entrypoint_dir = o->module ? cwd : dir;
-    m.args = o->args;
-    m.nargs = o->nargs;
-    m.python = python;
-    m.start_epoch = (double)wall0.tv_sec + (double)wall0.tv_nsec / 1e9;
-    m.t0_ns = ring_t0_ns(seg);
+    if (o->gpu > 0 && !o->quiet) {
+        nv_state_t *gs = nv ? malloc(sizeof *gs) : NULL;
+        if (gs)
+            nv_state(nv, gs);
+        if (!gs || !gs->found)
+            fprintf(stderr, "scalene: --gpu: no GPU sampled (%s)\n", gs ? gs->why : "the sampler did not start");
+        free(gs);
+    }
     m.end_ns = tbl_now_ns();
-    m.main_pid = child;
-    m.interval_sec = o->interval_sec;
-    m.virtual_time = o->virtual_time;
-    m.cpu_percent_threshold = o->cpu_percent_threshold;
     m.unslotted = ring_unslotted(seg);
-    m.memory = cfg.alloc_window != 0;
-    m.alloc_window = cfg.alloc_window;
-    m.copy_window = cfg.copy_window;
-    long nc = sysconf(_SC_NPROCESSORS_ONLN);
-    m.ncpus = nc > 0 ? (int)nc : 1;
     int rc = rpt_write(tbl, &m, o->outfile);
     if (rc != 0)
         fprintf(stderr, "scalene: cannot write %s: %s\n", o->outfile, strerror(-rc));
@@ -360,6 +408,7 @@ int agg_run(const agg_opts_t *o)
         fprintf(stderr, "scalene: %d process(es) still running; their data so far is in the report\n", left);
 
     tbl_free(tbl);
+    nv_free(nv);
     rcu_unregister_thread();
     ring_destroy(seg);
     close(memfd);

@@ -15,6 +15,9 @@
 #define AGG_ALLOC_WINDOW_DEFAULT 1048576ull
 #define AGG_COPY_WINDOW_DEFAULT 2097152ull
 
+/* Time between NVML polls (issue 7, docs/GPU.md): a few CPU samples each. */
+#define AGG_GPU_PERIOD_NS 15000000ull
+
 /* Options of one run. Visible: tools/cli.c fills it field by field. */
 typedef struct agg_opts {
     const char *outfile;      /* report path */
@@ -34,7 +37,15 @@ typedef struct agg_opts {
     const char *runtime_lib;  /* absolute path of libscalene.so */
     const char *self_dir;     /* the profiler's own install dir (never in scope) */
     bool quiet;               /* no summary */
+    int gpu;                  /* 0: on unless --cpu-only (the default); 1: --gpu; -1: --no-gpu */
+    const char *nvml_lib;     /* --nvml-lib; NULL: $SCALENE_NVML_LIB, else libnvidia-ml.so.1 */
     bool off;                 /* --off: profiling starts off (start(), scalene control on) */
+    const char *profile_only;    /* --profile-only: ","-separated substrings, NULL: none */
+    const char *profile_exclude; /* --profile-exclude */
+    bool profile_syslibs;        /* --profile-system-libraries */
+    uint64_t malloc_threshold;   /* --malloc-threshold: allocation samples that count as activity */
+    bool reduced;                /* --reduced-profile: only lines with activity */
+    double profile_interval;     /* --profile-interval: seconds between report rewrites; 0: at the end only */
 } agg_opts_t;
 
 /* Runs the program under the profiler. Returns the exit status for

@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 
 
 #define DRN_BATCH 1024
+#define DRN_POLLS 8 /* GPU polls taken at a time */
 
 typedef struct known {
     int32_t pid; /* owner we opened pidfd for; 0 if none */
@@ -42,7 +44,37 @@ struct drn {
     uint32_t nslots;
     known_t *known;
     rec_t buf[DRN_BATCH];
+    /* set by drn_gpu (release), read by the drain (acquire): the sampler
+     * whose polls the drain merges; NULL: none */
+    _Atomic(nv_t *) x_nv;
+    int32_t *owners, *watched; /* this pass's slot owners; the pids last sent to nv */
+    size_t nwatched;
+    nv_poll_t polls[DRN_POLLS];
 };
+
+/* Hands the GPU sampler's polls to the tables, in order: each poll's uses,
+ * then its end. */
+static void gpu_polls(drn_t *d, nv_t *nv)
+{
+    size_t n;
+    while ((n = nv_take(nv, d->polls, DRN_POLLS)) > 0)
+        for (size_t i = 0; i < n; i++) {
+            const nv_poll_t *p = &d->polls[i];
+            for (uint32_t k = 0; k < p->n && k < NV_USES; k++)
+                tbl_gpu_use(d->tbl, p->use[k].pid, p->t_from, p->t_to, p->use[k].util_bp, p->use[k].mem);
+            tbl_gpu_upto(d->tbl, p->t_from, p->t_to);
+        }
+}
+
+/* Tells the sampler the live profiled pids when they changed. */
+static void gpu_watch(drn_t *d, nv_t *nv, size_t n)
+{
+    if (n == d->nwatched && memcmp(d->owners, d->watched, n * sizeof *d->owners) == 0)
+        return;
+    memcpy(d->watched, d->owners, n * sizeof *d->owners);
+    d->nwatched = n;
+    nv_watch(nv, d->owners, n);
+}
 
 static bool owner_dead(known_t *k)
 {
@@ -59,12 +91,20 @@ static bool owner_dead(known_t *k)
 /* One pass over every slot. Returns the number of slots still owned. */
 static int pass(drn_t *d)
 {
+    /* acquire: pairs with the release in drn_gpu(), so the sampler is seen whole */
+    nv_t *nv = atomic_load_explicit(&d->x_nv, memory_order_acquire);
+    /* polls first: a record drained below that they already cover is
+     * charged at once instead of waiting for the next poll */
+    if (nv)
+        gpu_polls(d, nv);
     int owned = 0;
+    size_t nowners = 0;
     for (uint32_t i = 0; i < d->nslots; i++) {
         ring_slot_info_t info;
         ring_slot_info(d->seg, (int)i, &info);
         if (info.owner <= 0)
             continue;
+        d->owners[nowners++] = info.owner;
         known_t *k = &d->known[i];
         if (k->pid != info.owner) {
             if (k->pidfd >= 0)
@@ -95,6 +135,8 @@ static int pass(drn_t *d)
         }
         owned++;
     }
+    if (nv)
+        gpu_watch(d, nv, nowners);
     return owned;
 }
 
@@ -127,7 +169,12 @@ drn_t *drn_start(ring_seg_t *seg, tbl_t *tbl, uint64_t period_ns)
     d->period_ns = period_ns;
     d->nslots = ring_nslots(seg);
     d->known = calloc(d->nslots, sizeof *d->known);
-    if (!d->known) {
+    d->owners = calloc(d->nslots, sizeof *d->owners);
+    d->watched = calloc(d->nslots, sizeof *d->watched);
+    if (!d->known || !d->owners || !d->watched) {
+        free(d->known);
+        free(d->owners);
+        free(d->watched);
         free(d);
         errno = ENOMEM;
         return NULL;
@@ -135,6 +182,7 @@ drn_t *drn_start(ring_seg_t *seg, tbl_t *tbl, uint64_t period_ns)
     for (uint32_t i = 0; i < d->nslots; i++)
         d->known[i].pidfd = -1;
     atomic_init(&d->x_stop, 0);
+    atomic_init(&d->x_nv, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -144,11 +192,19 @@ drn_t *drn_start(ring_seg_t *seg, tbl_t *tbl, uint64_t period_ns)
     int e = pthread_create(&d->th, NULL, drn_main, d);
     if (e) {
         free(d->known);
+        free(d->owners);
+        free(d->watched);
         free(d);
         errno = e;
         return NULL;
     }
     return d;
+}
+
+void drn_gpu(drn_t *d, nv_t *nv)
+{
+    /* release: publishes nv to the drain; pairs with the acquire in pass() */
+    atomic_store_explicit(&d->x_nv, nv, memory_order_release);
 }
 
 int drn_stop(drn_t *d, uint64_t wait_ns)
@@ -167,10 +223,18 @@ int drn_stop(drn_t *d, uint64_t wait_ns)
         struct timespec ts = {0, 2000000};
         nanosleep(&ts, NULL);
     }
+    /* acquire: pairs with the release in drn_gpu() */
+    nv_t *nv = atomic_load_explicit(&d->x_nv, memory_order_acquire);
+    if (nv) {
+        gpu_polls(d, nv); /* what the sampler queued after the last pass */
+        tbl_gpu_flush(d->tbl);
+    }
     for (uint32_t i = 0; i < d->nslots; i++)
         if (d->known[i].pidfd >= 0)
             close(d->known[i].pidfd);
     free(d->known);
+    free(d->owners);
+    free(d->watched);
     free(d);
     return owned;
 }

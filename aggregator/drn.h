@@ -2,13 +2,16 @@
  * drn.h — the drain: one aggregator thread that empties every process's
  * ring into the tables while the program runs, notices (through pidfds)
  * when a slot's owner has died, takes what it published before it died,
- * and frees the slot for the next process.
+ * and frees the slot for the next process. With a GPU sampler attached
+ * (drn_gpu), it also tells the sampler which pids to watch (the slots'
+ * owners) and hands its polls to the tables, so the tables keep one writer.
  */
 #ifndef SCALENE_DRN_H
 #define SCALENE_DRN_H
 
 #include <stdint.h>
 
+#include "nv.h"
 #include "ring.h"
 #include "tbl.h"
 
@@ -18,9 +21,16 @@ typedef struct drn drn_t;
  * Returns NULL with errno set. Context: thread. */
 drn_t *drn_start(ring_seg_t *seg, tbl_t *tbl, uint64_t period_ns);
 
+/* Attaches the GPU sampler (issue 7): from the next pass on, the drain
+ * sends it the live pids and merges its polls. nv stays the caller's; it
+ * must outlive drn_stop. Context: thread. */
+void drn_gpu(drn_t *d, nv_t *nv);
+
 /* Stops the thread after a last pass, then drains synchronously until every
  * slot is free or wait_ns has passed (a process that is still alive keeps its
- * slot; what it wrote so far is in the tables). Frees d. Returns the number
+ * slot; what it wrote so far is in the tables), merges the GPU sampler's
+ * last polls (stop it first, nv_stop) and charges what still waited for
+ * them (tbl_gpu_flush). Frees d. Returns the number
  * of slots still owned. The caller must be registered with RCU.
  * Context: thread. */
 int drn_stop(drn_t *d, uint64_t wait_ns);

@@ -32,6 +32,7 @@ typedef struct row {
     uint64_t times[TBL_TIMES];
     uint32_t ntimes;
     const tbl_mem_t *mem; /* NULL: no memory record; valid until tbl_free */
+    tbl_gpu_t g;          /* GPU use while the row ran (issue 7) */
 } row_t;
 
 typedef struct vec {
@@ -52,6 +53,14 @@ static row_t *vec_push(vec_t *a)
     row_t *r = &a->v[a->n++];
     memset(r, 0, sizeof *r);
     return r;
+}
+
+static void gpu_read(tbl_gpu_t *out, const tbl_gpu_t *g)
+{
+    out->util_ns = tbl_rd(&g->util_ns);
+    out->wall_ns = tbl_rd(&g->wall_ns);
+    out->mem_mib_us = tbl_rd(&g->mem_mib_us);
+    out->mem_peak = tbl_rd(&g->mem_peak);
 }
 
 static void fill(row_t *r, const tbl_cpu_t *c)
@@ -77,6 +86,7 @@ static void take_line(const tbl_line_t *l, void *arg)
     r->pid = l->pid;
     fill(r, &l->c);
     r->mem = tbl_line_mem(l);
+    gpu_read(&r->g, &l->g);
 }
 
 static void take_func(const tbl_func_t *f, void *arg)
@@ -90,6 +100,7 @@ static void take_func(const tbl_func_t *f, void *arg)
     r->pid = f->pid;
     fill(r, &f->c);
     r->mem = tbl_func_mem(f);
+    gpu_read(&r->g, &f->g);
 }
 
 /* A merged row's memory block, keyed like row_t. */
@@ -183,7 +194,39 @@ typedef struct rctx {
     uint64_t volume; /* all allocated volume: n_usage_fraction's denominator */
     mvec_t mlines, mfuncs;
     pvec_t procs;    /* sorted by pid */
+    bool reduced;              /* --reduced-profile: only active lines and functions */
+    double cpu_threshold;      /* percent of all time that makes a line active */
+    uint64_t malloc_threshold; /* allocation samples that make a line active (>= 1) */
+    const tbl_prof_t *prof;    /* @profile functions; none: every line is kept */
+    size_t nprof;
+    uint32_t gpu_ndev;         /* GPUs sampled (n_gpu_percent is their mean); 0: none */
 } rctx_t;
+
+/* Whether rows [b, e) (one line or function, a row per process) pass the
+ * thresholds: enough of the time, or enough allocation samples. */
+static bool rows_active(const rctx_t *c, const row_t *b, const row_t *e)
+{
+    uint64_t cpu = 0, allocs = 0;
+    for (const row_t *r = b; r < e; r++) {
+        cpu += r->py + r->nat + r->sys;
+        allocs += r->mem ? tbl_rd(&r->mem->n_allocs) : 0;
+    }
+    return (cpu > 0 && c->total > 0 && 100.0 * (double)cpu / (double)c->total >= c->cpu_threshold) ||
+           allocs >= c->malloc_threshold;
+}
+
+/* With @profile functions, only their lines are reported (line 0: does the
+ * file have any). */
+static bool in_profiled(const rctx_t *c, uint64_t file_id, uint32_t line)
+{
+    if (c->nprof == 0)
+        return true;
+    for (size_t i = 0; i < c->nprof; i++)
+        if (c->prof[i].file_id == file_id &&
+            (line == 0 || (line >= c->prof[i].first_line && line <= c->prof[i].last_line)))
+            return true;
+    return false;
+}
 
 static int cmp_row(const void *a, const void *b)
 {
@@ -254,11 +297,10 @@ static void src_free(src_t *s)
     free(s->line);
 }
 
-/* The fields of later issues (GPU, async), zero until they land. */
+/* The fields of later issues (async), zero until they land. */
 static void zero_fields(json_object *o)
 {
-    static const char *const names[] = {"n_gpu_percent", "n_gpu_avg_memory_mb", "n_gpu_peak_memory_mb",
-                                        "n_async_await_percent", "n_async_concurrency_mean",
+    static const char *const names[] = {"n_async_await_percent", "n_async_concurrency_mean",
                                         "n_async_concurrency_peak"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         json_object_object_add(o, names[i], ji(0));
@@ -267,6 +309,24 @@ static void zero_fields(json_object *o)
 }
 
 static double mib(uint64_t bytes) { return (double)bytes / RPT_MIB; }
+
+/* Scalene's GPU fields of a line or function (docs/GPU.md) from counters g
+ * (zeros when NULL): n_gpu_percent, the mean utilisation of the ndev GPUs
+ * while the row ran; the GPU memory its process used meanwhile, mean and
+ * peak. */
+static void gpu_fields(json_object *o, const tbl_gpu_t *g, uint32_t ndev)
+{
+    double util = 0, avg = 0, peak = 0;
+    if (g && g->wall_ns && ndev) {
+        util = 100.0 * (double)g->util_ns / (double)g->wall_ns / ndev;
+        avg = (double)g->mem_mib_us / ((double)g->wall_ns / 1000.0);
+    }
+    if (g)
+        peak = mib(g->mem_peak);
+    json_object_object_add(o, "n_gpu_percent", jd(util));
+    json_object_object_add(o, "n_gpu_avg_memory_mb", jd(avg > peak ? peak : avg));
+    json_object_object_add(o, "n_gpu_peak_memory_mb", jd(peak));
+}
 
 /* A timeline as Scalene writes one: [[ns since start, MB], ...], time-sorted. */
 static json_object *series_json(const tbl_series_t *s)
@@ -375,9 +435,15 @@ static void merged(json_object *o, const row_t *b, const row_t *e, const tbl_mem
     uint64_t total = c->total;
     int ncpus = c->ncpus;
     uint64_t py = 0, nat = 0, sys = 0, cpu = 0, wall = 0;
+    tbl_gpu_t g = {0, 0, 0, 0}; /* over processes: sums, and the highest peak */
     json_object *times = json_object_new_array();
     json_object *byp = json_object_new_object();
     for (const row_t *r = b; r < e; r++) {
+        g.util_ns += r->g.util_ns;
+        g.wall_ns += r->g.wall_ns;
+        g.mem_mib_us += r->g.mem_mib_us;
+        if (r->g.mem_peak > g.mem_peak)
+            g.mem_peak = r->g.mem_peak;
         py += r->py;
         nat += r->nat;
         sys += r->sys;
@@ -392,6 +458,7 @@ static void merged(json_object *o, const row_t *b, const row_t *e, const tbl_mem
         json_object_object_add(p, "n_cpu_percent_c", jd(pct(r->nat, total)));
         json_object_object_add(p, "n_sys_percent", jd(pct(r->sys, total)));
         mem_fields(p, r->mem, c);
+        gpu_fields(p, &r->g, c->gpu_ndev);
         json_object_object_add(byp, key, p);
     }
     json_object_object_add(o, "n_cpu_percent_python", jd(pct(py, total)));
@@ -400,6 +467,7 @@ static void merged(json_object *o, const row_t *b, const row_t *e, const tbl_mem
     json_object_object_add(o, "n_core_utilization", jd(wall ? (double)cpu / (double)wall / (ncpus > 0 ? ncpus : 1) : 0));
     json_object_object_add(o, "cpu_samples_list", times);
     mem_fields(o, mm, c);
+    gpu_fields(o, &g, c->gpu_ndev);
     json_object_object_add(o, "by_process", byp);
 }
 
@@ -413,6 +481,7 @@ static json_object *idle_line(uint32_t lineno, const char *text)
     json_object_object_add(o, "n_sys_percent", jd(0));
     json_object_object_add(o, "n_core_utilization", jd(0));
     json_object_object_add(o, "cpu_samples_list", json_object_new_array());
+    gpu_fields(o, NULL, 0);
     return o;
 }
 
@@ -459,7 +528,13 @@ static json_object *file_obj(const rctx_t *c, const char *fname, const row_t *lb
             json_object_object_add(lk, "velocity_mb_s", jd(vel));
             json_object_object_add(leaks, key, lk);
         }
-        for (; next < r->line && next <= src.n; next++) {
+        if ((c->reduced && !rows_active(c, r, q)) || !in_profiled(c, r->file_id, r->line)) {
+            r = q;
+            continue;
+        }
+        for (; !c->reduced && next < r->line && next <= src.n; next++) {
+            if (!in_profiled(c, lb->file_id, next))
+                continue;
             json_object *o = idle_line(next, src.line[next - 1]);
             mem_fields(o, NULL, c);
             zero_fields(o);
@@ -476,7 +551,9 @@ static json_object *file_obj(const rctx_t *c, const char *fname, const row_t *lb
         next = r->line + 1;
         r = q;
     }
-    for (; next <= src.n; next++) {
+    for (; !c->reduced && next <= src.n; next++) {
+        if (lb < le && !in_profiled(c, lb->file_id, next))
+            continue;
         json_object *o = idle_line(next, src.line[next - 1]);
         mem_fields(o, NULL, c);
         zero_fields(o);
@@ -489,6 +566,10 @@ static json_object *file_obj(const rctx_t *c, const char *fname, const row_t *lb
         const row_t *q = r;
         while (q < fe && q->line == r->line && q->func_id == r->func_id)
             q++;
+        if ((c->reduced && !rows_active(c, r, q)) || !in_profiled(c, r->file_id, r->line)) {
+            r = q;
+            continue;
+        }
         json_object *o = json_object_new_object();
         const char *name = tbl_str(t, r->func_id, NULL);
         json_object_object_add(o, "lineno", ji(r->line));
@@ -604,6 +685,9 @@ static void take_proc(const tbl_proc_t *p, void *arg)
     bool rss = tbl_rd(&pm->n_rss) > 0;
     json_object_object_add(o, "peak_rss_mb", rss ? jd(mib(tbl_rd(&pm->rss_peak))) : NULL);
     json_object_object_add(o, "rss_samples", series_json(&pm->rss_tl));
+    /* GPU-seconds (utilisation summed over devices x time) and peak GPU memory */
+    json_object_object_add(o, "gpu_sec", jd((double)tbl_rd(&p->g.util_ns) / 1e9));
+    json_object_object_add(o, "peak_gpu_memory_mb", jd(mib(tbl_rd(&p->g.mem_peak))));
     json_object_array_add(c->arr, o);
 }
 
@@ -644,7 +728,19 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
     tbl_each_proc(t, take_total, &tot);
     tbl_msum_t ms;
     tbl_mem_summary(t, &ms);
-    rctx_t c = {.t = t, .total = tot.all, .ncpus = m->ncpus, .elapsed = rel(m->end_ns, m->t0_ns), .volume = ms.volume};
+    nv_state_t *gs = m->nv ? malloc(sizeof *gs) : NULL;
+    if (gs)
+        nv_state(m->nv, gs);
+    rctx_t c = {.t = t,
+                .total = tot.all,
+                .ncpus = m->ncpus,
+                .elapsed = rel(m->end_ns, m->t0_ns),
+                .volume = ms.volume,
+                .reduced = m->reduced,
+                .cpu_threshold = m->cpu_percent_threshold,
+                .malloc_threshold = m->malloc_threshold ? m->malloc_threshold : 1};
+    c.nprof = tbl_profiled(t, &c.prof);
+    c.gpu_ndev = gs && gs->found ? gs->ndev : 0;
     tbl_each_merged_line(t, take_mline, &c.mlines);
     tbl_each_merged_func(t, take_mfunc, &c.mfuncs);
     tbl_each_proc(t, take_pmem, &c.procs);
@@ -671,13 +767,18 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
     size_t fi = 0;
     for (size_t i = 0; i < lines.n;) {
         size_t j = i;
-        uint64_t ftotal = 0, fvol = 0;
+        uint64_t ftotal = 0, fvol = 0, fallocs = 0;
         for (; j < lines.n && lines.v[j].file_id == lines.v[i].file_id; j++) {
             ftotal += row_total(&lines.v[j]);
             fvol += lines.v[j].mem ? tbl_rd(&lines.v[j].mem->volume) : 0;
+            fallocs += lines.v[j].mem ? tbl_rd(&lines.v[j].mem->n_allocs) : 0;
         }
         /* as in Scalene: enough of the time, or enough allocated */
-        if ((ftotal > 0 && pct(ftotal, tot.all) >= m->cpu_percent_threshold) || fvol >= RPT_FILE_MIN_MALLOC) {
+        bool keep = (ftotal > 0 && pct(ftotal, tot.all) >= m->cpu_percent_threshold) ||
+                    (fvol >= RPT_FILE_MIN_MALLOC && fallocs >= c.malloc_threshold);
+        if (c.nprof)
+            keep = in_profiled(&c, lines.v[i].file_id, 0); /* @profile: exactly the decorated functions' files */
+        if (keep) {
             while (fi < funcs.n && funcs.v[fi].file_id < lines.v[i].file_id)
                 fi++;
             size_t fj = fi;
@@ -698,8 +799,23 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
     free(c.mfuncs.v);
     free(c.procs.v);
 
-    json_object_object_add(root, "gpu", json_object_new_boolean(0));
-    json_object_object_add(root, "gpu_device", js(""));
+    /* GPU (issue 7): Scalene's two keys, and ours: the devices sampled */
+    json_object_object_add(root, "gpu", json_object_new_boolean(c.gpu_ndev > 0));
+    json_object_object_add(root, "gpu_device", js(c.gpu_ndev > 0 ? "GPU" : ""));
+    json_object *devs = json_object_new_array();
+    for (uint32_t i = 0; i < c.gpu_ndev; i++) {
+        const nv_dev_t *d = &gs->dev[i];
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "index", ji(d->index));
+        json_object_object_add(o, "name", js(d->name));
+        json_object_object_add(o, "total_memory_mb", jd(mib(d->total)));
+        json_object_object_add(o, "peak_memory_mb", jd(mib(d->peak_used)));
+        json_object_object_add(o, "utilization_percent",
+                               jd(d->wall_ns ? 100.0 * (double)d->util_ns / (double)d->wall_ns : 0.0));
+        json_object_object_add(o, "utilization_source", js(d->proc_util ? "process" : "device"));
+        json_object_array_add(devs, o);
+    }
+    json_object_object_add(root, "gpu_devices", devs);
     json_object_object_add(root, "memory", json_object_new_boolean(m->memory));
     json_object_object_add(root, "async_profile", json_object_new_boolean(0));
     json_object_object_add(root, "samples", series_json(&ms.tl));
@@ -739,6 +855,11 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
     json_object_object_add(me, "unslotted_processes", ji((int64_t)m->unslotted));
     json_object_object_add(me, "allocation_sampling_window", ji((int64_t)m->alloc_window));
     json_object_object_add(me, "copy_sampling_window", ji((int64_t)m->copy_window));
+    json_object_object_add(me, "gpu_status", js(gs ? gs->why : m->gpu_off ? m->gpu_off : "off"));
+    json_object_object_add(me, "gpu_sampling_interval_sec", jd(gs ? m->gpu_period_sec : 0.0));
+    json_object_object_add(me, "gpu_polls", ji(gs ? (int64_t)gs->polls : 0));
+    json_object_object_add(me, "gpu_samples_lost", ji(gs ? (int64_t)gs->lost : 0));
+    free(gs);
     json_object_object_add(me, "python", js(m->python));
     json_object_object_add(root, "scalene_c", me);
     return root;
@@ -789,6 +910,8 @@ static void count_proc(const tbl_proc_t *p, void *arg)
     s->dropped += p->dropped + p->torn;
 }
 
+static void add_gpu_ns(const tbl_proc_t *p, void *arg) { *(uint64_t *)arg += tbl_rd(&p->g.util_ns); }
+
 void rpt_summary(tbl_t *t, const rpt_meta_t *m, const char *path, FILE *out)
 {
     totals_t tot = {0};
@@ -837,5 +960,15 @@ void rpt_summary(tbl_t *t, const rpt_meta_t *m, const char *path, FILE *out)
         fprintf(out, ", %.1f MB allocated, %.1f MB still held at the end\n", mib(ms.volume),
                 mib(ms.net_end + ms.live));
     }
+    nv_state_t *gs = m->nv ? malloc(sizeof *gs) : NULL;
+    if (gs)
+        nv_state(m->nv, gs);
+    if (gs && gs->found) {
+        uint64_t gpu_ns = 0;
+        tbl_each_proc(t, add_gpu_ns, &gpu_ns);
+        fprintf(out, "scalene: GPU: %.2f GPU-seconds used by the profiled processes (%u device%s: %s)\n",
+                (double)gpu_ns / 1e9, gs->ndev, gs->ndev == 1 ? "" : "s", gs->dev[0].name);
+    }
+    free(gs);
     fprintf(out, "scalene: view it with: scalene view --cli %s\n", path);
 }

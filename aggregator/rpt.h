@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "nv.h"
 #include "tbl.h"
 
 /* What the report needs beyond the tables. Visible: filled field by field
@@ -31,6 +32,11 @@ typedef struct rpt_meta {
     bool memory;                /* memory profiling was on (alloc_window != 0) */
     uint64_t alloc_window;      /* ring_cfg_t's, bytes; 0: off */
     uint64_t copy_window;
+    nv_t *nv;                   /* the GPU sampler (read with nv_state); NULL: GPU sampling was off */
+    const char *gpu_off;        /* why, when nv is NULL */
+    double gpu_period_sec;      /* time between NVML polls */
+    bool reduced;               /* --reduced-profile: only lines above the thresholds */
+    uint64_t malloc_threshold;  /* allocation samples that make a line or file "allocating" */
 } rpt_meta_t;
 
 /* Writes the report to path atomically (a temporary file in the same

@@ -35,6 +35,20 @@
  * volatile accesses, which ThreadSanitizer cannot tell from racy ones, and
  * make check-tsan runs a report against a live drain (test_tbl_mem.c). Only
  * the drain thread writes them, so it reads its own fields plainly.
+ *
+ * GPU (issue 7; docs/GPU.md). Two streams meet here out of order: CPU
+ * records (drained process by process every few ms) and NVML polls (nv.c,
+ * every ~15 ms, handed over by the same drain thread). A main-thread CPU
+ * record covers [t - wall, t] on one line; a poll says what each pid used
+ * over (from, to]. Each process keeps, writer-private, its recent non-zero
+ * GPU uses (a ring) and the main-thread records that end after the last
+ * poll (a queue); a record is charged once the polls cover its end: the
+ * overlap with each use adds util x overlap, the overlap itself (zero use
+ * included) adds to the row's covered wall time. So a line's n_gpu_percent
+ * is the mean utilisation while it ran, as in Scalene, at the polls' time
+ * resolution rather than one NVML call per CPU sample. Uses pushed out of
+ * the ring (a drain seconds behind) leave the time before them uncovered
+ * rather than counted as idle.
  */
 #include "tbl.h"
 
@@ -72,6 +86,27 @@ typedef struct func_row {
     struct cds_lfht_node node;
     tbl_func_t v;
 } func_row_t;
+/* GPU state of one process (writer-private, created at its first GPU use
+ * or main-thread CPU record once GPU accounting is on). */
+#define TBL_GPU_HIST 128 /* recent non-zero uses: ~2 s of polls */
+#define TBL_GPU_PEND 256 /* main-thread records waiting for the polls: ~2.5 s */
+typedef struct gpu_use {
+    uint64_t from, to, mem;
+    uint32_t util_bp;
+} gpu_use_t;
+typedef struct gpu_pend {
+    uint64_t from, to;
+    tbl_gpu_t *l, *f; /* the rows' counters (rows live until tbl_free) */
+} gpu_pend_t;
+typedef struct proc_gpu {
+    gpu_use_t h[TBL_GPU_HIST]; /* time-ordered ring */
+    uint32_t h_next, h_n;
+    uint64_t h_lost; /* uses ending at or before this were pushed out */
+    gpu_pend_t q[TBL_GPU_PEND];
+    uint32_t q_head, q_n;
+    struct proc_gpu *next; /* all processes with GPU state (tbl.gpu_procs) */
+} proc_gpu_t;
+
 typedef struct proc_row {
     struct cds_lfht_node node;
     tbl_proc_t v;
@@ -79,6 +114,7 @@ typedef struct proc_row {
     mem_node_t *mem;      /* its rows' memory blocks, for FINAL and its end */
     uint64_t native_live; /* live memory of sites with no Python frame (no row) */
     uint64_t outside_live; /* live memory of sites out of scope (no row, as for CPU) */
+    proc_gpu_t *gpu;       /* NULL until GPU use or a main-thread record with GPU on */
 } proc_row_t;
 typedef struct thread_row {
     struct cds_lfht_node node;
@@ -92,6 +128,15 @@ struct tbl {
     uint64_t t0_ns;
     uint64_t rng; /* writer-private: reservoir sampling */
     int32_t main_pid; /* the program's first process: uatomic_set by tbl_set_main, read by the drain */
+    /* writer-private GPU state: on after the first poll, which covered
+     * (gpu_from, ...]; the polls cover everything up to gpu_upto */
+    bool gpu_on;
+    uint64_t gpu_from, gpu_upto;
+    proc_gpu_t *gpu_procs;
+    /* @profile functions: written by the drain (entries first, then the
+     * count with a release store), read by tbl_profiled (acquire) */
+    tbl_prof_t prof[TBL_PROF_MAX];
+    uint64_t n_prof;
 };
 
 static uint64_t mix(uint64_t x)
@@ -153,7 +198,7 @@ void tbl_free(tbl_t *t)
     FREE_ALL(t->funcs, func_row_t, free(row->v.mem));
     FREE_ALL(t->mlines, line_row_t, free(row->v.mem));
     FREE_ALL(t->mfuncs, func_row_t, free(row->v.mem));
-    FREE_ALL(t->procs, proc_row_t, (void)0);
+    FREE_ALL(t->procs, proc_row_t, free(row->gpu));
     FREE_ALL(t->threads, thread_row_t, (void)0);
     rcu_read_unlock();
     free(t);
@@ -318,6 +363,141 @@ static void bump(tbl_t *t, tbl_cpu_t *c, uint64_t py, uint64_t nat, uint64_t sys
     }
 }
 
+/* ---- GPU (writer) ---- */
+
+/* relaxed: a counter read whole by a snapshot (tbl_rd); orders nothing */
+#define GW(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
+
+static void gpu_add(tbl_gpu_t *g, uint64_t util_ns, uint64_t wall_ns, uint64_t mem_mib_us, uint64_t peak)
+{
+    GW(g->util_ns, g->util_ns + util_ns);
+    GW(g->wall_ns, g->wall_ns + wall_ns);
+    GW(g->mem_mib_us, g->mem_mib_us + mem_mib_us);
+    if (peak > g->mem_peak)
+        GW(g->mem_peak, peak);
+}
+
+static proc_gpu_t *proc_gpu(tbl_t *t, proc_row_t *p)
+{
+    if (!p->gpu) {
+        p->gpu = calloc(1, sizeof *p->gpu);
+        if (p->gpu) {
+            p->gpu->next = t->gpu_procs;
+            t->gpu_procs = p->gpu;
+        }
+    }
+    return p->gpu;
+}
+
+/* Charges one main-thread record's [q->from, q->to] with what the polls
+ * know: the part before GPU accounting began, after the polls' end, or
+ * before uses were pushed out of the ring is not covered. */
+static void gpu_charge(const tbl_t *t, const proc_gpu_t *g, const gpu_pend_t *q)
+{
+    uint64_t a = q->from > t->gpu_from ? q->from : t->gpu_from;
+    if (a < g->h_lost)
+        a = g->h_lost;
+    uint64_t b = q->to < t->gpu_upto ? q->to : t->gpu_upto;
+    if (b <= a)
+        return;
+    uint64_t util = 0, mem = 0, peak = 0;
+    for (uint32_t k = 0; k < g->h_n; k++) {
+        const gpu_use_t *u = &g->h[(g->h_next + TBL_GPU_HIST - 1 - k) % TBL_GPU_HIST];
+        if (u->to <= a)
+            break; /* time-ordered: the rest are older */
+        uint64_t lo = u->from > a ? u->from : a, hi = u->to < b ? u->to : b;
+        if (hi <= lo)
+            continue;
+        util += (uint64_t)u->util_bp * (hi - lo) / 10000;
+        mem += (u->mem >> 20) * ((hi - lo) / 1000);
+        if (u->mem > peak)
+            peak = u->mem;
+    }
+    if (q->l)
+        gpu_add(q->l, util, b - a, mem, peak);
+    if (q->f)
+        gpu_add(q->f, util, b - a, mem, peak);
+}
+
+/* A main-thread CPU record of p covering [from, to] on rows l and f. */
+static void gpu_cpu(tbl_t *t, proc_row_t *p, tbl_gpu_t *l, tbl_gpu_t *f, uint64_t from, uint64_t to)
+{
+    if (!l && !f)
+        return; /* out of scope: no row to charge (the process's total comes from the polls) */
+    proc_gpu_t *g = proc_gpu(t, p);
+    if (!g)
+        return;
+    gpu_pend_t q = {from, to, l, f};
+    if (to <= t->gpu_upto) {
+        gpu_charge(t, g, &q);
+        return;
+    }
+    if (g->q_n == TBL_GPU_PEND) {
+        /* the polls are far behind: charge the oldest with what is known */
+        gpu_charge(t, g, &g->q[g->q_head]);
+        g->q_head = (g->q_head + 1) % TBL_GPU_PEND;
+        g->q_n--;
+    }
+    g->q[(g->q_head + g->q_n) % TBL_GPU_PEND] = q;
+    g->q_n++;
+}
+
+/* Charges p's waiting records that the polls now cover (all when flush). */
+static void gpu_settle(tbl_t *t, proc_gpu_t *g, bool flush)
+{
+    uint32_t n = g->q_n, head = g->q_head;
+    g->q_n = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        gpu_pend_t q = g->q[(head + k) % TBL_GPU_PEND];
+        if (flush || q.to <= t->gpu_upto) {
+            gpu_charge(t, g, &q);
+        } else {
+            g->q[(g->q_head + g->q_n) % TBL_GPU_PEND] = q;
+            g->q_n++;
+        }
+    }
+}
+
+void tbl_gpu_use(tbl_t *t, int32_t pid, uint64_t from, uint64_t to, uint32_t util_bp, uint64_t mem)
+{
+    if (to <= from)
+        return;
+    rcu_read_lock();
+    proc_row_t *p = proc_row(t, pid);
+    proc_gpu_t *g = p ? proc_gpu(t, p) : NULL;
+    if (g) {
+        gpu_use_t *u = &g->h[g->h_next];
+        if (g->h_n == TBL_GPU_HIST && u->to > g->h_lost)
+            g->h_lost = u->to;
+        *u = (gpu_use_t){from, to, mem, util_bp};
+        g->h_next = (g->h_next + 1) % TBL_GPU_HIST;
+        if (g->h_n < TBL_GPU_HIST)
+            g->h_n++;
+        gpu_add(&p->v.g, (uint64_t)util_bp * (to - from) / 10000, to - from, (mem >> 20) * ((to - from) / 1000), mem);
+    }
+    rcu_read_unlock();
+}
+
+void tbl_gpu_upto(tbl_t *t, uint64_t from, uint64_t to)
+{
+    if (!t->gpu_on) {
+        t->gpu_on = true;
+        t->gpu_from = from;
+    }
+    if (to > t->gpu_upto)
+        t->gpu_upto = to;
+    for (proc_gpu_t *g = t->gpu_procs; g; g = g->next)
+        if (g->q_n)
+            gpu_settle(t, g, false);
+}
+
+void tbl_gpu_flush(tbl_t *t)
+{
+    for (proc_gpu_t *g = t->gpu_procs; g; g = g->next)
+        if (g->q_n)
+            gpu_settle(t, g, true);
+}
+
 static void ingest_cpu(tbl_t *t, int32_t pid, const rec_t *r)
 {
     uint64_t cpu = r->u.cpu.cpu_ns, sys = r->u.cpu.sys_ns, wall = r->u.cpu.wall_ns, other = r->u.cpu.other_ns;
@@ -353,6 +533,10 @@ static void ingest_cpu(tbl_t *t, int32_t pid, const rec_t *r)
     func_row_t *f = func_row(t, pid, r->u.cpu.file_id, r->u.cpu.func_id, r->u.cpu.func_line);
     if (f)
         bump(t, &f->v.c, py, nat, sys, cpu + other, wall, when);
+    /* GPU time goes to the main thread's line, as in Scalene: the thread
+     * that launches kernels and waits for them */
+    if (t->gpu_on && p && (r->h.flags & REC_F_MAIN) && wall > 0 && r->h.t_ns > wall)
+        gpu_cpu(t, p, l ? &l->v.g : NULL, f ? &f->v.g : NULL, r->h.t_ns - wall, r->h.t_ns);
 }
 
 /* ---- memory (writer) ---- */
@@ -757,10 +941,31 @@ void tbl_ingest(tbl_t *t, int32_t pid, const rec_t *r)
             uatomic_set(&th->v.name_id, r->u.thread.name_id);
         break;
     }
+    case REC_PROFILED: {
+        uint64_t n = t->n_prof;
+        for (uint64_t i = 0; i < n; i++)
+            if (t->prof[i].file_id == r->u.prof.file_id && t->prof[i].first_line == r->u.prof.first_line)
+                goto known; /* decorated again, or in another process */
+        if (n < TBL_PROF_MAX) {
+            t->prof[n] = (tbl_prof_t){r->u.prof.file_id, r->u.prof.func_id, r->u.prof.first_line,
+                                      r->u.prof.last_line};
+            /* release: the entry is written before it is counted; pairs
+             * with the acquire in tbl_profiled */
+            __atomic_store_n(&t->n_prof, n + 1, __ATOMIC_RELEASE);
+        }
+    known:
+        break;
+    }
     default:
         break; /* kinds of later issues, or from a newer writer: skipped */
     }
     rcu_read_unlock();
+}
+
+size_t tbl_profiled(tbl_t *t, const tbl_prof_t **out)
+{
+    *out = t->prof;
+    return (size_t)__atomic_load_n(&t->n_prof, __ATOMIC_ACQUIRE); /* see REC_PROFILED in tbl_ingest */
 }
 
 void tbl_slot_stats(tbl_t *t, int32_t pid, const ring_slot_info_t *info)

@@ -11,6 +11,11 @@
  * live memory of the processes alive at the same time, so their peak is the
  * peak of the sum. A process's live memory leaves the run's footprint when
  * the drain sees the last of its records (REC_PROC_EXIT, or tbl_proc_gone).
+ *
+ * GPU (issue 7, docs/GPU.md): the drain hands over each NVML poll
+ * (tbl_gpu_use per pid, then tbl_gpu_upto); a main-thread CPU sample is
+ * charged with its process's GPU use over the same time once the polls
+ * cover it, so a line's GPU numbers are those of the time it was running.
  */
 #ifndef SCALENE_TBL_H
 #define SCALENE_TBL_H
@@ -69,6 +74,17 @@ typedef struct tbl_cpu {
     uint64_t times[TBL_TIMES]; /* sample times, ns since t0 (reservoir of `samples`) */
 } tbl_cpu_t;
 
+/* GPU counters (issue 7, docs/GPU.md). Of a line or function row: the GPU
+ * use of its process while its main thread was on this row. Of a process:
+ * all its GPU use (wall_ns: the time it used any). Written by the drain
+ * thread (relaxed stores), read with tbl_rd. */
+typedef struct tbl_gpu {
+    uint64_t util_ns;    /* utilisation (GPUs busy, summed over devices) x time, ns */
+    uint64_t wall_ns;    /* the time those numbers cover, ns */
+    uint64_t mem_mib_us; /* used GPU memory (MiB) x time (us): / wall is the mean */
+    uint64_t mem_peak;   /* highest used GPU memory, bytes */
+} tbl_gpu_t;
+
 /* pid is 0 in merged rows (tbl_each_merged_*). */
 typedef struct tbl_line {
     int32_t pid;
@@ -76,6 +92,7 @@ typedef struct tbl_line {
     uint64_t file_id;
     tbl_cpu_t c;
     tbl_mem_t *mem; /* NULL until the first memory record: read with tbl_line_mem */
+    tbl_gpu_t g;    /* per-process rows only (merged rows: zero) */
 } tbl_line_t;
 
 typedef struct tbl_func {
@@ -84,6 +101,7 @@ typedef struct tbl_func {
     uint64_t file_id, func_id;
     tbl_cpu_t c;
     tbl_mem_t *mem; /* as in tbl_line_t: read with tbl_func_mem */
+    tbl_gpu_t g;
 } tbl_func_t;
 
 /* A process's memory: written by the drain thread with uatomic_set, read
@@ -120,6 +138,7 @@ typedef struct tbl_proc {
     uint64_t written, dropped, torn;
     tbl_cpu_t c;
     tbl_pmem_t m;
+    tbl_gpu_t g;
 } tbl_proc_t;
 
 typedef struct tbl_thread {
@@ -173,6 +192,18 @@ void tbl_proc_end(tbl_t *t, int32_t pid, bool has_status, int status, uint64_t n
  * Context: thread. */
 void tbl_proc_gone(tbl_t *t, int32_t pid, uint64_t now_ns);
 
+/* GPU (issue 7). One NVML poll's use by pid over (from, to] (CLOCK_MONOTONIC
+ * ns): util_bp in basis points of one GPU summed over devices, mem bytes.
+ * Only non-zero uses are given: a pid a poll does not name used nothing.
+ * Then tbl_gpu_upto(from, to) closes the poll: the GPU series is complete up
+ * to `to`, and the main-thread CPU samples that end by then are charged
+ * (later ones wait; the first tbl_gpu_upto turns GPU accounting on).
+ * tbl_gpu_flush, at the end, charges the samples still waiting with what is
+ * known. Single writer, like tbl_ingest: the drain thread. Context: thread. */
+void tbl_gpu_use(tbl_t *t, int32_t pid, uint64_t from, uint64_t to, uint32_t util_bp, uint64_t mem);
+void tbl_gpu_upto(tbl_t *t, uint64_t from, uint64_t to);
+void tbl_gpu_flush(tbl_t *t);
+
 /* The program's first process: its main thread's off-CPU time is the
  * run's wall clock and always counts. Context: thread. */
 void tbl_set_main(tbl_t *t, int32_t pid);
@@ -206,6 +237,18 @@ size_t tbl_series_read(const tbl_series_t *s, tbl_point_t *out);
 /* CLOCK_MONOTONIC in ns: the clock of every record's t_ns, for the
  * aggregator's own timestamps. Context: thread. */
 uint64_t tbl_now_ns(void);
+
+/* A function decorated with @profile (REC_PROFILED): when there is any,
+ * the report keeps only the lines of such functions. */
+#define TBL_PROF_MAX 4096
+typedef struct tbl_prof {
+    uint64_t file_id, func_id;
+    uint32_t first_line, last_line;
+} tbl_prof_t;
+
+/* The @profile functions seen so far, in *out (borrowed, valid until
+ * tbl_free); returns their count. Context: thread. */
+size_t tbl_profiled(tbl_t *t, const tbl_prof_t **out);
 
 /* Reads a counter of a row published by the drain thread. */
 uint64_t tbl_rd(const uint64_t *field);

@@ -11,9 +11,13 @@
 #include <Python.h>
 #include <dlfcn.h>
 #include <stdbool.h>
+#include <string.h>
 
+#include "nm.h"
+#include "record.h"
 #include "ring.h"
 #include "rt.h"
+#include "sys.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -21,6 +25,7 @@ static struct {
     PyObject *(*module_create)(PyModuleDef *, int);
     PyObject *(*from_bool)(long);
     int (*is_true)(PyObject *);
+    int (*parse)(PyObject *, const char *, ...);
 } ext_py;
 
 /* set_enabled(on): turns profiling on or off for the whole run (every
@@ -52,7 +57,40 @@ static PyObject *ext_is_profiled(PyObject *self, PyObject *unused)
     return ext_py.from_bool(rt_segment() != NULL);
 }
 
+/* mark_profiled(file, qualname, first_line, last_line): a function
+ * decorated with @profile (tools/python/scalene/sitecustomize.py). The
+ * report then keeps only such functions' lines, from every process. */
+static PyObject *ext_mark_profiled(PyObject *self, PyObject *args)
+{
+    (void)self;
+    const char *file, *func;
+    unsigned int first, last;
+    if (!ext_py.parse(args, "ssII", &file, &func, &first, &last))
+        return NULL;
+    ring_seg_t *seg = rt_segment();
+    int slot = rt_slot();
+    if (seg && slot >= 0) {
+        pid_t tid = sys_gettid();
+        uint64_t now = sys_now_ns();
+        size_t fl = strlen(file), ql = strlen(func);
+        rec_t r;
+        memset(&r, 0, sizeof r);
+        r.h.kind = REC_PROFILED;
+        r.u.prof.file_id = rec_str_id(file, fl);
+        r.u.prof.func_id = rec_str_id(func, ql);
+        r.u.prof.first_line = first;
+        r.u.prof.last_line = last;
+        nm_send(seg, slot, r.u.prof.file_id, file, fl, tid, now);
+        nm_send(seg, slot, r.u.prof.func_id, func, ql, tid, now);
+        r.h.tid = (uint32_t)tid;
+        r.h.t_ns = now;
+        ring_put(seg, slot, &r);
+    }
+    return ext_py.from_bool(seg != NULL);
+}
+
 static PyMethodDef ext_methods[] = {
+    {"mark_profiled", ext_mark_profiled, METH_VARARGS, "mark_profiled(file, qualname, first, last): an @profile function"},
     {"set_enabled", ext_set_enabled, METH_O, "set_enabled(on): profiling on or off for the whole run"},
     {"is_enabled", ext_is_enabled, METH_NOARGS, "whether the run is being profiled now"},
     {"is_profiled", ext_is_profiled, METH_NOARGS, "whether this process runs under scalene"},
@@ -71,7 +109,8 @@ EXPORT PyObject *PyInit__scalene(void)
     *(void **)&ext_py.module_create = dlsym(RTLD_DEFAULT, "PyModule_Create2");
     *(void **)&ext_py.from_bool = dlsym(RTLD_DEFAULT, "PyBool_FromLong");
     *(void **)&ext_py.is_true = dlsym(RTLD_DEFAULT, "PyObject_IsTrue");
-    if (!ext_py.module_create || !ext_py.from_bool || !ext_py.is_true)
+    *(void **)&ext_py.parse = dlsym(RTLD_DEFAULT, "PyArg_ParseTuple");
+    if (!ext_py.module_create || !ext_py.from_bool || !ext_py.is_true || !ext_py.parse)
         return NULL;
     return ext_py.module_create(&ext_def, PYTHON_API_VERSION);
 }

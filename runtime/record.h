@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define REC_VERSION 2u
+#define REC_VERSION 3u
 #define REC_SIZE 56u /* bytes; a ring cell is an 8-byte sequence word + one record */
 
 /* Record kinds. Values are part of the wire format: never renumber. */
@@ -26,6 +26,7 @@ enum rec_kind {
     REC_MEM = 7,        /* one allocation sample, the free of a sampled block, or a mark */
     REC_COPY = 8,       /* one copy-volume sample (memcpy/memmove family) */
     REC_GPU = 9,        /* reserved for issue 7: GPU utilisation/memory sample */
+    REC_PROFILED = 10,  /* a function decorated with @profile: the report keeps only such functions */
     REC_KIND_MAX
 };
 
@@ -112,6 +113,13 @@ typedef struct rec {
             uint64_t bytes;   /* alloc: live bytes this sample stands for; FREE: the same, credited back; RSS: bytes */
             uint64_t volume;  /* alloc: newly requested bytes it stands for (< bytes when realloc grew a block); else 0 */
         } mem;
+        struct {
+            uint64_t file_id;    /* string id of the function's file */
+            uint64_t func_id;    /* string id of its qualified name */
+            uint32_t first_line; /* its def line (co_firstlineno) */
+            uint32_t last_line;  /* its last line with code */
+            uint64_t pad[2];
+        } prof;
         struct {
             uint64_t file_id; /* the copying thread's site, as for mem (flags NOFRAME/OUTSIDE) */
             uint64_t func_id;

@@ -37,11 +37,13 @@
 
 #define RING_MAGIC "SCLNSEG1"
 #define RING_PATH_MAX 1024u
+#define RING_PAT_MAX 448u /* the two pattern lists share what the header page has left */
 
 /* cfg.flags */
 #define RING_CFG_VIRTUAL 0x01u      /* --use-virtual-time: count CPU time only */
 #define RING_CFG_PROFILE_ALL 0x02u  /* --profile-all: every file is in scope */
 #define RING_CFG_CPU_ONLY 0x04u     /* --cpu-only */
+#define RING_CFG_SYSLIBS 0x08u      /* --profile-system-libraries: the standard library and packages too */
 
 /* Options every process reads at join. Visible: it is wire format. Written
  * by the aggregator before the program starts, read-only afterwards, so no
@@ -54,6 +56,8 @@ typedef struct ring_cfg {
     uint64_t copy_window;              /* mean bytes between copy samples; 0: copy volume off */
     char scope[RING_PATH_MAX];         /* ":"-separated dirs: files under them are in scope */
     char self_dir[RING_PATH_MAX];      /* the profiler's own files: never in scope */
+    char only[RING_PAT_MAX];           /* --profile-only: ","-separated substrings; a file with one is in scope */
+    char exclude[RING_PAT_MAX];        /* --profile-exclude: ","-separated substrings; a file with one is out */
 } ring_cfg_t;
 
 typedef struct ring_seg ring_seg_t;

@@ -57,6 +57,8 @@ static bool joined(void) { return g_seg && g_slot >= 0 && getpid() == g_pid; }
 
 ring_seg_t *rt_segment(void) { return g_seg && g_slot >= 0 ? g_seg : NULL; }
 
+int rt_slot(void) { return g_seg ? g_slot : -1; }
+
 static void put(rec_t *r)
 {
     r->h.tid = (uint32_t)sys_gettid();
@@ -196,12 +198,28 @@ static bool under(const char *file, size_t len, const char *dir, size_t dlen)
     return dir[dlen - 1] == '/' || file[dlen] == '/';
 }
 
-static bool contains(const char *s, size_t n, const char *pat)
+static bool contains_n(const char *s, size_t n, const char *pat, size_t m)
 {
-    size_t m = strlen(pat);
     for (size_t i = 0; i + m <= n; i++)
         if (memcmp(s + i, pat, m) == 0)
             return true;
+    return false;
+}
+
+static bool contains(const char *s, size_t n, const char *pat) { return contains_n(s, n, pat, strlen(pat)); }
+
+/* Whether the file name contains one of the ","-separated patterns. */
+static bool matches_any(const char *file, size_t len, const char *pats)
+{
+    while (*pats) {
+        const char *e = strchr(pats, ',');
+        size_t pl = e ? (size_t)(e - pats) : strlen(pats);
+        if (pl > 0 && contains_n(file, len, pats, pl))
+            return true;
+        if (!e)
+            break;
+        pats = e + 1;
+    }
     return false;
 }
 
@@ -213,11 +231,15 @@ static bool in_scope(const char *file, size_t len)
         return false; /* <frozen ...>, <string>, relative names of generated code */
     if (under(file, len, cfg->self_dir, strlen(cfg->self_dir)))
         return false;
+    if (matches_any(file, len, cfg->exclude))
+        return false;
+    if (cfg->only[0])
+        return matches_any(file, len, cfg->only); /* the user named what to see: packages included */
     if (cfg->flags & RING_CFG_PROFILE_ALL)
         return true;
     if (contains(file, len, "/site-packages/") || contains(file, len, "/dist-packages/") ||
         contains(file, len, "/lib/python3"))
-        return false;
+        return (cfg->flags & RING_CFG_SYSLIBS) != 0;
     const char *d = cfg->scope;
     while (*d) {
         const char *e = strchr(d, ':');

@@ -14,4 +14,7 @@
  * process's life. Context: signal. */
 ring_seg_t *rt_segment(void);
 
+/* This process's ring slot, -1 if not profiled. Context: signal. */
+int rt_slot(void);
+
 #endif

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "agg.h"
+#include "cfg.h"
 #include "ring.h"
 #include "view.h"
 
@@ -21,7 +22,8 @@
 
 static const char usage_top[] = "usage: scalene run [options] prog.py [--- args...]\n"
                                 "       scalene run [options] -m module [args...]\n"
-                                "       scalene view [--cli] [-r] [--pid N] [profile.json]\n"
+                                "       scalene view [--html|--standalone|--cli] [options] [profile.json]\n"
+                                "       scalene control on|off PID\n"
                                 "       scalene --version\n";
 
 static const char usage_run[] =
@@ -33,9 +35,12 @@ static const char usage_run[] =
     "options:\n"
     "  -h, --help                 show this help and exit\n"
     "  --help-advanced            show the advanced options too\n"
+    "  -c, --config FILE          read options from a YAML file (docs/CONFIG.md); the command line wins\n"
     "  -o, --outfile FILE         report path (default: scalene-profile.json)\n"
     "  --cpu-only                 profile CPU time only (no memory, no copy volume)\n"
     "  --memory                   profile memory too (the default)\n"
+    "  --gpu                      profile NVIDIA GPU use too, also with --cpu-only (default: on when\n"
+    "                             NVML finds a GPU, unless --cpu-only); --no-gpu turns it off\n"
     "  --off                      start with profiling off: scalene_profiler.start() in the program,\n"
     "                             or `scalene control on PID` from outside, turns it on\n"
     "  --python PATH              interpreter to run (default: the script's #! Python, else /usr/bin/python3)\n"
@@ -49,9 +54,18 @@ static const char usage_adv[] =
     "  --profile-all              profile every file, the standard library and packages too\n"
     "  --program-path DIR         profile files under DIR (default: the program's directory and the\n"
     "                             working directory)\n"
+    "  --profile-only A,B         profile only files whose path contains one of these strings\n"
+    "                             (packages and the standard library included when they match)\n"
+    "  --profile-exclude X,Y      never profile files whose path contains one of these strings\n"
+    "  --profile-system-libraries also profile the standard library and installed packages\n"
+    "  --reduced-profile          report only lines and functions above the thresholds\n"
+    "  --profile-interval SEC     rewrite the report every SEC seconds while the program runs\n"
+    "  --malloc-threshold N       allocation samples that make a line or file count as allocating\n"
+    "                             (default: 1)\n"
     "  --cpu-percent-threshold N  report files with at least N% of the time (default: 1)\n"
     "  --allocation-sampling-window BYTES\n"
     "                             mean bytes allocated between memory samples (default: 1048576)\n"
+    "  --nvml-lib PATH            NVML library to load (default: $SCALENE_NVML_LIB, else libnvidia-ml.so.1)\n"
     "  -q, --quiet                print no summary\n";
 
 static int bad(const char *fmt, const char *a)
@@ -62,9 +76,10 @@ static int bad(const char *fmt, const char *a)
     return 2;
 }
 
-/* The directory of this executable: the runtime is found relative to it,
- * so build/bin/scalene works without `make install`. */
-static int self_paths(char *lib, char *libdir, size_t n)
+/* <prefix>/lib/scalene for this executable's <prefix>/bin/scalene: the
+ * runtime and the web view's files are found relative to it, so
+ * build/bin/scalene works without `make install`. */
+static int self_libdir(char *libdir, size_t n)
 {
     char exe[PATH_MAX];
     ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -82,6 +97,13 @@ static int self_paths(char *lib, char *libdir, size_t n)
         return -1;
     strcpy(libdir, exe);
     strcat(libdir, "/lib/scalene");
+    return 0;
+}
+
+static int self_paths(char *lib, char *libdir, size_t n)
+{
+    if (self_libdir(libdir, n) != 0)
+        return -1;
     strcpy(lib, libdir);
     strcat(lib, "/libscalene.so");
     return access(lib, R_OK) == 0 ? 0 : -1;
@@ -114,6 +136,9 @@ static int parse_window(const char *opt, const char *v, uint64_t *out)
 
 static int cmd_run(int argc, char **argv)
 {
+    /* -c FILE: its options go in ahead of the command line's, which win */
+    if (cfg_expand(&argc, &argv) != 0)
+        return 2;
     agg_opts_t o;
     memset(&o, 0, sizeof o);
     o.outfile = "scalene-profile.json";
@@ -121,6 +146,7 @@ static int cmd_run(int argc, char **argv)
     o.cpu_percent_threshold = 1.0;
     o.alloc_window = AGG_ALLOC_WINDOW_DEFAULT;
     o.copy_window = AGG_COPY_WINDOW_DEFAULT;
+    o.malloc_threshold = 1;
     int i = 1;
     for (; i < argc; i++) {
         const char *a = argv[i];
@@ -149,6 +175,13 @@ static int cmd_run(int argc, char **argv)
             o.cpu_only = true; /* agg_run turns both windows off */
         } else if (strcmp(a, "--memory") == 0) {
             o.cpu_only = false; /* the later of --memory and --cpu-only wins */
+        } else if (strcmp(a, "--gpu") == 0 || strcmp(a, "--no-gpu") == 0) {
+            o.gpu = a[2] == 'g' ? 1 : -1; /* the later one wins; --gpu also beats --cpu-only */
+        } else if (strcmp(a, "--nvml-lib") == 0) {
+            if (!v || !*v)
+                return bad("%s needs a path", a);
+            o.nvml_lib = v;
+            i++;
         } else if (strcmp(a, "--allocation-sampling-window") == 0) {
             if (parse_window(a, v, &o.alloc_window))
                 return 2;
@@ -158,6 +191,34 @@ static int cmd_run(int argc, char **argv)
                 return 2;
         } else if (strcmp(a, "--use-virtual-time") == 0) {
             o.virtual_time = true;
+        } else if (strcmp(a, "--profile-only") == 0 || strcmp(a, "--profile-exclude") == 0) {
+            if (!v || !*v)
+                return bad("%s needs a comma-separated list of strings", a);
+            if (a[10] == 'o')
+                o.profile_only = v;
+            else
+                o.profile_exclude = v;
+            i++;
+        } else if (strncmp(a, "--profile-only=", 15) == 0) {
+            o.profile_only = a + 15;
+        } else if (strncmp(a, "--profile-exclude=", 18) == 0) {
+            o.profile_exclude = a + 18;
+        } else if (strcmp(a, "--profile-interval") == 0) {
+            if (parse_double(a, v, &o.profile_interval, 0.001))
+                return 2;
+            i++;
+        } else if (strcmp(a, "--profile-system-libraries") == 0) {
+            o.profile_syslibs = true;
+        } else if (strcmp(a, "--reduced-profile") == 0) {
+            o.reduced = true;
+        } else if (strcmp(a, "--malloc-threshold") == 0) {
+            double d;
+            if (parse_double(a, v, &d, 0))
+                return 2;
+            if (d != (double)(uint64_t)d)
+                return bad("bad value for %s (a whole number of samples)", a);
+            o.malloc_threshold = (uint64_t)d;
+            i++;
         } else if (strcmp(a, "--off") == 0) {
             o.off = true;
         } else if (strcmp(a, "--on") == 0) {
@@ -271,8 +332,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "run") == 0)
         return cmd_run(argc - 1, argv + 1);
-    if (strcmp(argv[1], "view") == 0)
-        return vw_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "view") == 0) {
+        static char libdir[PATH_MAX];
+        return vw_main(argc - 1, argv + 1, self_libdir(libdir, sizeof libdir) == 0 ? libdir : NULL);
+    }
     if (strcmp(argv[1], "control") == 0)
         return cmd_control(argc - 1, argv + 1);
     if (strcmp(argv[1], "--version") == 0) {

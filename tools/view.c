@@ -1,17 +1,22 @@
 /* SPDX-License-Identifier: Apache-2.0
- * view.c — `scalene view`: the terminal view of a profile. Reads the whole
- * file, parses it with json-c, checks every field it uses into a small
- * model (so printing cannot meet a surprise), then prints a header, one
- * line table and one function table per file, or the process table.
- * Reads this project's format (docs/REPORT.md) and Scalene's own; a key
- * that is missing or null reads as 0. When the profile has memory, the
- * tables gain memory columns (net MB, Python share, then allocated MB and
- * copy MB/s where the terminal has room) and leak marks. Bad input is one "scalene: " line on
- * stderr and exit 2, never a crash. Text from the profile is sanitized
- * before it reaches the terminal: a profile must not be able to send
- * escape sequences.
+ * view.c — `scalene view`. Reads the whole profile, parses it with json-c
+ * and checks every field the terminal view uses into a small model (so
+ * printing cannot meet a surprise); the web modes make the same checks,
+ * then hand the profile, re-written as strict JSON, to tools/gui.c, which
+ * builds the page and writes or serves it.
+ * The terminal view prints a header, one line table and one function table
+ * per file, or the process table. Reads this project's format
+ * (docs/REPORT.md) and Scalene's own; a key that is missing or null reads
+ * as 0. When the profile has memory, the tables gain memory columns (net
+ * MB, Python share, then allocated MB and copy MB/s where the terminal has
+ * room) and leak marks. Lines fit the terminal's width; optional columns go
+ * first when it is narrow. Bad input is one "scalene: " line on stderr and
+ * exit 2, never a crash. Text from the profile is sanitized before it
+ * reaches the terminal: a profile must not be able to send escape sequences.
  */
 #include "view.h"
+
+#include "gui.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +34,7 @@
 #include <unistd.h>
 
 #define VW_DEFAULT_FILE "scalene-profile.json"
+#define VW_DEFAULT_HTML "scalene-profile.html"
 #define VW_DEFAULT_COLS 100
 #define VW_MAX_COLS 1000 /* keeps vw_line_t (4 bytes per column) big enough */
 #define VW_MIN_TEXT 10   /* narrowest source column: below it, let it wrap */
@@ -93,8 +99,15 @@ typedef struct vw_prof {
     bool has_procs;
 } vw_prof_t;
 
+/* The view asked for: the page served on 127.0.0.1 (the default), the
+ * page written to a file (--html, --standalone), or the terminal (--cli). */
+typedef enum vw_mode { VW_SERVE, VW_FILE, VW_CLI } vw_mode_t;
+
 typedef struct vw_opts {
     const char *path;
+    vw_mode_t mode;
+    const char *outfile; /* VW_FILE: -o, or NULL for next to the profile */
+    bool browser;        /* VW_SERVE: start the browser (--no-browser: not) */
     bool reduced, processes;
     bool has_pid;
     long long pid;
@@ -264,6 +277,48 @@ static void put_pad(FILE *f, const char *s, int w)
     fprintf(f, "%*s", w - used, "");
 }
 
+/* Prints short items on a line, separated by sep, the way a paragraph
+ * flows: an item that would pass the terminal's width starts a new line
+ * indented by indent; one wider than a line is cut. */
+typedef struct vw_flow {
+    FILE *f;
+    int cols, col, indent;
+    bool fresh; /* nothing printed on this line yet */
+} vw_flow_t;
+
+static void flow(vw_flow_t *fl, const char *sep, const char *item)
+{
+    size_t n = strlen(item);
+    int w = text_width(item, n, false), sw = (int)strlen(sep);
+    if (!fl->fresh) {
+        if (fl->col + sw + w <= fl->cols) {
+            fputs(sep, fl->f);
+            fl->col += sw;
+        } else {
+            fprintf(fl->f, "\n%*s", fl->indent, "");
+            fl->col = fl->indent;
+        }
+    }
+    fl->fresh = false;
+    fl->col += put_cut(fl->f, item, n, fl->cols - fl->col, false);
+}
+
+/* Prints text as words flowed to the width, then a newline. */
+static void put_words(FILE *f, int cols, int indent, const char *text)
+{
+    vw_flow_t fl = {.f = f, .cols = cols, .indent = indent, .fresh = true};
+    char word[256];
+    while (*text) {
+        size_t k = strcspn(text, " ");
+        if (k > 0) {
+            snprintf(word, sizeof word, "%.*s", (int)k, text);
+            flow(&fl, " ", word);
+        }
+        text += k + (text[k] == ' ');
+    }
+    fputc('\n', f);
+}
+
 static void line_add(vw_line_t *l, const char *s, size_t n)
 {
     size_t room = sizeof l->b - 1 - l->n;
@@ -284,6 +339,27 @@ static void line_addf(vw_line_t *l, const char *fmt, ...)
     va_end(ap);
     if (k > 0)
         l->n += (size_t)k < room ? (size_t)k : room - 1;
+}
+
+/* Appends s[0..n), cut to maxw columns with "…" (at a glyph boundary). */
+static void line_add_cut(vw_line_t *l, const char *s, size_t n, int maxw)
+{
+    int col = 0, w;
+    bool bad;
+    size_t i = 0;
+    if (text_width(s, n, false) <= maxw) {
+        line_add(l, s, n);
+        return;
+    }
+    while (i < n) {
+        size_t len = glyph(s + i, n - i, col, false, &w, &bad);
+        if (col + w > maxw - 1)
+            break;
+        col += w;
+        i += len;
+    }
+    line_add(l, s, i);
+    line_add(l, "\xe2\x80\xa6", 3);
 }
 
 /* Appends a JSON array of strings as a shell-like command line. */
@@ -862,20 +938,23 @@ static int lineno_width(const vw_row_t *rows, size_t n)
 /* The memory columns a table shows: Net MB and Mem Py% whenever the
  * profile has memory; Alloc MB and Copy MB/s when some row has a value and
  * the source keeps VW_ROOM_TEXT columns (they go first on a narrow
- * terminal); Leak when some line has a leak mark. */
+ * terminal); Leak when some line has a leak mark. Where even VW_MIN_TEXT
+ * columns of source would not fit, Leak (the marks are also listed under
+ * the table), Mem Py% and Net MB go too, in that order: the CPU columns
+ * and the source line are the table. */
 typedef struct vw_cols {
-    bool memory, alloc, copy, leak;
+    bool net, frac, alloc, copy, leak;
 } vw_cols_t;
 
 static int fixed_width(int lw, const vw_cols_t *c)
 {
-    return lw + 3 * (1 + VW_PCT_W) + (c->memory ? 2 + VW_MB_W + VW_FRAC_W : 0) + (c->alloc ? 1 + VW_MB_W : 0) +
-           (c->copy ? 1 + VW_MB_W : 0) + (c->leak ? 1 + VW_LEAK_W : 0) + 2;
+    return lw + 3 * (1 + VW_PCT_W) + (c->net ? 1 + VW_MB_W : 0) + (c->frac ? 1 + VW_FRAC_W : 0) +
+           (c->alloc ? 1 + VW_MB_W : 0) + (c->copy ? 1 + VW_MB_W : 0) + (c->leak ? 1 + VW_LEAK_W : 0) + 2;
 }
 
 static vw_cols_t choose_cols(const vw_out_t *o, int lw, const vw_row_t *rows, size_t n, bool memory)
 {
-    vw_cols_t c = {.memory = memory};
+    vw_cols_t c = {.net = memory, .frac = memory};
     bool alloc = false, copy = false;
     if (!memory)
         return c;
@@ -890,6 +969,9 @@ static vw_cols_t choose_cols(const vw_out_t *o, int lw, const vw_row_t *rows, si
     c.copy = copy;
     if (o->cols - fixed_width(lw, &c) < VW_ROOM_TEXT)
         c.copy = false;
+    bool *drop[] = {&c.leak, &c.frac, &c.net};
+    for (size_t i = 0; i < sizeof drop / sizeof *drop && o->cols - fixed_width(lw, &c) < VW_MIN_TEXT; i++)
+        *drop[i] = false;
     return c;
 }
 
@@ -900,10 +982,10 @@ static void put_rule(const vw_out_t *o, int lw, const vw_cols_t *c, int textw)
     widths[nw++] = VW_PCT_W;
     widths[nw++] = VW_PCT_W;
     widths[nw++] = VW_PCT_W;
-    if (c->memory) {
+    if (c->net)
         widths[nw++] = VW_MB_W;
+    if (c->frac)
         widths[nw++] = VW_FRAC_W;
-    }
     if (c->alloc)
         widths[nw++] = VW_MB_W;
     if (c->copy)
@@ -933,14 +1015,16 @@ static void put_table(const vw_out_t *o, const vw_row_t *rows, size_t n, bool me
     int textw = o->cols - fixed_width(lw, &cols);
     char a[32], b[32], c[32];
 
-    if (textw < VW_MIN_TEXT)
-        textw = VW_MIN_TEXT;
+    if (textw < 1) /* only with absurd line numbers on a 40-column terminal */
+        textw = 1;
     if (o->color)
         fputs(VW_BOLD, f);
     fprintf(f, "%*s %*s %*s %*s", lw, "Line", VW_PCT_W, "Python", VW_PCT_W, "native", VW_PCT_W,
             "system");
-    if (cols.memory)
-        fprintf(f, " %*s %*s", VW_MB_W, "Net MB", VW_FRAC_W, "Mem Py%");
+    if (cols.net)
+        fprintf(f, " %*s", VW_MB_W, "Net MB");
+    if (cols.frac)
+        fprintf(f, " %*s", VW_FRAC_W, "Mem Py%");
     if (cols.alloc)
         fprintf(f, " %*s", VW_MB_W, "Alloc MB");
     if (cols.copy)
@@ -961,8 +1045,10 @@ static void put_table(const vw_out_t *o, const vw_row_t *rows, size_t n, bool me
             fputs(VW_HOT, f);
         fprintf(f, "%*lld %*s %*s %*s", lw, r->lineno, VW_PCT_W, fmt_num(a, sizeof a, r->py),
                 VW_PCT_W, fmt_num(b, sizeof b, r->nat), VW_PCT_W, fmt_num(c, sizeof c, r->sys));
-        if (cols.memory)
-            fprintf(f, " %*s %*s", VW_MB_W, fmt_num(a, sizeof a, r->mb), VW_FRAC_W,
+        if (cols.net)
+            fprintf(f, " %*s", VW_MB_W, fmt_num(a, sizeof a, r->mb));
+        if (cols.frac)
+            fprintf(f, " %*s", VW_FRAC_W,
                     fmt_num(b, sizeof b, r->mb != 0 || r->alloc != 0 ? 100.0 * r->pyfrac : 0.0));
         if (cols.alloc)
             fprintf(f, " %*s", VW_MB_W, fmt_num(a, sizeof a, r->alloc));
@@ -1015,9 +1101,12 @@ static void put_file(const vw_out_t *o, const vw_prof_t *p, const vw_file_t *fil
         for (size_t i = 0; i < file->nlines; i++) {
             const vw_row_t *r = &file->lines[i];
             char a[32], b[32];
-            if (r->leak > 0)
-                fprintf(f, "Possible memory leak at line %lld (likelihood %s%%, growing %s MB/s)\n", r->lineno,
-                        fmt_fixed(a, sizeof a, 100.0 * r->leak, 0), fmt_fixed(b, sizeof b, r->leak_vel, 2));
+            char msg[160];
+            if (r->leak <= 0)
+                continue;
+            snprintf(msg, sizeof msg, "Possible memory leak at line %lld (likelihood %s%%, growing %s MB/s)",
+                     r->lineno, fmt_fixed(a, sizeof a, 100.0 * r->leak, 0), fmt_fixed(b, sizeof b, r->leak_vel, 2));
+            put_words(f, o->cols, 2, msg);
         }
     }
 }
@@ -1070,13 +1159,19 @@ static void time_split(const vw_prof_t *p, double *py, double *nat, double *sys,
     *total = base;
 }
 
-static void put_split(FILE *f, const char *lead, double py, double nat, double sys, double total)
+/* "Python 1.00 s (10.0%)   native ...   system ...", flowed on from fl
+ * (whose line holds something already unless fl->fresh), then a newline. */
+static void put_split(vw_flow_t *fl, const char *lead, double py, double nat, double sys, double total)
 {
-    char a[32], b[32], c[32], d[32], e[32], g[32];
-    fprintf(f, "%sPython %s s (%s%%)   native %s s (%s%%)   system %s s (%s%%)\n", lead,
-            fmt_fixed(a, sizeof a, py, 2), fmt_fixed(b, sizeof b, pct_of(py, total), 1),
-            fmt_fixed(c, sizeof c, nat, 2), fmt_fixed(d, sizeof d, pct_of(nat, total), 1),
-            fmt_fixed(e, sizeof e, sys, 2), fmt_fixed(g, sizeof g, pct_of(sys, total), 1));
+    const char *name[3] = {"Python", "native", "system"};
+    double v[3] = {py, nat, sys};
+    for (int i = 0; i < 3; i++) {
+        char item[96], a[32], b[32];
+        snprintf(item, sizeof item, "%s %s s (%s%%)", name[i], fmt_fixed(a, sizeof a, v[i], 2),
+                 fmt_fixed(b, sizeof b, pct_of(v[i], total), 1));
+        flow(fl, i == 0 ? lead : "   ", item);
+    }
+    fputc('\n', fl->f);
 }
 
 static void put_proc_brief(const vw_out_t *o, const vw_proc_t *pr)
@@ -1112,22 +1207,32 @@ static void put_header(const vw_out_t *o, const vw_prof_t *p, const vw_opts_t *o
     fputc('\n', f);
 
     time_split(p, &py, &nat, &sys, &total);
-    fprintf(f, "elapsed %s s, profiled time %s s", fmt_fixed(a, sizeof a, p->elapsed, 2),
-            fmt_fixed(b, sizeof b, total, 2));
-    if (p->has_procs)
-        fprintf(f, ", %zu process%s", p->nprocs, p->nprocs == 1 ? "" : "es");
+    vw_flow_t fl = {.f = f, .cols = o->cols, .indent = 2, .fresh = true};
+    char item[128];
+    snprintf(item, sizeof item, "elapsed %s s", fmt_fixed(a, sizeof a, p->elapsed, 2));
+    flow(&fl, "", item);
+    snprintf(item, sizeof item, "profiled time %s s", fmt_fixed(b, sizeof b, total, 2));
+    flow(&fl, ", ", item);
+    if (p->has_procs) {
+        snprintf(item, sizeof item, "%zu process%s", p->nprocs, p->nprocs == 1 ? "" : "es");
+        flow(&fl, ", ", item);
+    }
     if (p->memory) {
-        fprintf(f, ", peak memory %s MB", fmt_fixed(a, sizeof a, p->peak_mb, 1));
+        vw_line_t pk = {.n = 0};
+        line_addf(&pk, "peak memory %s MB", fmt_fixed(a, sizeof a, p->peak_mb, 1));
         if (p->peak_file && *p->peak_file && p->peak_line > 0) {
             const char *base = strrchr(p->peak_file, '/');
             base = base ? base + 1 : p->peak_file;
-            fputs(" at ", f);
-            put_cut(f, base, strlen(base), 40, false);
-            fprintf(f, ":%lld", p->peak_line);
+            line_add(&pk, " at ", 4);
+            line_add_cut(&pk, base, strlen(base), 40); /* flow() sanitizes it */
+            line_addf(&pk, ":%lld", p->peak_line);
         }
+        flow(&fl, ", ", pk.b);
     }
-    fputc('\n', f);
-    put_split(f, "  ", py, nat, sys, total);
+    fputs("\n  ", f);
+    fl.col = 2;
+    fl.fresh = true;
+    put_split(&fl, "", py, nat, sys, total);
     if (p->nprocs > 1) {
         for (size_t i = 0; i < p->nprocs && i < VW_BRIEF_PROCS; i++)
             put_proc_brief(o, &p->procs[i]);
@@ -1139,12 +1244,13 @@ static void put_header(const vw_out_t *o, const vw_prof_t *p, const vw_opts_t *o
         const vw_proc_t *pr = find_proc(p, opts->pid);
         if (o->color)
             fputs(VW_BOLD, f);
-        fprintf(f, "Showing pid %lld only (", opts->pid);
-        put_cut(f, pr->role ? pr->role : "?", pr->role ? strlen(pr->role) : 1, 16, false);
-        fputs("):", f);
+        int col = fprintf(f, "Showing pid %lld only (", opts->pid);
+        col += put_cut(f, pr->role ? pr->role : "?", pr->role ? strlen(pr->role) : 1, 16, false);
+        col += fprintf(f, "):");
         if (o->color)
             fputs(VW_RESET, f);
-        put_split(f, " ", pr->py, pr->nat, pr->sys, total);
+        vw_flow_t pf = {.f = f, .cols = o->cols, .col = col, .indent = 2, .fresh = false};
+        put_split(&pf, " ", pr->py, pr->nat, pr->sys, total);
     }
 }
 
@@ -1162,39 +1268,86 @@ static void put_profile(const vw_out_t *o, const vw_prof_t *p, const vw_opts_t *
         put_file(o, p, file, reduced);
         shown++;
     }
-    if (shown == 0)
-        fprintf(o->f, "\n%s\n",
-                opts->has_pid ? "(no sampled lines in the profiled files for this process)"
-                              : "(no lines sampled: the program may have run too briefly)");
+    if (shown == 0) {
+        fputc('\n', o->f);
+        put_words(o->f, o->cols, 0,
+                  opts->has_pid ? "(no sampled lines in the profiled files for this process)"
+                                : "(no lines sampled: the program may have run too briefly)");
+    }
+}
+
+/* The process table's columns, in the order shown. */
+enum { PC_PID, PC_PPID, PC_ROLE, PC_CPU, PC_PY, PC_NAT, PC_SYS, PC_SAMPLES, PC_DROPPED, PC_EXIT, PC_PEAK, PC_N };
+
+static const struct {
+    const char *title;
+    int w; /* negative: left-aligned */
+} vw_pcols[PC_N] = {
+    [PC_PID] = {"PID", 7},          [PC_PPID] = {"PPID", 7},         [PC_ROLE] = {"role", -6},
+    [PC_CPU] = {"CPU s", 7},        [PC_PY] = {"Python s", 8},       [PC_NAT] = {"native s", 8},
+    [PC_SYS] = {"sys s", 8},        [PC_SAMPLES] = {"samples", 7},   [PC_DROPPED] = {"dropped", 7},
+    [PC_EXIT] = {"exit", -8},       [PC_PEAK] = {"peak MB", 8},
+};
+
+/* Which columns fit: pid, role, CPU and exit always; the others in order of
+ * use while VW_MIN_TEXT columns of argv still fit. */
+static void choose_pcols(const vw_out_t *o, bool memory, bool show[PC_N])
+{
+    static const int extra[] = {PC_PPID, PC_PY, PC_NAT, PC_SYS, PC_PEAK, PC_SAMPLES, PC_DROPPED};
+    int used = 0;
+    for (int c = 0; c < PC_N; c++) {
+        show[c] = c == PC_PID || c == PC_ROLE || c == PC_CPU || c == PC_EXIT;
+        used += show[c] ? abs(vw_pcols[c].w) + 1 : 0;
+    }
+    for (size_t i = 0; i < sizeof extra / sizeof *extra; i++) {
+        int c = extra[i], w = abs(vw_pcols[c].w) + 1;
+        if ((c != PC_PEAK || memory) && used + w + VW_MIN_TEXT <= o->cols) {
+            show[c] = true;
+            used += w;
+        }
+    }
 }
 
 static void put_processes(const vw_out_t *o, const vw_prof_t *p)
 {
     FILE *f = o->f;
-    /* The header uses the rows' widths, so the two cannot drift apart. */
-    int fixed = fprintf(f, "%s%7s %7s %-6s %7s %8s %8s %8s %7s %7s %-8s ", o->color ? VW_BOLD : "",
-                        "PID", "PPID", "role", "CPU s", "Python s", "native s", "sys s", "samples",
-                        "dropped", "exit");
-    if (p->memory)
-        fixed += fprintf(f, "%8s ", "peak MB");
-    int argw = o->cols - (fixed - (o->color ? (int)strlen(VW_BOLD) : 0));
+    bool show[PC_N];
+    int fixed = 0;
 
-    if (argw < VW_MIN_TEXT)
-        argw = VW_MIN_TEXT;
+    choose_pcols(o, p->memory, show);
+    if (o->color)
+        fputs(VW_BOLD, f);
+    /* The header uses the rows' widths, so the two cannot drift apart. */
+    for (int c = 0; c < PC_N; c++)
+        if (show[c])
+            fixed += fprintf(f, "%*s ", vw_pcols[c].w, vw_pcols[c].title);
+    int argw = o->cols - fixed;
+    if (argw < 1)
+        argw = 1;
     fprintf(f, "argv%s\n", o->color ? VW_RESET : "");
     for (size_t i = 0; i < p->nprocs; i++) {
         const vw_proc_t *pr = &p->procs[i];
         vw_line_t l = {.n = 0};
-        char ex[32], a[32], b[32], c[32], d[32], e[32], g[32];
-        exit_desc(pr, ex, sizeof ex);
-        fprintf(f, "%7lld %7lld ", pr->pid, pr->ppid);
-        put_pad(f, pr->role ? pr->role : "?", 6);
-        fprintf(f, " %7s %8s %8s %8s %7s %7s %-8s ", fmt_fixed(a, sizeof a, pr->cpu, 2),
-                fmt_fixed(b, sizeof b, pr->py, 2), fmt_fixed(c, sizeof c, pr->nat, 2),
-                fmt_fixed(d, sizeof d, pr->sys, 2), fmt_fixed(e, sizeof e, pr->samples, 0),
-                fmt_fixed(g, sizeof g, pr->dropped, 0), ex);
-        if (p->memory)
-            fprintf(f, "%8s ", fmt_fixed(a, sizeof a, pr->peak_mb, 1));
+        char cell[PC_N][32];
+        double secs[PC_N] = {[PC_CPU] = pr->cpu, [PC_PY] = pr->py, [PC_NAT] = pr->nat, [PC_SYS] = pr->sys};
+        for (int c = PC_CPU; c <= PC_SYS; c++)
+            fmt_fixed(cell[c], sizeof cell[c], secs[c], 2);
+        snprintf(cell[PC_PID], sizeof cell[PC_PID], "%lld", pr->pid);
+        snprintf(cell[PC_PPID], sizeof cell[PC_PPID], "%lld", pr->ppid);
+        fmt_fixed(cell[PC_SAMPLES], sizeof cell[PC_SAMPLES], pr->samples, 0);
+        fmt_fixed(cell[PC_DROPPED], sizeof cell[PC_DROPPED], pr->dropped, 0);
+        fmt_fixed(cell[PC_PEAK], sizeof cell[PC_PEAK], pr->peak_mb, 1);
+        exit_desc(pr, cell[PC_EXIT], sizeof cell[PC_EXIT]);
+        for (int c = 0; c < PC_N; c++) {
+            if (!show[c])
+                continue;
+            if (c == PC_ROLE) {
+                put_pad(f, pr->role ? pr->role : "?", -vw_pcols[c].w); /* profile text: sanitized */
+                fputc(' ', f);
+            } else {
+                fprintf(f, "%*s ", vw_pcols[c].w, cell[c]);
+            }
+        }
         line_add_argv(&l, pr->argv);
         put_cut(f, l.b, l.n, argw, false);
         fputc('\n', f);
@@ -1226,20 +1379,36 @@ static int term_cols(void)
 
 static void usage(FILE *f)
 {
-    fputs("usage: scalene view [--cli] [-r|--reduced] [--pid N] [--processes] [profile.json]\n"
+    fputs("usage: scalene view [--no-browser] [profile.json]\n"
+          "       scalene view --html|--standalone [-o FILE] [profile.json]\n"
+          "       scalene view --cli [-r|--reduced] [--pid N] [--processes] [profile.json]\n"
           "\n"
-          "Shows a profile written by `scalene run` (or by Scalene) in the terminal.\n"
+          "Shows a profile written by `scalene run` (or by Scalene).\n"
           "\n"
-          "  profile.json   the profile to show (default: " VW_DEFAULT_FILE ")\n"
-          "  --cli          show it in the terminal (the default for now)\n"
-          "  -r, --reduced  show only lines and functions with activity\n"
-          "  --pid N        show only process N's share of each line\n"
-          "  --processes    list the profiled processes and exit\n"
-          "  --html         write an HTML view (not built yet)\n"
-          "  --standalone   write a self-contained HTML view (not built yet)\n"
-          "  -h, --help     show this help and exit\n"
+          "  profile.json     the profile to show (default: " VW_DEFAULT_FILE ")\n"
           "\n"
-          "Colours are used only on a terminal and when NO_COLOR is not set.\n",
+          "  (no mode)        serve the web view on http://127.0.0.1:<a free port>/, print\n"
+          "                   that URL and open it in the browser if one is set up ($BROWSER,\n"
+          "                   or xdg-open with a display); Ctrl-C stops the server\n"
+          "  --no-browser     serve, print the URL, start no browser\n"
+          "  --html           write the web view as one self-contained HTML file, next to\n"
+          "                   the profile: DIR/" VW_DEFAULT_HTML " for DIR/profile.json;\n"
+          "                   no browser is started\n"
+          "  --standalone     the same as --html: the page has every script, style and the\n"
+          "                   data inside it and makes no network request, so it can be\n"
+          "                   mailed or opened offline\n"
+          "  -o, --outfile FILE\n"
+          "                   with --html/--standalone: write the page to FILE ('-': stdout)\n"
+          "  --cli            show the profile in the terminal\n"
+          "  -r, --reduced    (terminal) show only lines and functions with activity\n"
+          "  --pid N          (terminal) show only process N's share of each line\n"
+          "  --processes      (terminal) list the profiled processes\n"
+          "  -h, --help       show this help and exit\n"
+          "\n"
+          "-r, --pid and --processes imply --cli. The terminal view fits the terminal's\n"
+          "width ($COLUMNS when not a terminal) and uses colours only on a terminal and\n"
+          "when NO_COLOR is not set. A profile that cannot be read is one line on stderr\n"
+          "and exit status 2; the served page then shows the same message.\n",
           f);
 }
 
@@ -1261,7 +1430,10 @@ static int parse_pid(const char *s, vw_opts_t *opts)
 /* Returns -1 to go on, else the exit status. */
 static int parse_args(int argc, char **argv, vw_opts_t *opts)
 {
-    bool html = false, dashdash = false;
+    bool dashdash = false, cli = false, html = false;
+    const char *term_opt = NULL; /* the first terminal-only option seen */
+
+    opts->browser = true;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!dashdash && a[0] == '-' && a[1] != '\0') {
@@ -1271,13 +1443,25 @@ static int parse_args(int argc, char **argv, vw_opts_t *opts)
                 usage(stdout);
                 return 0;
             } else if (strcmp(a, "--cli") == 0)
-                ;
-            else if (strcmp(a, "-r") == 0 || strcmp(a, "--reduced") == 0)
+                cli = true;
+            else if (strcmp(a, "-r") == 0 || strcmp(a, "--reduced") == 0) {
                 opts->reduced = true;
-            else if (strcmp(a, "--processes") == 0)
+                term_opt = term_opt ? term_opt : a;
+            } else if (strcmp(a, "--processes") == 0) {
                 opts->processes = true;
-            else if (strcmp(a, "--html") == 0 || strcmp(a, "--standalone") == 0)
+                term_opt = term_opt ? term_opt : a;
+            } else if (strcmp(a, "--html") == 0 || strcmp(a, "--standalone") == 0)
                 html = true;
+            else if (strcmp(a, "--no-browser") == 0)
+                opts->browser = false;
+            else if (strcmp(a, "-o") == 0 || strcmp(a, "--outfile") == 0) {
+                if (i + 1 >= argc || argv[i + 1][0] == '\0') {
+                    err_line("view: %s needs a file name", a);
+                    return 2;
+                }
+                opts->outfile = argv[++i];
+            } else if (strncmp(a, "--outfile=", 10) == 0 && a[10] != '\0')
+                opts->outfile = a + 10;
             else if (strcmp(a, "--pid") == 0) {
                 if (i + 1 >= argc) {
                     err_line("view: --pid needs a process id");
@@ -1285,9 +1469,11 @@ static int parse_args(int argc, char **argv, vw_opts_t *opts)
                 }
                 if (parse_pid(argv[++i], opts))
                     return 2;
+                term_opt = term_opt ? term_opt : a;
             } else if (strncmp(a, "--pid=", 6) == 0) {
                 if (parse_pid(a + 6, opts))
                     return 2;
+                term_opt = term_opt ? term_opt : "--pid";
             } else {
                 err_line("view: unknown option '%s' (see scalene view --help)", a);
                 return 2;
@@ -1300,57 +1486,229 @@ static int parse_args(int argc, char **argv, vw_opts_t *opts)
         }
         opts->path = a;
     }
-    if (html) {
-        err_line("the web view is not built yet; use --cli");
+    if (cli && html) {
+        err_line("view: --cli and --html/--standalone are different views; choose one");
         return 2;
     }
+    if (html && term_opt) {
+        err_line("view: %s is for the terminal view (--cli), not --html/--standalone", term_opt);
+        return 2;
+    }
+    if (opts->outfile && !html) {
+        err_line("view: -o/--outfile goes with --html or --standalone");
+        return 2;
+    }
+    opts->mode = html ? VW_FILE : cli || term_opt ? VW_CLI : VW_SERVE;
     if (!opts->path)
         opts->path = VW_DEFAULT_FILE;
     return -1;
 }
 
-int vw_main(int argc, char **argv)
+/* Reads and checks the profile into prof (the checks --cli makes, so the
+ * web view refuses what the terminal view refuses); on error ld->msg says
+ * why. With raw, hands over the file's bytes too (caller frees). */
+static int load_profile(vw_load_t *ld, vw_prof_t *prof, char **raw, size_t *raw_len)
 {
-    vw_opts_t opts = {.path = NULL};
-    vw_load_t ld = {.opts = &opts};
-    vw_prof_t prof = {.root = NULL};
     char *buf = NULL;
     size_t len = 0;
-    bool ok = false;
-    int st = parse_args(argc, argv, &opts);
-
-    if (st >= 0)
-        return st;
-    if (slurp(&ld, opts.path, &buf, &len) == 0) {
-        prof.root = parse(&ld, buf, len);
-        free(buf);
-        ok = prof.root && load_model(&ld, &prof) == 0;
+    if (slurp(ld, ld->opts->path, &buf, &len) != 0)
+        return -EINVAL;
+    prof->root = parse(ld, buf, len);
+    if (prof->root && load_model(ld, prof) == 0) {
+        if (raw) {
+            *raw = buf;
+            *raw_len = len;
+        } else {
+            free(buf);
+        }
+        return 0;
     }
+    free(buf);
+    return -EINVAL;
+}
+
+/* ------------------------------------------------------------ web view */
+
+/* JSON has no NaN or Infinity, yet Python's json writes them and json-c
+ * reads them; in the page they would make JSON.parse throw. */
+static int null_serializer(json_object *o, struct printbuf *pb, int level, int flags)
+{
+    (void)o;
+    (void)level;
+    (void)flags;
+    return printbuf_strappend(pb, "null");
+}
+
+static void nonfinite_to_null(json_object *o)
+{
+    switch (json_object_get_type(o)) {
+    case json_type_double:
+        if (!isfinite(json_object_get_double(o)))
+            json_object_set_serializer(o, null_serializer, NULL, NULL);
+        break;
+    case json_type_array:
+        for (size_t i = 0, n = json_object_array_length(o); i < n; i++)
+            nonfinite_to_null(json_object_array_get_idx(o, i));
+        break;
+    case json_type_object: {
+        json_object_object_foreach(o, key, v)
+        {
+            (void)key;
+            nonfinite_to_null(v);
+        }
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+/* The page's data: the profile re-written by json-c as strict JSON (json-c
+ * also reads comments and other leniencies a browser's JSON.parse does
+ * not), in its own key order; borrowed from root. */
+static const char *page_json(json_object *root, size_t *len)
+{
+    nonfinite_to_null(root);
+    return json_object_to_json_string_length(root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+                                              len);
+}
+
+/* DIR/scalene-profile.html for DIR/x.json; the working directory's for x.json. */
+static int html_path(const char *profile, char *out, size_t n)
+{
+    const char *slash = strrchr(profile, '/');
+    int k = slash ? snprintf(out, n, "%.*s/%s", (int)(slash - profile), profile, VW_DEFAULT_HTML)
+                  : snprintf(out, n, "%s", VW_DEFAULT_HTML);
+    return k < 0 || (size_t)k >= n ? -ENAMETOOLONG : 0;
+}
+
+static int show_web(const vw_opts_t *opts, const char *libdir)
+{
+    vw_load_t ld = {.opts = opts};
+    vw_prof_t prof = {.root = NULL};
+    char dir[PATH_MAX], why[PATH_MAX + 128], out[PATH_MAX];
+    char *raw = NULL;
+    size_t raw_len = 0, len = 0;
+    json_object *err_doc = NULL;
+    const char *data;
+    gui_t *g = NULL;
+    int st = 2, rc;
+
+    /* Assets first: without them no mode here can do anything, and the
+     * remedy (build) differs from a bad profile's. */
+    if (!libdir || snprintf(dir, sizeof dir, "%s/gui", libdir) >= (int)sizeof dir) {
+        err_line("view: cannot find the web view's files (this program's directory is unknown); "
+                 "use --cli");
+        return 2;
+    }
+    if (!(g = gui_open(dir, why, sizeof why))) {
+        err_line("view: the web view's files are missing or broken (%s); build with make, or use --cli",
+                 why);
+        return 2;
+    }
+    bool ok = load_profile(&ld, &prof, opts->mode == VW_SERVE ? &raw : NULL, &raw_len) == 0;
     if (!ok) {
-        err_line("%s: %s", opts.path, ld.msg);
-        prof_free(&prof);
-        return 2;
+        err_line("%s: %s", opts->path, ld.msg);
+        if (opts->mode == VW_FILE)
+            goto done;
+        /* The served page says it too: the user is looking at the browser. */
+        snprintf(why, sizeof why, "%s: %s", opts->path, ld.msg);
+        err_doc = json_object_new_object();
+        if (!err_doc || json_object_object_add(err_doc, "scalene_view_error", json_object_new_string(why)))
+            goto oom;
+        data = json_object_to_json_string_length(err_doc, JSON_C_TO_STRING_PLAIN, &len);
+        free(raw);
+        raw = NULL;
+    } else {
+        data = page_json(prof.root, &len);
     }
-    if (opts.processes && !prof.has_procs) {
-        err_line("%s: no process table in this profile (written by Scalene?)", opts.path);
-        prof_free(&prof);
-        return 2;
+    if (!data || gui_build(g, data, len) != 0)
+        goto oom;
+    if (opts->mode == VW_FILE) {
+        const char *path = opts->outfile;
+        if (!path) {
+            if (html_path(opts->path, out, sizeof out) != 0) {
+                err_line("view: %s: the page's path is too long; use -o", opts->path);
+                goto done;
+            }
+            path = out;
+        }
+        if ((rc = gui_write(g, path)) != 0) {
+            err_line("view: cannot write %s: %s", path, strerror(-rc));
+            goto done;
+        }
+        if (strcmp(path, "-") != 0) {
+            fputs("Wrote ", stdout);
+            put_text(stdout, path, strlen(path), 0, INT_MAX, false);
+            fputc('\n', stdout);
+        }
+        st = 0;
+    } else {
+        if ((rc = gui_serve(g, raw, raw_len, opts->browser)) != 0) {
+            err_line("view: cannot serve the web view on 127.0.0.1: %s", strerror(-rc));
+            goto done;
+        }
+        st = ok ? 0 : 2; /* the page showed an error: so does the status */
     }
+    goto done;
+oom:
+    err_line("view: out of memory");
+    st = 2;
+done:
+    json_object_put(err_doc);
+    free(raw);
+    prof_free(&prof);
+    gui_close(g);
+    if (fflush(stdout) != 0 && st == 0) {
+        err_line("view: cannot write the output: %s", strerror(errno));
+        st = 1;
+    }
+    return st;
+}
 
+/* ------------------------------------------------------- terminal view */
+
+/* https://no-color.org: "present and not an empty string" turns colour off. */
+static bool want_color(void)
+{
     const char *nc = getenv("NO_COLOR"), *term = getenv("TERM");
-    vw_out_t out = {
-        .f = stdout,
-        .cols = term_cols(),
-        .color = isatty(STDOUT_FILENO) && !nc && !(term && strcmp(term, "dumb") == 0),
-    };
-    if (opts.processes)
+    return isatty(STDOUT_FILENO) && !(nc && *nc) && !(term && strcmp(term, "dumb") == 0);
+}
+
+static int show_cli(const vw_opts_t *opts)
+{
+    vw_load_t ld = {.opts = opts};
+    vw_prof_t prof = {.root = NULL};
+
+    if (load_profile(&ld, &prof, NULL, NULL) != 0) {
+        err_line("%s: %s", opts->path, ld.msg);
+        prof_free(&prof);
+        return 2;
+    }
+    if (opts->processes && !prof.has_procs) {
+        err_line("%s: no process table in this profile (written by Scalene?)", opts->path);
+        prof_free(&prof);
+        return 2;
+    }
+    vw_out_t out = {.f = stdout, .cols = term_cols(), .color = want_color()};
+    if (opts->processes)
         put_processes(&out, &prof);
     else
-        put_profile(&out, &prof, &opts);
+        put_profile(&out, &prof, opts);
     prof_free(&prof);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         err_line("view: cannot write the output: %s", strerror(errno));
         return 1;
     }
     return 0;
+}
+
+int vw_main(int argc, char **argv, const char *libdir)
+{
+    vw_opts_t opts = {.path = NULL};
+    int st = parse_args(argc, argv, &opts);
+
+    if (st >= 0)
+        return st;
+    return opts.mode == VW_CLI ? show_cli(&opts) : show_web(&opts, libdir);
 }

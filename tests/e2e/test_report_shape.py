@@ -12,7 +12,8 @@ from conftest import PROGRAMS, file_entry, line_row, marker_line, pct, program, 
 
 PROG = program("stdlib_work.py")
 SUM_MAX = 100.5  # percent, all lines of all files
-SUM_MIN_DEFAULT = 95.0  # percent: by default all time is charged to the program's own lines
+SUM_MIN_DEFAULT = 92.0  # percent: by default all time is charged to the program's own lines, but for
+# interpreter start-up and exit (no Python frame): a few percent of a 1 s run, more on a loaded machine
 EPOCH_TOL = 5.0  # seconds between start_time_absolute and the program's time.time() at start
 
 TOP_KEYS = {
@@ -26,6 +27,7 @@ TOP_KEYS = {
     "files": dict,
     "gpu": bool,
     "gpu_device": str,
+    "gpu_devices": list,
     "memory": bool,
     "async_profile": bool,
     "samples": list,
@@ -73,10 +75,12 @@ ROW_KEYS = {
 FILE_KEYS = {"percent_cpu_time": (int, float), "lines": list, "functions": list, "leaks": dict, "imports": list}
 PROC_KEYS = (
     "pid ppid argv role python start_sec end_sec exit_code exit_signal cpu_sec python_sec native_sec sys_sec "
-    "samples records_written records_dropped records_torn"
+    "samples records_written records_dropped records_torn gpu_sec peak_gpu_memory_mb"
 ).split()
 THREAD_KEYS = "pid tid name main cpu_sec python_sec native_sec sys_sec samples".split()
-SC_KEYS = "version record_version sampling_interval_sec virtual_time total_sec unslotted_processes python".split()
+SC_KEYS = (
+    "version record_version sampling_interval_sec virtual_time total_sec unslotted_processes python gpu_status"
+).split()
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +117,9 @@ def test_top_level_keys(default_run):
     assert report["entrypoint_dir"] == PROGRAMS
     assert report["args"] == ["1.0"]
     # memory profiling is on by default, as in Scalene (--cpu-only turns it off)
-    assert report["gpu"] is False and report["memory"] is True
+    # gpu: whether NVML found a device (docs/GPU.md): false here unless the machine has one
+    assert report["gpu"] == bool(report["gpu_devices"]) and report["memory"] is True
+    assert report["gpu_device"] == ("GPU" if report["gpu"] else "")
     for k in SC_KEYS:
         assert k in report["scalene_c"], k
     sc = report["scalene_c"]

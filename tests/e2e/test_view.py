@@ -238,10 +238,10 @@ def test_corrupt_profile_is_one_line_and_exit_2(scalene_bin, name):
 def test_missing_file_and_default_name(scalene_bin, tmp_path):
     line = one_error_line(run(scalene_bin, "--cli", tmp_path / "nope.json"))
     assert "nope.json" in line and "No such file" in line
-    line = one_error_line(run(scalene_bin, cwd=tmp_path))
+    line = one_error_line(run(scalene_bin, "--cli", cwd=tmp_path))
     assert "scalene-profile.json" in line
     (tmp_path / "scalene-profile.json").write_bytes(OURS.read_bytes())
-    p = run(scalene_bin, cwd=tmp_path)
+    p = run(scalene_bin, "--cli", cwd=tmp_path)
     assert p.returncode == 0 and has_row(p.stdout, "# MARK_PY_HOT")
 
 
@@ -249,7 +249,7 @@ def test_missing_optional_keys_read_as_zero(scalene_bin, tmp_path):
     f = tmp_path / "min.json"
     f.write_text('{"files": {"a.py": {"lines": [{"lineno": 1, "line": "x = 1",'
                  ' "n_cpu_percent_python": 12.5}, {"lineno": 2}]}}}')
-    p = run(scalene_bin, f)
+    p = run(scalene_bin, "--cli", f)
     assert p.returncode == 0, p.stderr
     assert row_with(p.stdout, "x = 1")["Python"] == "12.5"
     assert "a.py: 12.5% of time" in p.stdout  # no percent_cpu_time: the lines' sum
@@ -260,24 +260,17 @@ def test_profile_text_cannot_reach_the_terminal_raw(scalene_bin, tmp_path):
     d["files"][PROG]["lines"][11]["line"] = "x = 1  # \x1b]0;owned\x07\x1b[31m MARK_EVIL\n"
     f = tmp_path / "evil.json"
     f.write_text(json.dumps(d))
-    p = run(scalene_bin, f)
+    p = run(scalene_bin, "--cli", f)
     assert p.returncode == 0, p.stderr
     assert "\x1b" not in p.stdout and "\x07" not in p.stdout
     assert "?]0;owned??[31m MARK_EVIL" in row_with(p.stdout, "MARK_EVIL")["text"]
-
-
-def test_html_is_not_built_yet(scalene_bin):
-    for opt in ("--html", "--standalone"):
-        p = run(scalene_bin, opt, OURS)
-        assert p.returncode == 2 and p.stdout == ""
-        assert p.stderr == "scalene: the web view is not built yet; use --cli\n"
 
 
 def test_help_lists_every_option(scalene_bin):
     p = run(scalene_bin, "--help")
     assert p.returncode == 0 and p.stdout.startswith("usage: scalene view")
     for opt in ("--cli", "-r", "--reduced", "--pid", "--processes", "--html", "--standalone",
-                "-h", "--help"):
+                "-o", "--outfile", "--no-browser", "-h", "--help"):
         assert re.search(rf"(^|\s){re.escape(opt)}\b", p.stdout), opt
     assert run(scalene_bin, "-h").stdout == p.stdout
     assert one_error_line(run(scalene_bin, "--bogus", OURS)).find("--bogus") > 0
@@ -287,7 +280,7 @@ def test_help_lists_every_option(scalene_bin):
 
 
 def test_width_fits_columns(scalene_bin):
-    p = run(scalene_bin, SCALENE, columns="72")
+    p = run(scalene_bin, "--cli", SCALENE, columns="72")
     assert p.returncode == 0
     rows = [r for t in tables(p.stdout) for r in t["rows"]]
     table_lines = [l for l in p.stdout.splitlines() if re.match(r"^\s*\d+ ", l)]
@@ -295,7 +288,7 @@ def test_width_fits_columns(scalene_bin):
     assert max(len(l) for l in table_lines) == 72  # the long comment is cut to fit
     cut = row_with(p.stdout, "# Fixture program")
     assert cut["text"].endswith("\u2026")
-    wide = run(scalene_bin, SCALENE, columns="300").stdout
+    wide = run(scalene_bin, "--cli", SCALENE, columns="300").stdout
     assert "\u2026" not in row_with(wide, "# Fixture program")["text"]
 
 
@@ -326,7 +319,7 @@ def _run_on_pty(binary, env):
 
 
 def test_colour_only_on_a_tty_without_no_color(scalene_bin):
-    piped = run(scalene_bin, OURS)
+    piped = run(scalene_bin, "--cli", OURS)
     assert piped.returncode == 0 and "\x1b" not in piped.stdout
     tty = _run_on_pty(scalene_bin, {})
     assert "\x1b[" in tty  # so the two checks below can fail

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * cfg.h — `scalene run -c FILE` / `--config FILE`: a YAML mapping of
+ * `option: value` (libyaml) turned into long options. tools/cli.c calls it
+ * before parsing, so its own parser judges every value a second time and
+ * the command line, which comes after the file's options, wins. cfg.c's
+ * key table is the one list of the options a file may set and their types.
+ */
+#ifndef SCALENE_CFG_H
+#define SCALENE_CFG_H
+
+/* Removes each `-c FILE`, `--config FILE` and `--config=FILE` that stands
+ * among `scalene run`'s own options (never the program's: scanning stops at
+ * the program's first argument, at `---`, at `-m` and at an option that is
+ * not scalene's after the script) and puts the files' options, in file
+ * order, right after argv[0]. (*argvp)[0] is `run`. Without -c nothing
+ * changes. Returns 0, or -EINVAL after printing one line on stderr (missing
+ * file, YAML error, unknown key, wrong type; the line names file, line and
+ * key), or -ENOMEM. The new vector and its strings live until exit, as
+ * agg_opts_t borrows from them. Context: thread. */
+int cfg_expand(int *argcp, char ***argvp);
+
+#endif

@@ -1,0 +1,552 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * gui.c — the web view: one HTML page built from the viewer's template,
+ * script, style and the profile, written to a file or served on 127.0.0.1
+ * by libmicrohttpd. Everything the page needs is inside it, so the same
+ * bytes work from a file, from this server and offline; the server only
+ * hands them out. Called by tools/view.c. Never listens beyond loopback and
+ * never runs the browser through a shell word it did not quote.
+ */
+#include "gui.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define GUI_MARK_CSS "<!--SCALENE:CSS-->"
+#define GUI_MARK_JS "<!--SCALENE:JS-->"
+#define GUI_MARK_DATA "<!--SCALENE:DATA-->"
+#define GUI_MAX_ASSET (256u << 20) /* a bigger "asset" is not the viewer */
+#define GUI_CONN_TIMEOUT_S 30u     /* an idle connection must not hold a stop back */
+#define GUI_CONN_LIMIT 64u
+
+extern char **environ;
+
+struct gui {
+    char *tmpl, *js, *css;
+    size_t tmpl_n, js_n, css_n;
+    char *page; /* the last gui_build(), or NULL */
+    size_t page_n;
+};
+
+typedef struct gui_buf {
+    char *p;
+    size_t n, cap;
+    int err; /* sticky: 0 or -ENOMEM */
+} gui_buf_t;
+
+/* What must not appear raw in which block; see gui_build(). */
+typedef enum gui_esc { GUI_ESC_STYLE, GUI_ESC_SCRIPT, GUI_ESC_DATA } gui_esc_t;
+
+/* ------------------------------------------------------------- assets */
+
+static char *read_all(const char *dir, const char *name, size_t *len, char *err, size_t n)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    char *buf = NULL;
+    size_t got = 0;
+    int fd = -1, e;
+
+    if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path) {
+        e = ENAMETOOLONG;
+        goto fail;
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        e = errno;
+        goto fail;
+    }
+    if (!S_ISREG(st.st_mode) || (uintmax_t)st.st_size > GUI_MAX_ASSET) {
+        e = S_ISREG(st.st_mode) ? EFBIG : EISDIR;
+        goto fail;
+    }
+    buf = malloc((size_t)st.st_size + 1);
+    if (!buf) {
+        e = ENOMEM;
+        goto fail;
+    }
+    while (got < (size_t)st.st_size) { /* a file that shrinks under us is read short */
+        ssize_t k = read(fd, buf + got, (size_t)st.st_size - got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0) {
+            e = errno;
+            goto fail;
+        }
+        if (k == 0)
+            break;
+        got += (size_t)k;
+    }
+    close(fd);
+    buf[got] = '\0';
+    *len = got;
+    return buf;
+fail:
+    snprintf(err, n, "%s: %s", path, strerror(e));
+    free(buf);
+    if (fd >= 0)
+        close(fd);
+    errno = e;
+    return NULL;
+}
+
+gui_t *gui_open(const char *dir, char *err, size_t n)
+{
+    static const char *const marks[] = {GUI_MARK_CSS, GUI_MARK_JS, GUI_MARK_DATA};
+    gui_t *g = calloc(1, sizeof *g);
+
+    if (!g) {
+        snprintf(err, n, "out of memory");
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (!(g->tmpl = read_all(dir, GUI_TEMPLATE, &g->tmpl_n, err, n)) ||
+        !(g->js = read_all(dir, GUI_SCRIPT, &g->js_n, err, n)) ||
+        !(g->css = read_all(dir, GUI_STYLE, &g->css_n, err, n))) {
+        int e = errno;
+        gui_close(g);
+        errno = e;
+        return NULL;
+    }
+    for (size_t i = 0; i < sizeof marks / sizeof *marks; i++) {
+        if (!memmem(g->tmpl, g->tmpl_n, marks[i], strlen(marks[i]))) {
+            snprintf(err, n, "%s/%s has no %s marker (not the viewer's template)", dir, GUI_TEMPLATE,
+                     marks[i]);
+            gui_close(g);
+            errno = EINVAL;
+            return NULL;
+        }
+    }
+    return g;
+}
+
+void gui_close(gui_t *g)
+{
+    if (!g)
+        return;
+    free(g->tmpl);
+    free(g->js);
+    free(g->css);
+    free(g->page);
+    free(g);
+}
+
+/* --------------------------------------------------------------- page */
+
+static void buf_add(gui_buf_t *b, const char *s, size_t n)
+{
+    if (b->err || n == 0)
+        return;
+    if (b->cap - b->n < n + 1) {
+        size_t cap = b->cap ? b->cap : 1 << 16;
+        while (cap - b->n < n + 1) {
+            if (cap > SIZE_MAX / 2) {
+                b->err = -ENOMEM;
+                return;
+            }
+            cap *= 2;
+        }
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->err = -ENOMEM;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+static void buf_str(gui_buf_t *b, const char *s) { buf_add(b, s, strlen(s)); }
+
+static bool at(const char *s, size_t n, size_t i, const char *what, bool nocase)
+{
+    size_t k = strlen(what);
+    return n - i >= k && (nocase ? strncasecmp(s + i, what, k) : strncmp(s + i, what, k)) == 0;
+}
+
+/* Copies s[0..n) so that it cannot end its <style>/<script> element early:
+ * the HTML tokenizer ends one at "</style" or "</script" in any case, and
+ * after "<!--" followed by "<script" it would even skip the real end tag
+ * (the "script data double escaped" state). The rewrites keep the meaning:
+ * "\/" is "/" in a JSON or JS string and in CSS, "\!" is "!" in a JS string,
+ * and "<" can only stand inside a string in JSON. */
+static void buf_escaped(gui_buf_t *b, const char *s, size_t n, gui_esc_t how)
+{
+    size_t i = 0, run = 0;
+    while (i < n) {
+        const char *lt = memchr(s + i, '<', n - i);
+        if (!lt)
+            break;
+        i = (size_t)(lt - s);
+        const char *rep = NULL;
+        size_t skip = 1;
+        if (how == GUI_ESC_DATA && at(s, n, i, "</", false)) {
+            rep = "<\\/";
+            skip = 2;
+        } else if (how == GUI_ESC_DATA && at(s, n, i, "<!--", false)) {
+            rep = "\\u003c!--";
+            skip = 4;
+        } else if (how == GUI_ESC_SCRIPT && at(s, n, i, "</script", true)) {
+            rep = "<\\/"; /* the name keeps its own case */
+            skip = 2;
+        } else if (how == GUI_ESC_SCRIPT && at(s, n, i, "<!--", false)) {
+            rep = "<\\!";
+            skip = 2;
+        } else if (how == GUI_ESC_STYLE && at(s, n, i, "</style", true)) {
+            rep = "<\\/";
+            skip = 2;
+        }
+        if (rep) {
+            buf_add(b, s + run, i - run);
+            buf_str(b, rep);
+            run = i + skip;
+        }
+        i += skip;
+    }
+    buf_add(b, s + run, n - run);
+}
+
+typedef struct gui_mark {
+    const char *at;
+    size_t len;
+    int which; /* 0 css, 1 js, 2 data */
+} gui_mark_t;
+
+static int mark_cmp(const void *a, const void *b)
+{
+    const gui_mark_t *x = a, *y = b;
+    return x->at < y->at ? -1 : x->at > y->at;
+}
+
+int gui_build(gui_t *g, const char *json, size_t len)
+{
+    gui_mark_t m[3] = {
+        {memmem(g->tmpl, g->tmpl_n, GUI_MARK_CSS, strlen(GUI_MARK_CSS)), strlen(GUI_MARK_CSS), 0},
+        {memmem(g->tmpl, g->tmpl_n, GUI_MARK_JS, strlen(GUI_MARK_JS)), strlen(GUI_MARK_JS), 1},
+        {memmem(g->tmpl, g->tmpl_n, GUI_MARK_DATA, strlen(GUI_MARK_DATA)), strlen(GUI_MARK_DATA), 2},
+    };
+    gui_buf_t b = {.p = NULL};
+    const char *from = g->tmpl;
+
+    qsort(m, 3, sizeof *m, mark_cmp); /* gui_open() checked all three are there */
+    for (int i = 0; i < 3; i++) {
+        if (m[i].at < from)
+            return -EINVAL; /* overlapping markers: cannot happen with distinct texts */
+        buf_add(&b, from, (size_t)(m[i].at - from));
+        if (m[i].which == 0) {
+            buf_str(&b, "<style>");
+            buf_escaped(&b, g->css, g->css_n, GUI_ESC_STYLE);
+            buf_str(&b, "</style>");
+        } else if (m[i].which == 1) {
+            buf_str(&b, "<script>");
+            buf_escaped(&b, g->js, g->js_n, GUI_ESC_SCRIPT);
+            buf_str(&b, "</script>");
+        } else {
+            buf_str(&b, "<script id=\"scalene-data\" type=\"application/json\">");
+            buf_escaped(&b, json, len, GUI_ESC_DATA);
+            buf_str(&b, "</script>");
+        }
+        from = m[i].at + m[i].len;
+    }
+    buf_add(&b, from, (size_t)(g->tmpl + g->tmpl_n - from));
+    if (b.err) {
+        free(b.p);
+        return b.err;
+    }
+    free(g->page);
+    g->page = b.p;
+    g->page_n = b.n;
+    return 0;
+}
+
+/* -------------------------------------------------------------- write */
+
+static int write_fd(int fd, const char *s, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = write(fd, s, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return -errno;
+        s += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+int gui_write(const gui_t *g, const char *path)
+{
+    char tmp[PATH_MAX];
+    int fd, rc;
+
+    if (!g->page)
+        return -EINVAL;
+    if (strcmp(path, "-") == 0) {
+        if (fflush(stdout) != 0)
+            return -errno;
+        return write_fd(STDOUT_FILENO, g->page, g->page_n);
+    }
+    if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= (int)sizeof tmp)
+        return -ENAMETOOLONG;
+    fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    /* mkostemp makes 0600; a page is as readable as any file the user writes */
+    mode_t mask = umask(0);
+    umask(mask);
+    rc = fchmod(fd, 0666 & ~mask) != 0 ? -errno : write_fd(fd, g->page, g->page_n);
+    if (close(fd) != 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = -errno;
+    if (rc != 0)
+        unlink(tmp);
+    return rc;
+}
+
+/* -------------------------------------------------------------- serve */
+
+/* Set up before the daemon starts and freed after it stops: the server
+ * thread only reads it, so it needs no lock. */
+typedef struct gui_srv {
+    struct MHD_Response *page, *json, *missing, *forbidden, *method;
+    char host_ip[32], host_name[32]; /* "127.0.0.1:PORT", "localhost:PORT" */
+} gui_srv_t;
+
+/* A browser on another site can point a name of its own at 127.0.0.1 (DNS
+ * rebinding) and read the page with its scripts; its requests then carry
+ * that name as Host. A request without Host (HTTP/1.0 tools) is no browser. */
+static bool host_ok(const gui_srv_t *s, const char *host)
+{
+    return !host || strcmp(host, s->host_ip) == 0 || strcasecmp(host, s->host_name) == 0;
+}
+
+static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                              const char *version, const char *upload, size_t *upload_n, void **req)
+{
+    const gui_srv_t *s = cls;
+    (void)version;
+    (void)upload;
+    (void)upload_n;
+    (void)req;
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        return MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, s->method);
+    if (!host_ok(s, MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST)))
+        return MHD_queue_response(c, MHD_HTTP_FORBIDDEN, s->forbidden);
+    if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0)
+        return MHD_queue_response(c, MHD_HTTP_OK, s->page);
+    if (strcmp(url, "/profile.json") == 0 && s->json)
+        return MHD_queue_response(c, MHD_HTTP_OK, s->json);
+    return MHD_queue_response(c, MHD_HTTP_NOT_FOUND, s->missing);
+}
+
+/* A response over bytes that outlive the daemon (PERSISTENT: no copy). */
+static struct MHD_Response *response(const char *body, size_t n, const char *type)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(n, (void *)body, MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return NULL;
+    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type) != MHD_YES ||
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") != MHD_YES ||
+        MHD_add_response_header(r, "X-Content-Type-Options", "nosniff") != MHD_YES ||
+        MHD_add_response_header(r, "Referrer-Policy", "no-referrer") != MHD_YES) {
+        MHD_destroy_response(r);
+        return NULL;
+    }
+    return r;
+}
+
+static void srv_free(gui_srv_t *s)
+{
+    struct MHD_Response *all[] = {s->page, s->json, s->missing, s->forbidden, s->method};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        if (all[i])
+            MHD_destroy_response(all[i]);
+}
+
+static bool on_path(const char *name)
+{
+    const char *path = getenv("PATH");
+    char buf[PATH_MAX];
+    if (strchr(name, '/'))
+        return access(name, X_OK) == 0;
+    while (path && *path) {
+        size_t k = strcspn(path, ":");
+        if (k > 0 && snprintf(buf, sizeof buf, "%.*s/%s", (int)k, path, name) < (int)sizeof buf &&
+            access(buf, X_OK) == 0)
+            return true;
+        path += k + (path[k] == ':');
+    }
+    return false;
+}
+
+/* The browser command as a sh script that gets the URL as "$1": the first
+ * entry of $BROWSER (entries are ':'-separated, "%s" stands for the URL)
+ * whose program exists, else xdg-open when there is a display to open on.
+ * Returns false when no browser is set up. */
+static bool browser_script(char *out, size_t n)
+{
+    const char *b = getenv("BROWSER");
+    const char *disp = getenv("DISPLAY"), *way = getenv("WAYLAND_DISPLAY");
+
+    while (b && *b) {
+        size_t k = strcspn(b, ":"), o = 0;
+        char prog[PATH_MAX];
+        size_t w = strcspn(b, ": \t");
+        bool subst = false;
+        if (w > 0 && w < sizeof prog) {
+            memcpy(prog, b, w);
+            prog[w] = '\0';
+            if (on_path(prog)) {
+                for (size_t i = 0; i < k && o + 8 < n; i++) {
+                    if (b[i] == '%' && i + 1 < k && b[i + 1] == 's') {
+                        memcpy(out + o, "\"$1\"", 4);
+                        o += 4;
+                        i++;
+                        subst = true;
+                    } else if (b[i] == '%' && i + 1 < k && b[i + 1] == '%') {
+                        out[o++] = '%';
+                        i++;
+                    } else {
+                        out[o++] = b[i];
+                    }
+                }
+                if (!subst && o + 6 < n) {
+                    memcpy(out + o, " \"$1\"", 5);
+                    o += 5;
+                }
+                out[o] = '\0';
+                return true;
+            }
+        }
+        b += k + (b[k] == ':');
+    }
+    if (((disp && *disp) || (way && *way)) && on_path("xdg-open")) {
+        snprintf(out, n, "exec xdg-open \"$1\"");
+        return true;
+    }
+    return false;
+}
+
+/* Starts the browser detached (its own session, a grandchild we need not
+ * wait for, nothing of ours inherited). Failure is silent: the URL is on
+ * the screen already. The server thread runs, so the child calls only
+ * async-signal-safe functions; everything it needs is built before fork. */
+static void open_browser(const char *url)
+{
+    char script[PATH_MAX + 64];
+    if (!browser_script(script, sizeof script))
+        return;
+    char *argv[] = {"sh", "-c", script, "sh", (char *)url, NULL};
+    sigset_t none;
+    sigemptyset(&none);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setsid();
+        sigprocmask(SIG_SETMASK, &none, NULL); /* ours blocks SIGINT/SIGTERM; exec keeps masks */
+        int fd = open("/dev/null", O_RDWR);
+        if (fd >= 0) {
+            dup2(fd, 0);
+            dup2(fd, 1); /* browsers chatter; the terminal is ours */
+            dup2(fd, 2);
+        }
+        close_range(3, ~0u, 0);
+        if (fork() == 0) {
+            execve("/bin/sh", argv, environ);
+            _exit(127);
+        }
+        _exit(0);
+    }
+    if (pid > 0)
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+}
+
+int gui_serve(const gui_t *g, const char *download, size_t download_len, bool browser)
+{
+    gui_srv_t s = {.page = NULL};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    sigset_t stop, old;
+    struct MHD_Daemon *d;
+    int fd, rc = 0, sig;
+    char url[64];
+
+    if (!g->page)
+        return -EINVAL;
+    /* Our own socket, not MHD's port option: it binds 127.0.0.1 only, and
+     * getsockname() tells which free port the kernel chose. */
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 64) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &alen) != 0) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
+    unsigned port = ntohs(a.sin_port);
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/", port);
+    snprintf(s.host_ip, sizeof s.host_ip, "127.0.0.1:%u", port);
+    snprintf(s.host_name, sizeof s.host_name, "localhost:%u", port);
+
+    static const char nf[] = "not found\n", fb[] = "forbidden: use the 127.0.0.1 address\n",
+                      na[] = "only GET and HEAD\n";
+    s.page = response(g->page, g->page_n, "text/html; charset=utf-8");
+    s.json = download ? response(download, download_len, "application/json") : NULL;
+    s.missing = response(nf, sizeof nf - 1, "text/plain; charset=utf-8");
+    s.forbidden = response(fb, sizeof fb - 1, "text/plain; charset=utf-8");
+    s.method = response(na, sizeof na - 1, "text/plain; charset=utf-8");
+    if (!s.page || (download && !s.json) || !s.missing || !s.forbidden || !s.method ||
+        MHD_add_response_header(s.method, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") != MHD_YES) {
+        srv_free(&s);
+        close(fd);
+        return -ENOMEM;
+    }
+
+    /* Blocked before MHD starts its thread, which inherits the mask: the
+     * signal then waits for sigwait() below instead of killing us or
+     * landing in the server thread. */
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &stop, &old);
+    d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL, answer, &s, MHD_OPTION_LISTEN_SOCKET,
+                         (MHD_socket)fd, MHD_OPTION_CONNECTION_TIMEOUT, GUI_CONN_TIMEOUT_S,
+                         MHD_OPTION_CONNECTION_LIMIT, GUI_CONN_LIMIT, MHD_OPTION_END);
+    if (!d) {
+        rc = errno ? -errno : -EIO;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        srv_free(&s);
+        close(fd);
+        return rc;
+    }
+    printf("Serving the profile view at %s (Ctrl-C to stop)\n", url);
+    fflush(stdout);
+    if (browser)
+        open_browser(url);
+    while (sigwait(&stop, &sig) != 0)
+        ;
+    MHD_stop_daemon(d); /* closes the listening socket too */
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    srv_free(&s);
+    return 0;
+}
