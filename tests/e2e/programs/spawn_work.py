@@ -2,7 +2,9 @@
 exec'd interpreter). argv[1]: "burn" (the child burns argv[2] CPU seconds,
 default 1.0, on SPAWN_BURN) or "difflib" (the child spends argv[2] wall
 seconds in difflib, called from DIFFLIB_CHILD). The child sends its pid and
-CPU through a queue; prints one JSON line."""
+CPU through a pipe (not a Queue: a Queue starts a feeder thread, and a thread's
+birth makes the sampler tick every millisecond for a while, which would blur
+the child's samples-per-CPU-second); prints one JSON line."""
 import difflib
 import json
 import multiprocessing
@@ -18,7 +20,7 @@ def burn(q, seconds):
     while time.thread_time() - t0 < seconds:
         for i in range(5000):  # SPAWN_BURN
             x += i * i % 7
-    q.put((os.getpid(), time.thread_time() - t0))
+    q.send((os.getpid(), time.thread_time() - t0))
 
 
 def diff(q, seconds):
@@ -30,16 +32,18 @@ def diff(q, seconds):
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
         n += len(difflib.SequenceMatcher(None, a, b).get_matching_blocks())  # DIFFLIB_CHILD
-    q.put((os.getpid(), time.thread_time() - t0))
+    q.send((os.getpid(), time.thread_time() - t0))
 
 
 def main():
     ctx = multiprocessing.get_context("spawn")
-    q = ctx.Queue()
+    r, q = ctx.Pipe(duplex=False)
     seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 1.0
     p = ctx.Process(target=burn if sys.argv[1] == "burn" else diff, args=(q, seconds))
     p.start()
-    pid, cpu = q.get(timeout=60)
+    if not r.poll(60):
+        sys.exit("no answer from the child in 60 s")
+    pid, cpu = r.recv()
     p.join()
     print(json.dumps({"main": os.getpid(), "child": pid, "child_cpu": cpu, "exitcode": p.exitcode}))
 
