@@ -46,6 +46,7 @@ typedef struct agg_opts {
     uint64_t malloc_threshold;   /* --malloc-threshold: allocation samples that count as activity */
     bool reduced;                /* --reduced-profile: only lines with activity */
     double profile_interval;     /* --profile-interval: seconds between report rewrites; 0: at the end only */
+    bool stacks;                 /* --stacks: each CPU sample names its call stack */
 } agg_opts_t;
 
 /* Runs the program under the profiler. Returns the exit status for

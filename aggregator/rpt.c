@@ -639,6 +639,125 @@ static const char *role(tbl_t *t, const tbl_proc_t *p, int32_t main_pid)
 
 static double rel(uint64_t ns, uint64_t t0) { return ns > t0 ? (double)(ns - t0) / 1e9 : 0.0; }
 
+/* ---- call stacks (--stacks) ---- */
+
+/* One frame in Scalene's combined_stacks shape; the marker of a stack cut
+ * short (deeper than the walk keeps, or torn mid-walk) is "...". */
+static json_object *frame_json(tbl_t *t, const stk_frame_t *f)
+{
+    json_object *o = json_object_new_object();
+    bool marker = f->file_id == 0 && f->func_id == 0;
+    const char *func = marker ? "..." : tbl_str(t, f->func_id, NULL);
+    const char *file = marker ? "" : tbl_str(t, f->file_id, NULL);
+    json_object_object_add(o, "kind", js("py"));
+    json_object_object_add(o, "display_name", js(func ? func : "?"));
+    json_object_object_add(o, "filename_or_module", js(file ? file : "?"));
+    json_object_object_add(o, "line", ji(f->line));
+    json_object_object_add(o, "ip", NULL);
+    json_object_object_add(o, "offset", NULL);
+    return o;
+}
+
+static json_object *frames_json(tbl_t *t, const stk_frame_t *f, uint32_t n)
+{
+    json_object *a = json_object_new_array_ext((int)n);
+    for (uint32_t i = 0; i < n; i++)
+        json_object_array_add(a, frame_json(t, &f[i]));
+    return a;
+}
+
+static uint64_t stk_total(const stk_stats_t *st) { return st->python_ns + st->native_ns + st->sys_ns; }
+
+typedef struct sjctx {
+    tbl_t *t;
+    json_object *arr;
+} sjctx_t;
+
+/* processes[i].stacks: [[frame, ...], {count, cpu_sec, python_sec, native_sec, system_sec}] */
+static void take_proc_stack(const stk_frame_t *f, uint32_t n, const stk_stats_t *st, void *arg)
+{
+    sjctx_t *c = arg;
+    json_object *e = json_object_new_array_ext(2), *o = json_object_new_object();
+    json_object_object_add(o, "count", ji((int64_t)st->count));
+    json_object_object_add(o, "cpu_sec", jd((double)stk_total(st) / 1e9));
+    json_object_object_add(o, "python_sec", jd((double)st->python_ns / 1e9));
+    json_object_object_add(o, "native_sec", jd((double)st->native_ns / 1e9));
+    json_object_object_add(o, "system_sec", jd((double)st->sys_ns / 1e9));
+    json_object_array_add(e, frames_json(c->t, f, n));
+    json_object_array_add(e, o);
+    json_object_array_add(c->arr, e);
+}
+
+typedef struct mstk {
+    const stk_frame_t *f;
+    uint32_t n;
+    stk_stats_t st;
+} mstk_t;
+typedef struct mctx {
+    mstk_t *v;
+    size_t n, cap;
+} mctx_t;
+
+static void take_merged_stack(const stk_frame_t *f, uint32_t n, const stk_stats_t *st, void *arg)
+{
+    mctx_t *c = arg;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 64;
+        mstk_t *v = realloc(c->v, cap * sizeof *v);
+        if (!v)
+            return;
+        c->v = v;
+        c->cap = cap;
+    }
+    /* the frames outlive the callback: stk keeps definitions for the run */
+    c->v[c->n++] = (mstk_t){f, n, *st};
+}
+
+/* Top level, merged over processes: Scalene's `combined_stacks` ([[frame,
+ * ...], hits]) and `stacks` ([["file func:line;", ...], {count,
+ * python_time, c_time, cpu_samples}], fractions of all stacks' time and
+ * samples; c_time is native + system). */
+static void stacks_json(tbl_t *t, json_object *root)
+{
+    mctx_t c = {0};
+    stk_each_merged(tbl_stk(t), take_merged_stack, &c);
+    uint64_t all = 0, count = 0;
+    for (size_t i = 0; i < c.n; i++) {
+        all += stk_total(&c.v[i].st);
+        count += c.v[i].st.count;
+    }
+    json_object *comb = json_object_new_array(), *sc = json_object_new_array();
+    for (size_t i = 0; i < c.n; i++) {
+        const mstk_t *s = &c.v[i];
+        json_object *e = json_object_new_array_ext(2);
+        json_object_array_add(e, frames_json(t, s->f, s->n));
+        json_object_array_add(e, ji((int64_t)s->st.count));
+        json_object_array_add(comb, e);
+        json_object *names = json_object_new_array_ext((int)s->n);
+        for (uint32_t k = 0; k < s->n; k++) {
+            const stk_frame_t *f = &s->f[k];
+            const char *file = f->file_id ? tbl_str(t, f->file_id, NULL) : "";
+            const char *func = f->func_id ? tbl_str(t, f->func_id, NULL) : "...";
+            char buf[1024];
+            snprintf(buf, sizeof buf, "%s %s:%u;", file ? file : "?", func ? func : "?", f->line);
+            json_object_array_add(names, js(buf));
+        }
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "count", ji((int64_t)s->st.count));
+        json_object_object_add(o, "python_time", jd(all ? (double)s->st.python_ns / (double)all : 0.0));
+        json_object_object_add(o, "c_time",
+                               jd(all ? (double)(s->st.native_ns + s->st.sys_ns) / (double)all : 0.0));
+        json_object_object_add(o, "cpu_samples", jd(count ? (double)s->st.count / (double)count : 0.0));
+        e = json_object_new_array_ext(2);
+        json_object_array_add(e, names);
+        json_object_array_add(e, o);
+        json_object_array_add(sc, e);
+    }
+    free(c.v);
+    json_object_object_add(root, "stacks", sc);
+    json_object_object_add(root, "combined_stacks", comb);
+}
+
 static void take_proc(const tbl_proc_t *p, void *arg)
 {
     pctx_t *c = arg;
@@ -688,6 +807,11 @@ static void take_proc(const tbl_proc_t *p, void *arg)
     /* GPU-seconds (utilisation summed over devices x time) and peak GPU memory */
     json_object_object_add(o, "gpu_sec", jd((double)tbl_rd(&p->g.util_ns) / 1e9));
     json_object_object_add(o, "peak_gpu_memory_mb", jd(mib(tbl_rd(&p->g.mem_peak))));
+    if (c->m->stacks) {
+        sjctx_t sj = {c->t, json_object_new_array()};
+        stk_each(tbl_stk(c->t), p->pid, take_proc_stack, &sj);
+        json_object_object_add(o, "stacks", sj.arr);
+    }
     json_object_array_add(c->arr, o);
 }
 
@@ -830,8 +954,7 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
                            jd(ms.volume ? 100.0 * (double)(ms.net_end + ms.live) / (double)ms.volume : 0.0));
     json_object_object_add(root, "native_allocations_mb", jd(mib(ms.noframe_volume)));
     json_object_object_add(root, "alloc_samples", ji((int64_t)ms.records));
-    json_object_object_add(root, "stacks", json_object_new_array());
-    json_object_object_add(root, "combined_stacks", json_object_new_array());
+    stacks_json(t, root);
     json_object_object_add(root, "memory_stacks", json_object_new_array());
     json_object_object_add(root, "main_thread_id", ji(m->main_pid));
 
@@ -861,6 +984,8 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
     json_object_object_add(me, "gpu_samples_lost", ji(gs ? (int64_t)gs->lost : 0));
     free(gs);
     json_object_object_add(me, "python", js(m->python));
+    json_object_object_add(me, "stacks", json_object_new_boolean(m->stacks));
+    json_object_object_add(me, "stack_samples_lost", ji((int64_t)stk_lost(tbl_stk(t))));
     json_object_object_add(root, "scalene_c", me);
     return root;
 }

@@ -37,6 +37,7 @@ typedef struct rpt_meta {
     double gpu_period_sec;      /* time between NVML polls */
     bool reduced;               /* --reduced-profile: only lines above the thresholds */
     uint64_t malloc_threshold;  /* allocation samples that make a line or file "allocating" */
+    bool stacks;                /* --stacks: call stacks per process and merged */
 } rpt_meta_t;
 
 /* Writes the report to path atomically (a temporary file in the same

@@ -137,6 +137,7 @@ struct tbl {
      * count with a release store), read by tbl_profiled (acquire) */
     tbl_prof_t prof[TBL_PROF_MAX];
     uint64_t n_prof;
+    stk_t *stk; /* call stacks (--stacks): a module of its own, with its own lock */
 };
 
 static uint64_t mix(uint64_t x)
@@ -164,9 +165,10 @@ tbl_t *tbl_new(uint64_t t0_ns)
     t->threads = ht();
     t->mlines = ht();
     t->mfuncs = ht();
+    t->stk = stk_new();
     t->t0_ns = t0_ns;
     t->rng = 0x2545f4914f6cdd1dull;
-    if (!t->strs || !t->lines || !t->funcs || !t->procs || !t->threads || !t->mlines || !t->mfuncs) {
+    if (!t->strs || !t->lines || !t->funcs || !t->procs || !t->threads || !t->mlines || !t->mfuncs || !t->stk) {
         tbl_free(t);
         errno = ENOMEM;
         return NULL;
@@ -201,6 +203,7 @@ void tbl_free(tbl_t *t)
     FREE_ALL(t->procs, proc_row_t, free(row->gpu));
     FREE_ALL(t->threads, thread_row_t, (void)0);
     rcu_read_unlock();
+    stk_free(t->stk);
     free(t);
 }
 
@@ -525,6 +528,8 @@ static void ingest_cpu(tbl_t *t, int32_t pid, const rec_t *r)
     thread_row_t *th = thread_row(t, pid, (int32_t)r->h.tid);
     if (th)
         bump(t, &th->v.c, py, nat - other, sys, cpu, wall, when);
+    if (r->h.aux)
+        stk_charge(t->stk, pid, r->h.aux, py, nat, sys); /* what the line gets, or would if in scope */
     if (r->h.flags & (REC_F_OUTSIDE | REC_F_NOFRAME))
         return;
     line_row_t *l = line_row(t, pid, r->u.cpu.file_id, r->u.cpu.line);
@@ -898,6 +903,9 @@ void tbl_ingest(tbl_t *t, int32_t pid, const rec_t *r)
     case REC_COPY:
         ingest_copy(t, pid, r);
         break;
+    case REC_STACK:
+        stk_define(t->stk, pid, r);
+        break;
     case REC_PROC_START: {
         proc_row_t *p = proc_row(t, pid);
         if (!p)
@@ -1104,6 +1112,8 @@ void tbl_mem_summary(tbl_t *t, tbl_msum_t *out)
     out->net_end = tbl_rd(&g->net_end);
     out->tl.n = tbl_series_read(&g->tl, out->tl.p);
 }
+
+stk_t *tbl_stk(tbl_t *t) { return t->stk; }
 
 void tbl_set_main(tbl_t *t, int32_t pid) { uatomic_set(&t->main_pid, pid); }
 

@@ -25,6 +25,7 @@
 
 #include "record.h"
 #include "ring.h"
+#include "stk.h"
 
 #define TBL_TIMES 100 /* sample times kept per row (reservoir) */
 #define TBL_POINTS 100 /* timeline points kept per memory timeline */
@@ -207,6 +208,9 @@ void tbl_gpu_flush(tbl_t *t);
 /* The program's first process: its main thread's off-CPU time is the
  * run's wall clock and always counts. Context: thread. */
 void tbl_set_main(tbl_t *t, int32_t pid);
+
+/* The run's call stacks (REC_STACK definitions, charged by REC_CPU aux). */
+stk_t *tbl_stk(tbl_t *t);
 
 /* Borrowed text of string id (NUL-terminated), NULL until all chunks came. */
 const char *tbl_str(tbl_t *t, uint64_t id, uint32_t *len);

@@ -724,9 +724,11 @@ _Static_assert(offsetof(PyThreadState, datastack_chunk) > PYF_TS_LO, "tstate fie
 
 /* One attempt. *torn is set when the thread had a frame but the walk could
  * not name it: the leaf was popped and its memory reused between our reads. */
-static int pyf_sample_once(const void *tstate, pyf_loc_t *loc, bool *torn)
+static int pyf_sample_once(const void *tstate, pyf_loc_t *loc, bool *torn, pyf_frame_t *stack, int stack_max)
 {
     memset(loc, 0, sizeof(*loc));
+    loc->stack = stack;
+    loc->stack_max = stack_max;
     *torn = false;
     if (!pyf_runtime)
         return -ENOENT;
@@ -787,6 +789,16 @@ static int pyf_sample_once(const void *tstate, pyf_loc_t *loc, bool *torn)
         if (!e)
             continue;
         ptrdiff_t off = pyf_offset(e, &b.f);
+        if (stack) {
+            if (loc->stack_n < stack_max) {
+                e->pinned = pyf_gen; /* its strings are the caller's until the next walk */
+                stack[loc->stack_n++] = (pyf_frame_t){e->file_id, e->func_id, e->file,     e->func,
+                                                      e->file_len, e->func_len, pyf_line(e, off),
+                                                      (uint32_t)e->firstlineno};
+            } else {
+                loc->stack_cut = true;
+            }
+        }
         bool was_leaf = leaf;
         if (leaf) {
             leaf = false;
@@ -795,19 +807,24 @@ static int pyf_sample_once(const void *tstate, pyf_loc_t *loc, bool *torn)
             if (!e->in_scope)
                 pyf_fill(loc, e, off); /* the answer if no frame is in scope */
         }
-        if (e->in_scope) {
+        if (e->in_scope && !loc->in_scope) {
             pyf_fill(loc, e, off);
             loc->in_scope = true;
             loc->leaf_in_scope = was_leaf;
-            break;
+            if (!stack)
+                break;
         }
     }
+    if (fp && stack)
+        loc->stack_cut = true; /* deeper than PYF_MAX_DEPTH, or the walk broke */
     /* a walk that lost its way before an in-scope frame may have missed one */
     *torn = cur != NULL && (!loc->has_frame || (!loc->in_scope && broke));
     return 0;
 }
 
-int pyf_sample(const void *tstate, pyf_loc_t *loc)
+int pyf_sample(const void *tstate, pyf_loc_t *loc) { return pyf_sample_stack(tstate, loc, NULL, 0); }
+
+int pyf_sample_stack(const void *tstate, pyf_loc_t *loc, pyf_frame_t *stack, int stack_max)
 {
     /* A program of tiny functions (dunder methods called from C slots)
      * pushes and pops frames every microsecond, faster than our reads: a
@@ -815,7 +832,7 @@ int pyf_sample(const void *tstate, pyf_loc_t *loc)
      * Such a walk names nothing; try again, a few times. */
     bool torn = false;
     for (int tries = 0; tries < PYF_RETRIES; tries++) {
-        int rc = pyf_sample_once(tstate, loc, &torn);
+        int rc = pyf_sample_once(tstate, loc, &torn, stack, stack_max);
         if (rc != 0 || !torn)
             return rc;
     }

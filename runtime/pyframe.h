@@ -39,6 +39,14 @@ typedef struct pyf_thread {
  * (0 if none or the list changed under us). Context: sampler thread. */
 int pyf_threads(pyf_thread_t *out, int max);
 
+/* One frame of a call stack (--stacks). Strings as in pyf_loc_t. */
+typedef struct pyf_frame {
+    uint64_t file_id, func_id;
+    const char *file, *func;
+    size_t file_len, func_len;
+    uint32_t line, func_line;
+} pyf_frame_t;
+
 /* Where a thread is. Strings are borrowed from the pyframe cache and valid
  * until the next pyf_sample() call (copy them if kept). */
 typedef struct pyf_loc {
@@ -51,14 +59,26 @@ typedef struct pyf_loc {
     bool native;               /* the leaf frame sits at a CALL: C code runs */
     bool in_scope;             /* loc names the innermost in-scope frame; else the leaf */
     bool leaf_in_scope;        /* ... and that frame is the leaf: the program's own line runs (or blocks) */
+    /* pyf_sample_stack only (NULL otherwise): the frames, leaf first, in
+     * the caller's buffer; stack_cut when the outermost ones are missing
+     * (deeper than its room, or the walk lost its way). */
+    pyf_frame_t *stack;
+    int stack_max;
+    int stack_n;
+    bool stack_cut;
 } pyf_loc_t;
 
 /* Walks the frames of tstate from the leaf outward (at most 256) and fills
- * loc. Returns 0, or -errno when the thread state could not be read (the
+ * loc (and loc->stack if given). Returns 0, or -errno when the thread state could not be read (the
  * thread exited). Caller holds the lock (pyf_lock/pyf_trylock). Context:
  * malloc (no Python API, no GIL, no allocation, memory read only through
  * sys_read_safe). */
 int pyf_sample(const void *tstate, pyf_loc_t *loc);
+
+/* pyf_sample, and the whole call stack into stack (room for stack_max
+ * frames): the walk goes on past the first in-scope frame to the
+ * outermost. Same context and lock as pyf_sample. */
+int pyf_sample_stack(const void *tstate, pyf_loc_t *loc, pyf_frame_t *stack, int stack_max);
 
 /* Drops the code cache (after fork in the child the addresses stay valid,
  * so this is only for tests). Caller holds the lock. Context: thread. */

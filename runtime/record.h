@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define REC_VERSION 3u
+#define REC_VERSION 4u
 #define REC_SIZE 56u /* bytes; a ring cell is an 8-byte sequence word + one record */
 
 /* Record kinds. Values are part of the wire format: never renumber. */
@@ -27,6 +27,7 @@ enum rec_kind {
     REC_COPY = 8,       /* one copy-volume sample (memcpy/memmove family) */
     REC_GPU = 9,        /* reserved for issue 7: GPU utilisation/memory sample */
     REC_PROFILED = 10,  /* a function decorated with @profile: the report keeps only such functions */
+    REC_STACK = 11,     /* one frame of a call stack the process defines (--stacks); aux: its number */
     REC_KIND_MAX
 };
 
@@ -37,6 +38,9 @@ enum rec_kind {
 #define REC_F_OUTSIDE 0x08u  /* no frame in profile scope: file/line name the leaf frame */
 #define REC_F_VIRTUAL 0x10u  /* virtual-time mode: off-CPU time was not counted */
 #define REC_F_LEAFIN 0x20u   /* the in-scope frame is the leaf frame */
+/* REC_CPU aux: with --stacks, the number (1..65535) of the sampled thread's
+ * call stack, defined earlier in the same slot by REC_STACK records of the
+ * same number; 0: no stack (off, no frame, or the process ran out of numbers). */
 
 /* REC_MEM flags. An allocation sample stands for `bytes` of live memory
  * (the Poisson estimate, see docs/MEMORY.md); the free of a sampled block
@@ -120,6 +124,16 @@ typedef struct rec {
             uint32_t last_line;  /* its last line with code */
             uint64_t pad[2];
         } prof;
+        struct {
+            uint64_t file_id;   /* this frame's file */
+            uint64_t func_id;   /* its function's qualified name */
+            uint32_t line;      /* the line the frame is executing */
+            uint32_t func_line; /* the function's first line */
+            uint16_t k;         /* position, 0 = outermost frame */
+            uint16_t n;         /* frames in the stack (the leaf is n - 1) */
+            uint32_t pad;
+            uint64_t pad2;
+        } stack;
         struct {
             uint64_t file_id; /* the copying thread's site, as for mem (flags NOFRAME/OUTSIDE) */
             uint64_t func_id;

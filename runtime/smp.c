@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +40,7 @@ typedef struct tstat {
     uint64_t run_gen; /* run_* hold where the thread was on a CPU at tick run_gen, */
     uint64_t run_cpu; /* when its CPU clock read run_cpu */
     uint8_t run_flags;
+    uint16_t run_stack; /* its stack number there (--stacks) */
     uint32_t run_line, run_func_line;
     uint64_t run_file, run_func;
 } tstat_t;
@@ -63,6 +65,22 @@ static uint64_t g_young_until; /* tick fast until then: threads are being born *
 #define SMP_RSS_NS 100000000ull /* resident set size sampled every 100 ms */
 static uint64_t g_rss_next;
 static uint64_t g_rng;
+
+/* --stacks: the stacks this process has numbered, by content. Private to
+ * the sampler thread (ticks run under g_tick); mmap'd at first use so a
+ * run without --stacks pays nothing, dropped in a forked child, which
+ * numbers its own (the aggregator keys numbers by pid). */
+#define SMP_STK_DEPTH 256   /* frames kept per stack, leaf first; deeper ones are cut */
+#define SMP_STK_MAX 65535u  /* numbers per process (REC_CPU aux is 16 bits) */
+#define SMP_STK_SLOTS 131072u /* open addressing, at most half full */
+typedef struct stk_slot {
+    uint64_t hash;
+    uint32_t num;
+    uint32_t pad;
+} stk_slot_t;
+static stk_slot_t *g_stk;
+static uint32_t g_stk_n; /* numbers given out */
+static pyf_frame_t g_stk_buf[SMP_STK_DEPTH];
 
 static uint64_t rng_next(void)
 {
@@ -151,6 +169,77 @@ static tstat_t *thread_slot(pid_t tid, bool *fresh)
 
 static uint32_t u32(uint64_t v) { return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v; }
 
+static uint64_t stk_mix(uint64_t h, uint64_t w)
+{
+    h ^= w;
+    h *= 0x100000001b3ull;
+    return h ^ (h >> 29);
+}
+
+/* The number of the stack in loc (walked with loc->stack), defining it
+ * first if new: one REC_STACK per frame, outermost first, put before the
+ * sample that names it, in the same slot, so the drain always sees the
+ * definition first. A stack cut short gets a marker frame (file and
+ * function 0) as its outermost. 0: no number (none left, no memory, or a
+ * definition record refused by a full ring; such a stack is defined again
+ * under a new number next time). Context: sampler thread, g_tick held. */
+static uint16_t stack_number(const pyf_loc_t *loc, pid_t tid, uint64_t now)
+{
+    if (!g_stk) {
+        void *m = mmap(NULL, SMP_STK_SLOTS * sizeof *g_stk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED)
+            return 0;
+        g_stk = m;
+    }
+    int n = loc->stack_n;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int i = 0; i < n; i++) {
+        h = stk_mix(h, loc->stack[i].file_id);
+        h = stk_mix(h, loc->stack[i].func_id);
+        h = stk_mix(h, loc->stack[i].line);
+    }
+    h = stk_mix(h, loc->stack_cut);
+    if (h == 0)
+        h = 1; /* 0 marks a free slot */
+    uint32_t i = (uint32_t)h & (SMP_STK_SLOTS - 1);
+    while (g_stk[i].hash != 0) {
+        if (g_stk[i].hash == h)
+            return (uint16_t)g_stk[i].num;
+        i = (i + 1) & (SMP_STK_SLOTS - 1);
+    }
+    if (g_stk_n >= SMP_STK_MAX)
+        return 0;
+    uint16_t num = (uint16_t)++g_stk_n;
+    int cut = loc->stack_cut ? 1 : 0;
+    uint16_t total = (uint16_t)(n + cut);
+    int ok = 1;
+    rec_t r;
+    memset(&r, 0, sizeof r);
+    r.h.kind = REC_STACK;
+    r.h.aux = num;
+    r.h.tid = (uint32_t)tid;
+    r.h.t_ns = now;
+    r.u.stack.n = total;
+    if (cut) {
+        r.u.stack.k = 0; /* the marker: file, function and line 0 */
+        ok &= ring_put(g_seg, g_slot, &r) == 0;
+    }
+    for (int k = cut; k < total; k++) {
+        const pyf_frame_t *f = &loc->stack[total - 1 - k]; /* leaf first in loc */
+        r.u.stack.k = (uint16_t)k;
+        r.u.stack.file_id = f->file_id;
+        r.u.stack.func_id = f->func_id;
+        r.u.stack.line = f->line;
+        r.u.stack.func_line = f->func_line;
+        ok &= ring_put(g_seg, g_slot, &r) == 0;
+    }
+    if (!ok)
+        return 0;
+    g_stk[i].hash = h;
+    g_stk[i].num = num;
+    return num;
+}
+
 /* One tick: a record per thread that ran (and for the main thread in wall
  * mode). Called with g_tick held. Context: sampler thread. */
 static void tick(void)
@@ -166,6 +255,7 @@ static void tick(void)
     }
     const ring_cfg_t *cfg = ring_cfg(g_seg);
     bool virt = (cfg->flags & RING_CFG_VIRTUAL) != 0;
+    bool stacks = (cfg->flags & RING_CFG_STACKS) != 0;
     uint64_t interval = cfg->interval_ns ? cfg->interval_ns : 10000000ull;
     int n = pyf_threads(ths, SMP_MAX_THREADS);
     uint64_t now = sys_now_ns();
@@ -224,13 +314,18 @@ static void tick(void)
         uint64_t cpu1 = cpu, cpu2 = cpu;
         sys_thread_cpu_ns(tid, &cpu1);
         pyf_lock(); /* loc's strings live in the shared cache: send them before unlocking */
-        if (pyf_sample(ths[i].tstate, &loc) != 0)
+        if (pyf_sample_stack(ths[i].tstate, &loc, stacks ? g_stk_buf : NULL, SMP_STK_DEPTH) != 0)
             loc.has_frame = false;
         if (loc.has_frame) {
             send_str(loc.file_id, loc.file, loc.file_len, tid, now);
             send_str(loc.func_id, loc.func, loc.func_len, tid, now);
+            for (int k = 0; k < loc.stack_n; k++) {
+                send_str(loc.stack[k].file_id, loc.stack[k].file, loc.stack[k].file_len, tid, now);
+                send_str(loc.stack[k].func_id, loc.stack[k].func, loc.stack[k].func_len, tid, now);
+            }
         }
         pyf_unlock();
+        uint16_t stack = stacks && loc.has_frame && loc.stack_n > 0 ? stack_number(&loc, tid, now) : 0;
         /* Is the thread on a CPU right now? Its clock moved during the walk
          * if so. A thread that is not (preempted, or just blocked) stopped
          * where the kernel took it off the CPU, and preemption favours the
@@ -260,8 +355,10 @@ static void tick(void)
         r->u.cpu.cpu_ns = u32(dcpu);
         r->u.cpu.sys_ns = u32(sys_ns);
         r->u.cpu.wall_ns = u32(dwall);
+        r->h.aux = stack;
         if (running && loc.has_frame) {
             t->run_gen = g_gen;
+            t->run_stack = stack;
             t->run_cpu = cpu;
             t->run_flags = r->h.flags & (REC_F_NATIVE | REC_F_OUTSIDE | REC_F_LEAFIN);
             t->run_file = loc.file_id;
@@ -291,6 +388,7 @@ static void tick(void)
             r->u.cpu.func_id = t->run_func;
             r->u.cpu.line = t->run_line;
             r->u.cpu.func_line = t->run_func_line;
+            r->h.aux = t->run_stack;
             r->u.cpu.wall_ns = u32(dcpu); /* no off-CPU time on this one */
             if (is_main)
                 main_rec = nrec - 1;
@@ -419,6 +517,11 @@ void smp_child(int slot)
     g_other_bal = 0;
     g_last_tick = 0;
     g_young_until = 0;
+    if (g_stk) {
+        munmap(g_stk, SMP_STK_SLOTS * sizeof *g_stk); /* the parent's numbers */
+        g_stk = NULL;
+    }
+    g_stk_n = 0;
     g_ready_done = 1; /* Python is up: the child's fork hook restarts us */
 }
 

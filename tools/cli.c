@@ -60,6 +60,9 @@ static const char usage_adv[] =
     "  --profile-system-libraries also profile the standard library and installed packages\n"
     "  --reduced-profile          report only lines and functions above the thresholds\n"
     "  --profile-interval SEC     rewrite the report every SEC seconds while the program runs\n"
+    "  --stacks                   record the Python call stack of every CPU sample (report: stacks,\n"
+    "                             combined_stacks, processes[].stacks; exported by scalene view);\n"
+    "                             --no-stacks turns it off (the default)\n"
     "  --malloc-threshold N       allocation samples that make a line or file count as allocating\n"
     "                             (default: 1)\n"
     "  --cpu-percent-threshold N  report files with at least N% of the time (default: 1)\n"
@@ -209,6 +212,10 @@ static int cmd_run(int argc, char **argv)
             i++;
         } else if (strcmp(a, "--profile-system-libraries") == 0) {
             o.profile_syslibs = true;
+        } else if (strcmp(a, "--stacks") == 0) {
+            o.stacks = true;
+        } else if (strcmp(a, "--no-stacks") == 0) {
+            o.stacks = false;
         } else if (strcmp(a, "--reduced-profile") == 0) {
             o.reduced = true;
         } else if (strcmp(a, "--malloc-threshold") == 0) {

@@ -219,6 +219,21 @@ def test_profile_interval(with_cfg, base, tmp_path):
     assert run.program_json()["watch_seen"] is True
 
 
+def test_stacks(with_cfg, base):
+    """stacks: true puts call stacks in the report; no-stacks: true after it
+    on the command line (the command line wins) takes them out again."""
+    needs("stacks")
+    assert base.report["combined_stacks"] == [] and "stacks" not in main_proc(base)
+    run = with_cfg("stacks: true\n")
+    assert any(f["display_name"] == "burn" for s in main_proc(run)["stacks"] for f in s[0]), main_proc(run)["stacks"][:3]
+    assert with_cfg("stacks: true\n", "--no-stacks").report["combined_stacks"] == []
+
+
+def test_no_stacks(with_cfg):
+    needs("no-stacks")
+    assert with_cfg("no-stacks: true\n", "--stacks").report["combined_stacks"] != []
+
+
 def test_gpu(with_cfg):
     """--cpu-only turns the GPU sampler off; gpu: true turns it back on
     (whether or not this machine has a GPU to find)."""

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * stk.h — call stacks (--stacks): each process numbers the stacks its
+ * sampler sees and defines each number once with REC_STACK records; its CPU
+ * samples then carry the number (REC_CPU aux). This module keeps, per
+ * process, the definitions and the time charged to each stack, and merges
+ * equal stacks over processes for the report.
+ *
+ * Threads: the drain thread writes (stk_define, stk_charge); a report
+ * (final, or a periodic one from another thread) reads (stk_each,
+ * stk_each_merged). One mutex guards all: a report walks a few thousand
+ * stacks at most once a second, so the drain never waits long, and stack
+ * records are a small share of all records.
+ */
+#ifndef SCALENE_STK_H
+#define SCALENE_STK_H
+
+#include <stdint.h>
+
+#include "record.h"
+
+typedef struct stk stk_t;
+
+/* One frame, outermost first in a stack. func_id == 0 with file_id == 0
+ * is the "deeper frames were cut" marker at position 0. */
+typedef struct stk_frame {
+    uint64_t file_id, func_id;
+    uint32_t line, func_line;
+} stk_frame_t;
+
+/* Time the line tables charged for the samples of one stack. */
+typedef struct stk_stats {
+    uint64_t count;                        /* samples */
+    uint64_t python_ns, native_ns, sys_ns; /* their split; the sum is the stack's time */
+} stk_stats_t;
+
+stk_t *stk_new(void);
+void stk_free(stk_t *s);
+
+/* A REC_STACK record of process pid. Context: drain thread. */
+void stk_define(stk_t *s, int32_t pid, const rec_t *r);
+
+/* A CPU sample of pid on stack number num (REC_CPU aux), with the time the
+ * line tables charged for it. Unknown or incomplete numbers (a definition
+ * record dropped by a full ring) are counted as lost. Context: drain thread. */
+void stk_charge(stk_t *s, int32_t pid, uint16_t num, uint64_t python_ns, uint64_t native_ns, uint64_t sys_ns);
+
+typedef void (*stk_fn)(const stk_frame_t *frames, uint32_t n, const stk_stats_t *st, void *arg);
+
+/* Calls fn for each stack of pid that has samples, in a stable order (by
+ * first appearance). fn must not call back into stk_. */
+void stk_each(stk_t *s, int32_t pid, stk_fn fn, void *arg);
+
+/* Calls fn for each distinct stack over all processes, its stats summed,
+ * hottest first. */
+void stk_each_merged(stk_t *s, stk_fn fn, void *arg);
+
+/* Samples whose stack was unknown (see stk_charge). */
+uint64_t stk_lost(stk_t *s);
+
+#endif
