@@ -177,7 +177,8 @@ int agg_run(const agg_opts_t *o)
     memset(&cfg, 0, sizeof cfg);
     cfg.interval_ns = (uint64_t)(o->interval_sec * 1e9);
     cfg.flags = (o->virtual_time ? RING_CFG_VIRTUAL : 0) | (o->profile_all ? RING_CFG_PROFILE_ALL : 0) |
-                (o->cpu_only ? RING_CFG_CPU_ONLY : 0) | (o->profile_syslibs ? RING_CFG_SYSLIBS : 0) | (o->stacks ? RING_CFG_STACKS : 0);
+                (o->cpu_only ? RING_CFG_CPU_ONLY : 0) | (o->profile_syslibs ? RING_CFG_SYSLIBS : 0) | (o->stacks || o->native ? RING_CFG_STACKS : 0) |
+                (o->native ? RING_CFG_NATIVE : 0);
     /* --cpu-only wins over any window: the runtime reads 0 as "off" */
     cfg.alloc_window = o->cpu_only ? 0 : o->alloc_window;
     cfg.copy_window = o->cpu_only ? 0 : o->copy_window;
@@ -322,7 +323,8 @@ int agg_run(const agg_opts_t *o)
     m.cpu_percent_threshold = o->cpu_percent_threshold;
     m.reduced = o->reduced;
     m.malloc_threshold = o->malloc_threshold;
-    m.stacks = o->stacks;
+    m.stacks = o->stacks || o->native;
+    m.native = o->native;
     m.unslotted = ring_unslotted(seg);
     m.memory = cfg.alloc_window != 0;
     m.alloc_window = cfg.alloc_window;

@@ -47,6 +47,7 @@ typedef struct agg_opts {
     bool reduced;                /* --reduced-profile: only lines with activity */
     double profile_interval;     /* --profile-interval: seconds between report rewrites; 0: at the end only */
     bool stacks;                 /* --stacks: each CPU sample names its call stack */
+    bool native;                 /* --native: with the C frames under the Python leaf (implies stacks) */
 } agg_opts_t;
 
 /* Runs the program under the profiler. Returns the exit status for

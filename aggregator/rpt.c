@@ -641,7 +641,8 @@ static double rel(uint64_t ns, uint64_t t0) { return ns > t0 ? (double)(ns - t0)
 
 /* ---- call stacks (--stacks) ---- */
 
-/* One frame in Scalene's combined_stacks shape; the marker of a stack cut
+/* One frame in Scalene's combined_stacks shape (a C frame: kind "native",
+ * line null, offset its function's start in the module); the marker of a stack cut
  * short (deeper than the walk keeps, or torn mid-walk) is "...". */
 static json_object *frame_json(tbl_t *t, const stk_frame_t *f)
 {
@@ -649,12 +650,14 @@ static json_object *frame_json(tbl_t *t, const stk_frame_t *f)
     bool marker = f->file_id == 0 && f->func_id == 0;
     const char *func = marker ? "..." : tbl_str(t, f->func_id, NULL);
     const char *file = marker ? "" : tbl_str(t, f->file_id, NULL);
-    json_object_object_add(o, "kind", js("py"));
+    json_object_object_add(o, "kind", js(f->native ? "native" : "py"));
     json_object_object_add(o, "display_name", js(func ? func : "?"));
     json_object_object_add(o, "filename_or_module", js(file ? file : "?"));
-    json_object_object_add(o, "line", ji(f->line));
+    json_object_object_add(o, "line", f->native ? NULL : ji(f->line));
+    /* addresses differ per process (ASLR): the module-relative start of the
+     * function is what compares across processes */
     json_object_object_add(o, "ip", NULL);
-    json_object_object_add(o, "offset", NULL);
+    json_object_object_add(o, "offset", f->native ? ji((int64_t)f->offset) : NULL);
     return o;
 }
 
@@ -985,6 +988,7 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
     free(gs);
     json_object_object_add(me, "python", js(m->python));
     json_object_object_add(me, "stacks", json_object_new_boolean(m->stacks));
+    json_object_object_add(me, "native_stacks", json_object_new_boolean(m->native));
     json_object_object_add(me, "stack_samples_lost", ji((int64_t)stk_lost(tbl_stk(t))));
     json_object_object_add(root, "scalene_c", me);
     return root;

@@ -38,6 +38,7 @@ typedef struct rpt_meta {
     bool reduced;               /* --reduced-profile: only lines above the thresholds */
     uint64_t malloc_threshold;  /* allocation samples that make a line or file "allocating" */
     bool stacks;                /* --stacks: call stacks per process and merged */
+    bool native;                /* --native: C frames in them */
 } rpt_meta_t;
 
 /* Writes the report to path atomically (a temporary file in the same

@@ -97,8 +97,8 @@ static uint64_t frames_hash(const stk_frame_t *f, uint32_t n)
 {
     uint64_t h = 0xcbf29ce484222325ull;
     for (uint32_t i = 0; i < n; i++) {
-        uint64_t w[3] = {f[i].file_id, f[i].func_id, f[i].line};
-        for (int j = 0; j < 3; j++) {
+        uint64_t w[4] = {f[i].file_id, f[i].func_id, f[i].line, f[i].offset ^ f[i].native};
+        for (int j = 0; j < 4; j++) {
             h ^= w[j];
             h *= 0x100000001b3ull;
             h ^= h >> 29;
@@ -168,7 +168,14 @@ void stk_define(stk_t *s, int32_t pid, const rec_t *r)
             d->n = 0; /* a frame went missing: the stack cannot be named */
         goto out;
     }
-    d->frames[k] = (stk_frame_t){r->u.stack.file_id, r->u.stack.func_id, r->u.stack.line, r->u.stack.func_line};
+    bool native = (r->h.flags & REC_S_NATIVE) != 0;
+    d->frames[k] = (stk_frame_t){.file_id = r->u.stack.file_id,
+                                 .func_id = r->u.stack.func_id,
+                                 .line = native ? 0 : r->u.stack.line,
+                                 .func_line = native ? 0 : r->u.stack.func_line,
+                                 .offset = native ? r->u.stack.offset : 0,
+                                 .native = native,
+                                 .pad = 0};
     if (++d->have == d->n)
         d->hash = frames_hash(d->frames, d->n);
 out:

@@ -20,11 +20,15 @@
 
 typedef struct stk stk_t;
 
-/* One frame, outermost first in a stack. func_id == 0 with file_id == 0
- * is the "deeper frames were cut" marker at position 0. */
+/* One frame, outermost first in a stack: Python frames, then (--native)
+ * the C frames under the Python leaf. func_id == 0 with file_id == 0 is the
+ * "deeper frames were cut" marker at position 0. */
 typedef struct stk_frame {
-    uint64_t file_id, func_id;
-    uint32_t line, func_line;
+    uint64_t file_id, func_id; /* native: the module and the function (or "[module]") */
+    uint32_t line, func_line;  /* 0 for a native frame */
+    uint64_t offset;           /* native: the function's start in its module, 0 if unknown */
+    uint32_t native;           /* a C frame (--native) */
+    uint32_t pad;              /* 0: frames are compared with memcmp */
 } stk_frame_t;
 
 /* Time the line tables charged for the samples of one stack. */

@@ -42,6 +42,10 @@ enum rec_kind {
  * call stack, defined earlier in the same slot by REC_STACK records of the
  * same number; 0: no stack (off, no frame, or the process ran out of numbers). */
 
+/* REC_STACK flags */
+#define REC_S_NATIVE 0x01u /* a C frame (--native): file_id names the module, func_id the function
+                            * (or "[module]" when it has no exported name), line is 0 */
+
 /* REC_MEM flags. An allocation sample stands for `bytes` of live memory
  * (the Poisson estimate, see docs/MEMORY.md); the free of a sampled block
  * credits the same `bytes` back to the site that allocated it, so the
@@ -132,7 +136,7 @@ typedef struct rec {
             uint16_t k;         /* position, 0 = outermost frame */
             uint16_t n;         /* frames in the stack (the leaf is n - 1) */
             uint32_t pad;
-            uint64_t pad2;
+            uint64_t offset;    /* REC_S_NATIVE: the function's start in its module (0: unknown) */
         } stack;
         struct {
             uint64_t file_id; /* the copying thread's site, as for mem (flags NOFRAME/OUTSIDE) */

@@ -45,6 +45,7 @@
 #define RING_CFG_CPU_ONLY 0x04u     /* --cpu-only */
 #define RING_CFG_SYSLIBS 0x08u      /* --profile-system-libraries: the standard library and packages too */
 #define RING_CFG_STACKS 0x10u       /* --stacks: each CPU sample names its thread's call stack */
+#define RING_CFG_NATIVE 0x20u       /* --native: and the C frames under a thread running C code */
 
 /* Options every process reads at join. Visible: it is wire format. Written
  * by the aggregator before the program starts, read-only afterwards, so no

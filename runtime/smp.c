@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "mh.h"
+#include "nat.h"
 #include "nm.h"
 #include "pyframe.h"
 #include "record.h"
@@ -81,6 +82,13 @@ typedef struct stk_slot {
 static stk_slot_t *g_stk;
 static uint32_t g_stk_n; /* numbers given out */
 static pyf_frame_t g_stk_buf[SMP_STK_DEPTH];
+
+/* --native: the C frames of the sampled thread, leaf first */
+typedef struct natf {
+    uint64_t module_id, func_id, offset;
+} natf_t;
+static natf_t g_nat[NAT_MAX];
+static int g_nat_ok; /* nat_start() succeeded in this process */
 
 static uint64_t rng_next(void)
 {
@@ -183,7 +191,7 @@ static uint64_t stk_mix(uint64_t h, uint64_t w)
  * function 0) as its outermost. 0: no number (none left, no memory, or a
  * definition record refused by a full ring; such a stack is defined again
  * under a new number next time). Context: sampler thread, g_tick held. */
-static uint16_t stack_number(const pyf_loc_t *loc, pid_t tid, uint64_t now)
+static uint16_t stack_number(const pyf_loc_t *loc, int nn, pid_t tid, uint64_t now)
 {
     if (!g_stk) {
         void *m = mmap(NULL, SMP_STK_SLOTS * sizeof *g_stk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -198,6 +206,11 @@ static uint16_t stack_number(const pyf_loc_t *loc, pid_t tid, uint64_t now)
         h = stk_mix(h, loc->stack[i].func_id);
         h = stk_mix(h, loc->stack[i].line);
     }
+    for (int i = 0; i < nn; i++) {
+        h = stk_mix(h, g_nat[i].module_id);
+        h = stk_mix(h, g_nat[i].func_id);
+        h = stk_mix(h, g_nat[i].offset);
+    }
     h = stk_mix(h, loc->stack_cut);
     if (h == 0)
         h = 1; /* 0 marks a free slot */
@@ -211,7 +224,7 @@ static uint16_t stack_number(const pyf_loc_t *loc, pid_t tid, uint64_t now)
         return 0;
     uint16_t num = (uint16_t)++g_stk_n;
     int cut = loc->stack_cut ? 1 : 0;
-    uint16_t total = (uint16_t)(n + cut);
+    uint16_t npy = (uint16_t)(n + cut), total = (uint16_t)(npy + nn);
     int ok = 1;
     rec_t r;
     memset(&r, 0, sizeof r);
@@ -224,8 +237,8 @@ static uint16_t stack_number(const pyf_loc_t *loc, pid_t tid, uint64_t now)
         r.u.stack.k = 0; /* the marker: file, function and line 0 */
         ok &= ring_put(g_seg, g_slot, &r) == 0;
     }
-    for (int k = cut; k < total; k++) {
-        const pyf_frame_t *f = &loc->stack[total - 1 - k]; /* leaf first in loc */
+    for (int k = cut; k < npy; k++) {
+        const pyf_frame_t *f = &loc->stack[npy - 1 - k]; /* leaf first in loc */
         r.u.stack.k = (uint16_t)k;
         r.u.stack.file_id = f->file_id;
         r.u.stack.func_id = f->func_id;
@@ -233,11 +246,63 @@ static uint16_t stack_number(const pyf_loc_t *loc, pid_t tid, uint64_t now)
         r.u.stack.func_line = f->func_line;
         ok &= ring_put(g_seg, g_slot, &r) == 0;
     }
+    r.h.flags = REC_S_NATIVE; /* then the C frames, under the Python leaf */
+    r.u.stack.line = r.u.stack.func_line = 0;
+    for (int k = npy; k < total; k++) {
+        const natf_t *f = &g_nat[total - 1 - k];
+        r.u.stack.k = (uint16_t)k;
+        r.u.stack.file_id = f->module_id;
+        r.u.stack.func_id = f->func_id;
+        r.u.stack.offset = f->offset;
+        ok &= ring_put(g_seg, g_slot, &r) == 0;
+    }
     if (!ok)
         return 0;
     g_stk[i].hash = h;
     g_stk[i].num = num;
     return num;
+}
+
+/* The C frames of thread tid, which is on a CPU in C code called from its
+ * Python leaf frame: from the interrupted instruction outward to CPython's
+ * eval loop (where the Python frames take over). A function with no
+ * exported name is named after its module, so its samples add up instead
+ * of scattering over addresses. Returns the count in g_nat. Context:
+ * sampler thread, g_tick held. */
+static int native_frames(pid_t tid, uint64_t now)
+{
+    uintptr_t ips[NAT_MAX];
+    int n = nat_unwind(tid, ips, NAT_MAX), m = 0;
+    for (int k = 0; k < n; k++) {
+        nat_sym_t s;
+        /* a return address points after its call: look up the call */
+        if (nat_resolve(ips[k] - (k > 0), &s) != 0)
+            continue;
+        if (s.in_eval)
+            break;
+        size_t ml = strlen(s.module);
+        uint64_t mid = rec_str_id(s.module, ml);
+        send_str(mid, s.module, ml, tid, now);
+        char anon[256];
+        const char *fn = s.func;
+        if (!fn) {
+            const char *base = strrchr(s.module, '/');
+            base = base ? base + 1 : s.module;
+            size_t bl = strlen(base);
+            if (bl > sizeof anon - 3)
+                bl = sizeof anon - 3;
+            anon[0] = '[';
+            memcpy(anon + 1, base, bl);
+            anon[bl + 1] = ']';
+            anon[bl + 2] = 0;
+            fn = anon;
+        }
+        size_t fl = strlen(fn);
+        uint64_t fid = rec_str_id(fn, fl);
+        send_str(fid, fn, fl, tid, now);
+        g_nat[m++] = (natf_t){mid, fid, s.offset};
+    }
+    return m;
 }
 
 /* One tick: a record per thread that ran (and for the main thread in wall
@@ -256,6 +321,7 @@ static void tick(void)
     const ring_cfg_t *cfg = ring_cfg(g_seg);
     bool virt = (cfg->flags & RING_CFG_VIRTUAL) != 0;
     bool stacks = (cfg->flags & RING_CFG_STACKS) != 0;
+    bool native = stacks && g_nat_ok > 0 && (cfg->flags & RING_CFG_NATIVE) != 0;
     uint64_t interval = cfg->interval_ns ? cfg->interval_ns : 10000000ull;
     int n = pyf_threads(ths, SMP_MAX_THREADS);
     uint64_t now = sys_now_ns();
@@ -325,7 +391,6 @@ static void tick(void)
             }
         }
         pyf_unlock();
-        uint16_t stack = stacks && loc.has_frame && loc.stack_n > 0 ? stack_number(&loc, tid, now) : 0;
         /* Is the thread on a CPU right now? Its clock moved during the walk
          * if so. A thread that is not (preempted, or just blocked) stopped
          * where the kernel took it off the CPU, and preemption favours the
@@ -334,6 +399,15 @@ static void tick(void)
          * where it was running at the previous tick, the other end of the
          * same interval; its off-CPU time stays here. */
         bool running = sys_thread_cpu_ns(tid, &cpu2) == 0 && cpu2 > cpu1;
+        uint16_t stack = 0;
+        if (stacks && loc.has_frame && loc.stack_n > 0) {
+            /* C frames only of a thread in C code now, on a CPU or ready
+             * for one: a blocked thread would be woken by the signal
+             * (EINTR) for nothing */
+            bool ready = running || state == 'R';
+            int nn = native && ready && loc.native && tid != sys_gettid() ? native_frames(tid, now) : 0;
+            stack = stack_number(&loc, nn, tid, now);
+        }
         rec_t *r = &recs[nrec];
         memset(r, 0, sizeof *r);
         r->h.kind = REC_CPU;
@@ -462,6 +536,8 @@ static void *smp_main(void *arg)
             if (g_on_ready)
                 g_on_ready();
         }
+        if (g_ready_done && !g_nat_ok && (cfg->flags & RING_CFG_NATIVE))
+            g_nat_ok = nat_start() == 0 ? 1 : -1;
         if (g_ready_done)
             tick();
         if (g_ready_done && cfg->alloc_window && !(cfg->flags & RING_CFG_CPU_ONLY) && now >= g_rss_next) {
@@ -522,6 +598,7 @@ void smp_child(int slot)
         g_stk = NULL;
     }
     g_stk_n = 0;
+    nat_child();
     g_ready_done = 1; /* Python is up: the child's fork hook restarts us */
 }
 

@@ -59,6 +59,7 @@ static const struct cfg_key {
     {"profile-interval", 0, CFG_FLOAT, true, 0.001},
     {"stacks", 0, CFG_BOOL, true, 0},
     {"no-stacks", 0, CFG_BOOL, true, 0},
+    {"native", 0, CFG_BOOL, true, 0},
     {"nvml-lib", 0, CFG_STR, true, 0},
     {"quiet", 'q', CFG_BOOL, true, 0},
 };

@@ -63,6 +63,8 @@ static const char usage_adv[] =
     "  --stacks                   record the Python call stack of every CPU sample (report: stacks,\n"
     "                             combined_stacks, processes[].stacks; exported by scalene view);\n"
     "                             --no-stacks turns it off (the default)\n"
+    "  --native                   with --stacks, also the C frames (libunwind) under a Python line\n"
+    "                             that runs C code; the thread answers a real-time signal to unwind\n"
     "  --malloc-threshold N       allocation samples that make a line or file count as allocating\n"
     "                             (default: 1)\n"
     "  --cpu-percent-threshold N  report files with at least N% of the time (default: 1)\n"
@@ -216,6 +218,9 @@ static int cmd_run(int argc, char **argv)
             o.stacks = true;
         } else if (strcmp(a, "--no-stacks") == 0) {
             o.stacks = false;
+            o.native = false;
+        } else if (strcmp(a, "--native") == 0) {
+            o.native = true;
         } else if (strcmp(a, "--reduced-profile") == 0) {
             o.reduced = true;
         } else if (strcmp(a, "--malloc-threshold") == 0) {

@@ -162,3 +162,63 @@ def test_thread_stack(run_scalene):
     assert w, [names(s) for s in st][:5]
     assert all(names(s)[0][0] == "Thread._bootstrap" for s in w), [names(s)[:2] for s in w]
     assert sum(s[1]["cpu_sec"] for s in w) == pytest.approx(0.5, rel=0.25)
+
+
+# ---- --native: C frames under the Python leaf ----
+
+NPROG = program("native_truth.py")
+
+
+def native_modules(stack):
+    return [os.path.basename(f["filename_or_module"]) for f in stack[0] if f["kind"] == "native"]
+
+
+@pytest.fixture(scope="module")
+def libs(run_scalene_module):
+    run = run_scalene_module(["--native", NPROG, "---", "libs"])
+    assert run.rc == 0, run.stderr
+    return run
+
+
+def test_native_frames_under_the_python_line(libs):
+    """Most of the zlib line's stack time has libz frames under it, and the
+    sha256 line's has libcrypto's; C frames come after every Python frame."""
+    st = proc(libs, libs.program_json()["main"])["stacks"]
+    zl, sl = marker_line(NPROG, "ZLIB_LINE"), marker_line(NPROG, "SHA_LINE")
+    z = [s for s in st if on_line("compress", zl)(names(s))]
+    h = [s for s in st if on_line("digest", sl)(names(s))]
+    zt = sum(s[1]["cpu_sec"] for s in z)
+    ht = sum(s[1]["cpu_sec"] for s in h)
+    z_lib = sum(s[1]["cpu_sec"] for s in z if any(m.startswith("libz.so") for m in native_modules(s)))
+    h_lib = sum(s[1]["cpu_sec"] for s in h if any(m.startswith("libcrypto.so") for m in native_modules(s)))
+    assert zt > 0.3 and z_lib >= 0.6 * zt, (z_lib, zt)
+    assert ht > 0.2 and h_lib >= 0.6 * ht, (h_lib, ht)
+    for s in st:
+        kinds = [f["kind"] for f in s[0]]
+        assert kinds == sorted(kinds, key=lambda k: k == "native"), kinds
+    f = next(f for s in z for f in s[0] if f["kind"] == "native" and f["display_name"] == "deflate")
+    assert f["line"] is None and isinstance(f["offset"], int) and f["offset"] > 0, f
+    assert libs.report["scalene_c"]["native_stacks"] is True
+
+
+def test_native_needs_no_python_frames_of_its_own(libs):
+    """No C frame of CPython's eval loop is kept: the Python frames above
+    stand for it (the walk stops at _PyEval_EvalFrameDefault)."""
+    for s in libs.report["combined_stacks"]:
+        assert all(f["display_name"] != "_PyEval_EvalFrameDefault" for f in s[0]), s[0]
+
+
+def test_blocked_threads_are_not_signalled(run_scalene):
+    """600 sleeps inside C (usleep, nanosleep through ctypes, which does not
+    retry): none comes back early with EINTR."""
+    run = run_scalene(["--native", "--cpu-sampling-rate", "0.002", NPROG, "---", "sleepy"])
+    assert run.rc == 0, run.stderr
+    assert run.program_json()["eintr"] == 0
+
+
+def test_program_owns_its_signals(run_scalene):
+    """A program that takes every real-time signal we might use for itself
+    never sees one from us, and still runs to its end."""
+    run = run_scalene(["--native", NPROG, "---", "takeover"])
+    assert run.rc == 0, run.stderr
+    assert run.program_json()["handler_calls"] == 0

@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * nat.c — native frames by a signal the thread answers itself (see nat.h).
+ *
+ * One request at a time (ticks are serial): the sampler names the target
+ * thread and a request number, sends the signal, and waits a little for
+ * the handler to publish the same number. A handler that answers too late
+ * blocks further requests until it has answered, so two unwinds never
+ * write the buffer at once.
+ */
+#define UNW_LOCAL_ONLY
+#include "nat.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <libunwind.h>
+#include <limits.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sys.h"
+
+#define NAT_STR(x) #x
+#define NAT_XSTR(x) NAT_STR(x) /* unw_step -> "_ULx86_64_step": the local-only entry points */
+#define NAT_WAIT_NS 2000000ull  /* how long the sampler waits for an answer */
+
+static int (*p_init_local2)(unw_cursor_t *, unw_context_t *, int);
+static int (*p_step)(unw_cursor_t *);
+static int (*p_get_reg)(unw_cursor_t *, unw_regnum_t, unw_word_t *);
+static int g_sig;         /* the signal; 0: not started */
+static const void *g_eval; /* CPython's _PyEval_EvalFrameDefault */
+static char g_exe[PATH_MAX]; /* the main program's path (dladdr names it "") */
+
+/* The request. g_target and g_req are written by the sampler before the
+ * signal is sent (the kill orders them for the handler: a signal is
+ * delivered after the sender's earlier stores are visible to the target,
+ * and the acquire loads below pair with the release stores anyway).
+ * g_ips/g_n are written by the handler before its release store of g_done;
+ * the sampler reads them after an acquire load of g_done. */
+static pid_t g_target;
+static unsigned g_req, g_done;
+static uintptr_t g_ips[NAT_MAX];
+static int g_n;
+static int g_pending; /* sampler-private: a request went unanswered */
+
+/* Context: signal (on the target thread, anywhere: inside malloc too).
+ * libunwind's local unwinding from a signal context is async-signal-safe:
+ * unw_init_local2 reads the interrupted registers from the ucontext and
+ * unw_step reads the stack and the unwind tables, allocating nothing. */
+static void nat_handler(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    int saved = errno;
+    /* acquire: pairs with the sampler's release stores of the request */
+    unsigned req = __atomic_load_n(&g_req, __ATOMIC_ACQUIRE);
+    pid_t target = __atomic_load_n(&g_target, __ATOMIC_ACQUIRE);
+    if (si->si_code != SI_TKILL || target != sys_gettid()) {
+        errno = saved;
+        return; /* not our request (sent by someone else, or stale) */
+    }
+    unw_cursor_t c;
+    int n = 0;
+    if (p_init_local2(&c, (unw_context_t *)uc, UNW_INIT_SIGNAL_FRAME) == 0) {
+        do {
+            unw_word_t ip = 0;
+            if (p_get_reg(&c, UNW_REG_IP, &ip) != 0 || ip == 0)
+                break;
+            g_ips[n++] = (uintptr_t)ip;
+        } while (n < NAT_MAX && p_step(&c) > 0);
+    }
+    g_n = n;
+    /* release: the frames are written before the answer is seen */
+    __atomic_store_n(&g_done, req, __ATOMIC_RELEASE);
+    errno = saved;
+}
+
+int nat_start(void)
+{
+    if (g_sig)
+        return 0;
+    void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    if (!h)
+        return -ENOENT;
+    p_init_local2 = (int (*)(unw_cursor_t *, unw_context_t *, int))dlsym(h, NAT_XSTR(unw_init_local2));
+    p_step = (int (*)(unw_cursor_t *))dlsym(h, NAT_XSTR(unw_step));
+    p_get_reg = (int (*)(unw_cursor_t *, unw_regnum_t, unw_word_t *))dlsym(h, NAT_XSTR(unw_get_reg));
+    if (!p_init_local2 || !p_step || !p_get_reg)
+        return -ENOSYS;
+    g_eval = dlsym(RTLD_DEFAULT, "_PyEval_EvalFrameDefault");
+    ssize_t k = readlink("/proc/self/exe", g_exe, sizeof g_exe - 1);
+    g_exe[k > 0 ? k : 0] = 0;
+    /* the highest real-time signal nobody handles: programs that use
+     * real-time signals tend to take them from SIGRTMIN up */
+    for (int s = SIGRTMAX; s >= SIGRTMAX - 7; s--) {
+        struct sigaction old;
+        if (sigaction(s, NULL, &old) != 0 || old.sa_handler != SIG_DFL)
+            continue;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = nat_handler;
+        sa.sa_flags = SA_SIGINFO | SA_RESTART;
+        sigfillset(&sa.sa_mask); /* nothing else runs on top of an unwind */
+        if (sigaction(s, &sa, NULL) == 0) {
+            g_sig = s;
+            return 0;
+        }
+    }
+    return -EBUSY;
+}
+
+int nat_unwind(pid_t tid, uintptr_t *ips, int max)
+{
+    if (!g_sig)
+        return -ENOSYS;
+    if (g_pending) {
+        /* acquire: pairs with the handler's release of its answer */
+        if (__atomic_load_n(&g_done, __ATOMIC_ACQUIRE) != g_req)
+            return -EBUSY;
+        g_pending = 0;
+    }
+    struct sigaction cur;
+    if (sigaction(g_sig, NULL, &cur) != 0 || cur.sa_sigaction != nat_handler) {
+        g_sig = 0; /* the program took the signal over: leave it alone */
+        return -EBUSY;
+    }
+    /* release: the handler's acquire loads see this request */
+    __atomic_store_n(&g_target, tid, __ATOMIC_RELEASE);
+    unsigned req = g_req + 1;
+    __atomic_store_n(&g_req, req, __ATOMIC_RELEASE);
+    if (syscall(SYS_tgkill, getpid(), tid, g_sig) != 0)
+        return -errno;
+    uint64_t end = sys_now_ns() + NAT_WAIT_NS;
+    for (int spins = 0;; spins++) {
+        if (__atomic_load_n(&g_done, __ATOMIC_ACQUIRE) == req)
+            break;
+        if (sys_now_ns() > end) {
+            g_pending = 1;
+            return -ETIMEDOUT;
+        }
+        if (spins > 64) {
+            struct timespec ts = {0, 20000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    int n = g_n < max ? g_n : max;
+    memcpy(ips, g_ips, (size_t)n * sizeof *ips);
+    return n;
+}
+
+int nat_resolve(uintptr_t ip, nat_sym_t *out)
+{
+    Dl_info d;
+    if (!dladdr((void *)ip, &d) || !d.dli_fbase)
+        return -1;
+    out->module = d.dli_fname && d.dli_fname[0] ? d.dli_fname : g_exe;
+    out->func = d.dli_sname;
+    out->offset = d.dli_saddr ? (uint64_t)((uintptr_t)d.dli_saddr - (uintptr_t)d.dli_fbase) : 0;
+    out->in_eval = g_eval && d.dli_saddr == g_eval;
+    return 0;
+}
+
+void nat_child(void)
+{
+    g_pending = 0;
+    __atomic_store_n(&g_done, g_req, __ATOMIC_RELAXED); /* relaxed: the child has one thread now */
+}
