@@ -117,21 +117,29 @@ static char *env_entry(const char *k, const char *v)
 }
 
 /* The program's environment: ours, with the runtime prepended to
- * LD_PRELOAD and the segment's path. */
-static char **child_env(const char *lib, const char *shm, const char *self_dir)
+ * LD_PRELOAD and the segment's path; with disable_jit, the switches that
+ * make JAX and PyTorch run Python code instead of compiled kernels (so its
+ * lines can be profiled), overriding the caller's. */
+static char **child_env(const char *lib, const char *shm, const char *self_dir, bool disable_jit)
 {
     size_t n = 0;
     while (environ[n])
         n++;
-    char **env = calloc(n + 4, sizeof *env);
+    char **env = calloc(n + 6, sizeof *env);
     if (!env)
         return NULL;
     size_t k = 0;
     const char *old = getenv("LD_PRELOAD");
     for (size_t i = 0; i < n; i++)
         if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0 && strncmp(environ[i], "SCALENE_SHM=", 12) != 0 &&
-            !(self_dir && *self_dir && strncmp(environ[i], "PYTHONPATH=", 11) == 0))
+            !(self_dir && *self_dir && strncmp(environ[i], "PYTHONPATH=", 11) == 0) &&
+            !(disable_jit && (strncmp(environ[i], "JAX_DISABLE_JIT=", 16) == 0 ||
+                              strncmp(environ[i], "PYTORCH_JIT=", 12) == 0)))
             env[k++] = environ[i];
+    if (disable_jit) {
+        env[k++] = env_entry("JAX_DISABLE_JIT", "1");
+        env[k++] = env_entry("PYTORCH_JIT", "0");
+    }
     /* SCALENE_PRELOAD_FIRST: a library that must precede the runtime (the
      * ASan runtime, for the sanitizer builds' end-to-end tests). */
     const char *first = getenv("SCALENE_PRELOAD_FIRST");
@@ -266,7 +274,7 @@ int agg_run(const agg_opts_t *o)
     }
     for (int i = 0; i < o->nargs; i++)
         argv[nargv++] = o->args[i];
-    char **env = child_env(o->runtime_lib, shm, o->self_dir);
+    char **env = child_env(o->runtime_lib, shm, o->self_dir, o->disable_jit);
 
     pid_t child = fork();
     if (child < 0) {
@@ -325,6 +333,7 @@ int agg_run(const agg_opts_t *o)
     m.malloc_threshold = o->malloc_threshold;
     m.stacks = o->stacks || o->native;
     m.native = o->native;
+    m.no_leaks = o->no_leaks;
     m.unslotted = ring_unslotted(seg);
     m.memory = cfg.alloc_window != 0;
     m.alloc_window = cfg.alloc_window;

@@ -48,6 +48,8 @@ typedef struct agg_opts {
     double profile_interval;     /* --profile-interval: seconds between report rewrites; 0: at the end only */
     bool stacks;                 /* --stacks: each CPU sample names its call stack */
     bool native;                 /* --native: with the C frames under the Python leaf (implies stacks) */
+    bool no_leaks;               /* --no-memory-leak-detector */
+    bool disable_jit;            /* --disable-jit: JAX_DISABLE_JIT=1 and PYTORCH_JIT=0 for the program */
 } agg_opts_t;
 
 /* Runs the program under the profiler. Returns the exit status for

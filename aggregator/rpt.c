@@ -195,6 +195,7 @@ typedef struct rctx {
     mvec_t mlines, mfuncs;
     pvec_t procs;    /* sorted by pid */
     bool reduced;              /* --reduced-profile: only active lines and functions */
+    bool leaks;                /* judge likely leaks (--no-memory-leak-detector: no) */
     double cpu_threshold;      /* percent of all time that makes a line active */
     uint64_t malloc_threshold; /* allocation samples that make a line active (>= 1) */
     const tbl_prof_t *prof;    /* @profile functions; none: every line is kept */
@@ -515,7 +516,7 @@ static json_object *file_obj(const rctx_t *c, const char *fname, const row_t *lb
             ftotal += row_total(q);
             double l, v;
             /* per process; across processes the most likely one speaks */
-            if (q->mem && leak_of(q->mem, proc_mem(c, q->pid), &l, &v) && l > lik) {
+            if (c->leaks && q->mem && leak_of(q->mem, proc_mem(c, q->pid), &l, &v) && l > lik) {
                 lik = l;
                 vel = v;
             }
@@ -864,6 +865,7 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
                 .elapsed = rel(m->end_ns, m->t0_ns),
                 .volume = ms.volume,
                 .reduced = m->reduced,
+                .leaks = !m->no_leaks,
                 .cpu_threshold = m->cpu_percent_threshold,
                 .malloc_threshold = m->malloc_threshold ? m->malloc_threshold : 1};
     c.nprof = tbl_profiled(t, &c.prof);

@@ -39,6 +39,7 @@ typedef struct rpt_meta {
     uint64_t malloc_threshold;  /* allocation samples that make a line or file "allocating" */
     bool stacks;                /* --stacks: call stacks per process and merged */
     bool native;                /* --native: C frames in them */
+    bool no_leaks;              /* --no-memory-leak-detector: no file gets `leaks` */
 } rpt_meta_t;
 
 /* Writes the report to path atomically (a temporary file in the same

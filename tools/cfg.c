@@ -60,6 +60,11 @@ static const struct cfg_key {
     {"stacks", 0, CFG_BOOL, true, 0},
     {"no-stacks", 0, CFG_BOOL, true, 0},
     {"native", 0, CFG_BOOL, true, 0},
+    {"memory-leak-detector", 0, CFG_BOOL, true, 0},
+    {"no-memory-leak-detector", 0, CFG_BOOL, true, 0},
+    {"disable-jit", 0, CFG_BOOL, true, 0},
+    {"no-async", 0, CFG_BOOL, true, 0},
+    {"async", 0, CFG_BOOL, true, 0},
     {"nvml-lib", 0, CFG_STR, true, 0},
     {"quiet", 'q', CFG_BOOL, true, 0},
 };

@@ -43,6 +43,7 @@ static const char usage_run[] =
     "                             NVML finds a GPU, unless --cpu-only); --no-gpu turns it off\n"
     "  --off                      start with profiling off: scalene_profiler.start() in the program,\n"
     "                             or `scalene control on PID` from outside, turns it on\n"
+    "  --on                       start with profiling on (the default; overrides an earlier --off)\n"
     "  --python PATH              interpreter to run (default: the script's #! Python, else /usr/bin/python3)\n"
     "  -m MODULE                  run a module, as python -m; everything after it is the module's\n"
     "  ---                        everything after it is the program's arguments\n";
@@ -63,13 +64,17 @@ static const char usage_adv[] =
     "  --stacks                   record the Python call stack of every CPU sample (report: stacks,\n"
     "                             combined_stacks, processes[].stacks; exported by scalene view);\n"
     "                             --no-stacks turns it off (the default)\n"
-    "  --native                   with --stacks, also the C frames (libunwind) under a Python line\n"
+    "  --native                   --stacks with the C frames (libunwind) under a Python line\n"
     "                             that runs C code; the thread answers a real-time signal to unwind\n"
     "  --malloc-threshold N       allocation samples that make a line or file count as allocating\n"
     "                             (default: 1)\n"
     "  --cpu-percent-threshold N  report files with at least N% of the time (default: 1)\n"
     "  --allocation-sampling-window BYTES\n"
     "                             mean bytes allocated between memory samples (default: 1048576)\n"
+    "  --no-memory-leak-detector  do not judge likely leaks (files get empty `leaks`);\n"
+    "                             --memory-leak-detector turns it back on (the default)\n"
+    "  --disable-jit              run JAX and PyTorch code as Python (JAX_DISABLE_JIT=1, PYTORCH_JIT=0)\n"
+    "  --no-async                 accepted: asyncio tasks are not profiled separately (--async is an error)\n"
     "  --nvml-lib PATH            NVML library to load (default: $SCALENE_NVML_LIB, else libnvidia-ml.so.1)\n"
     "  -q, --quiet                print no summary\n";
 
@@ -219,6 +224,16 @@ static int cmd_run(int argc, char **argv)
         } else if (strcmp(a, "--no-stacks") == 0) {
             o.stacks = false;
             o.native = false;
+        } else if (strcmp(a, "--memory-leak-detector") == 0) {
+            o.no_leaks = false;
+        } else if (strcmp(a, "--no-memory-leak-detector") == 0) {
+            o.no_leaks = true;
+        } else if (strcmp(a, "--disable-jit") == 0) {
+            o.disable_jit = true;
+        } else if (strcmp(a, "--no-async") == 0) {
+            /* what this profiler always does */
+        } else if (strcmp(a, "--async") == 0) {
+            return bad("%s: asyncio task profiling is not supported (await time counts as the awaiting line's)", a);
         } else if (strcmp(a, "--native") == 0) {
             o.native = true;
         } else if (strcmp(a, "--reduced-profile") == 0) {

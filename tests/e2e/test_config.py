@@ -234,6 +234,37 @@ def test_no_stacks(with_cfg):
     assert with_cfg("no-stacks: true\n", "--stacks").report["combined_stacks"] != []
 
 
+def test_native(with_cfg):
+    """native: true records stacks (it implies stacks) with C frames where a
+    line runs C code (the program's difflib and burn lines mostly do not, so
+    only the flag in the report is certain)."""
+    needs("native")
+    run = with_cfg("native: true\n")
+    assert run.report["scalene_c"]["native_stacks"] is True and main_proc(run)["stacks"]
+
+
+def test_disable_jit(with_cfg, base):
+    needs("disable-jit")
+    assert base.program_json()["jit"] == [None, None]
+    assert with_cfg("disable-jit: true\n").program_json()["jit"] == ["1", "0"]
+
+
+def test_memory_leak_detector_keys(with_cfg):
+    """Both spellings are keys; the leak rule itself is tested on a leaking
+    program in test_options.py (this program does not leak)."""
+    needs("no-memory-leak-detector")
+    with_cfg("no-memory-leak-detector: true\n")
+    with_cfg("memory-leak-detector: true\n")
+
+
+def test_async_keys(with_cfg, run_scalene, tmp_path):
+    """no-async is what this profiler does; async: true is refused by name."""
+    needs("no-async")
+    with_cfg("no-async: true\n")
+    run = run_scalene(["-c", write_cfg(tmp_path, "async: true\n"), PROG], outfile=None)
+    assert run.rc == 2 and "--async" in run.stderr and "not supported" in run.stderr, run.stderr
+
+
 def test_gpu(with_cfg):
     """--cpu-only turns the GPU sampler off; gpu: true turns it back on
     (whether or not this machine has a GPU to find)."""

@@ -4,7 +4,8 @@ of a refused config can tell that the program never ran; then burns CPU on
 its own line (BURN), in cfg_helper.py (a fifth as long) and in difflib (the
 standard library, called from DIFFLIB_CALL), keeps 24 MiB (ALLOC), sleeps
 (SLEEP), and prints one JSON line: its argv, its pid, and whether the file
-named by $CFG_WATCH existed before it ended (--profile-interval)."""
+named by $CFG_WATCH existed before it ended (--profile-interval), and its
+JAX_DISABLE_JIT and PYTORCH_JIT (--disable-jit)."""
 import difflib
 import json
 import os
@@ -41,7 +42,8 @@ def main():
     time.sleep(0.3 * seconds)  # SLEEP
     watch = os.environ.get("CFG_WATCH")
     seen = bool(watch) and os.path.exists(watch)
-    print(json.dumps({"argv": sys.argv, "pid": os.getpid(), "kept": len(keep), "watch_seen": seen}))
+    jit = [os.environ.get("JAX_DISABLE_JIT"), os.environ.get("PYTORCH_JIT")]
+    print(json.dumps({"argv": sys.argv, "pid": os.getpid(), "kept": len(keep), "watch_seen": seen, "jit": jit}))
 
 
 if __name__ == "__main__":
