@@ -271,7 +271,8 @@ void stk_each(stk_t *s, int32_t pid, stk_fn fn, void *arg)
     const proc_t *p = proc_of(s, pid, false);
     def_t **v = NULL;
     size_t n = p ? collect(s, p, &v) : 0;
-    qsort(v, n, sizeof *v, by_order);
+    if (n)
+        qsort(v, n, sizeof *v, by_order);
     for (size_t i = 0; i < n; i++)
         fn(v[i]->frames, v[i]->n, &v[i]->st, arg);
     free(v);
@@ -283,7 +284,8 @@ void stk_each_merged(stk_t *s, stk_fn fn, void *arg)
     pthread_mutex_lock(&s->mu);
     def_t **v = NULL;
     size_t n = collect(s, NULL, &v);
-    qsort(v, n, sizeof *v, by_content);
+    if (n)
+        qsort(v, n, sizeof *v, by_content);
     merged_t *m = calloc(n ? n : 1, sizeof *m);
     size_t nm = 0;
     for (size_t i = 0; m && i < n; i++) {
@@ -299,7 +301,7 @@ void stk_each_merged(stk_t *s, stk_fn fn, void *arg)
             m[nm++] = (merged_t){d, d->st};
         }
     }
-    if (m) {
+    if (m && nm) {
         qsort(m, nm, sizeof *m, by_time);
         for (size_t i = 0; i < nm; i++)
             fn(m[i].d->frames, m[i].d->n, &m[i].st, arg);
