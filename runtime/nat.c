@@ -12,6 +12,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libunwind.h>
 #include <limits.h>
 #include <signal.h>
@@ -32,6 +33,7 @@ static int (*p_get_reg)(unw_cursor_t *, unw_regnum_t, unw_word_t *);
 static int g_sig;         /* the signal; 0: not started */
 static const void *g_eval; /* CPython's _PyEval_EvalFrameDefault */
 static char g_exe[PATH_MAX]; /* the main program's path (dladdr names it "") */
+static const void *g_self;   /* this library's base address */
 
 /* The request. g_target and g_req are written by the sampler before the
  * signal is sent (the kill orders them for the handler: a signal is
@@ -89,6 +91,9 @@ int nat_start(void)
     if (!p_init_local2 || !p_step || !p_get_reg)
         return -ENOSYS;
     g_eval = dlsym(RTLD_DEFAULT, "_PyEval_EvalFrameDefault");
+    Dl_info me;
+    if (dladdr((void *)nat_start, &me))
+        g_self = me.dli_fbase;
     ssize_t k = readlink("/proc/self/exe", g_exe, sizeof g_exe - 1);
     g_exe[k > 0 ? k : 0] = 0;
     /* the highest real-time signal nobody handles: programs that use
@@ -110,6 +115,28 @@ int nat_start(void)
     return -EBUSY;
 }
 
+/* Whether thread tid is outside any system call right now: on a CPU
+ * ("running"), or preempted in user mode (syscall number -1). Read just
+ * before the signal, so the window in which it could enter a blocking call
+ * and see EINTR is a few microseconds; a thread inside a call is left
+ * alone. Context: sampler thread. */
+static int outside_syscall(pid_t tid)
+{
+    char path[64] = "/proc/self/task/", num[24], buf[16];
+    size_t l = strlen(path), k = sys_utoa((uint64_t)tid, num);
+    memcpy(path + l, num, k);
+    memcpy(path + l + k, "/syscall", 9);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    return strncmp(buf, "running", 7) == 0 || strncmp(buf, "-1 ", 3) == 0;
+}
+
 int nat_unwind(pid_t tid, uintptr_t *ips, int max)
 {
     if (!g_sig)
@@ -125,6 +152,8 @@ int nat_unwind(pid_t tid, uintptr_t *ips, int max)
         g_sig = 0; /* the program took the signal over: leave it alone */
         return -EBUSY;
     }
+    if (!outside_syscall(tid))
+        return -EAGAIN;
     /* release: the handler's acquire loads see this request */
     __atomic_store_n(&g_target, tid, __ATOMIC_RELEASE);
     unsigned req = g_req + 1;
@@ -158,6 +187,7 @@ int nat_resolve(uintptr_t ip, nat_sym_t *out)
     out->func = d.dli_sname;
     out->offset = d.dli_saddr ? (uint64_t)((uintptr_t)d.dli_saddr - (uintptr_t)d.dli_fbase) : 0;
     out->in_eval = g_eval && d.dli_saddr == g_eval;
+    out->self = g_self && d.dli_fbase == g_self;
     return 0;
 }
 

@@ -41,6 +41,7 @@ typedef struct nat_sym {
     const char *func;
     uint64_t offset;
     int in_eval; /* ip is in CPython's eval loop: the Python frames take over from here */
+    int self;    /* ip is in this library (an allocation hook): the profiler's, not the program's */
 } nat_sym_t;
 
 /* Context: sampler thread (dladdr). Returns 0, or -1 if ip is in no module. */

@@ -280,6 +280,8 @@ static int native_frames(pid_t tid, uint64_t now)
             continue;
         if (s.in_eval)
             break;
+        if (s.self)
+            continue; /* our allocation hook: the frame it called stands for it */
         size_t ml = strlen(s.module);
         uint64_t mid = rec_str_id(s.module, ml);
         send_str(mid, s.module, ml, tid, now);
@@ -401,11 +403,10 @@ static void tick(void)
         bool running = sys_thread_cpu_ns(tid, &cpu2) == 0 && cpu2 > cpu1;
         uint16_t stack = 0;
         if (stacks && loc.has_frame && loc.stack_n > 0) {
-            /* C frames only of a thread in C code now, on a CPU or ready
-             * for one: a blocked thread would be woken by the signal
-             * (EINTR) for nothing */
-            bool ready = running || state == 'R';
-            int nn = native && ready && loc.native && tid != sys_gettid() ? native_frames(tid, now) : 0;
+            /* C frames only of a thread in C code (nat_unwind also
+             * leaves alone a thread inside a system call, which the signal
+             * would interrupt) */
+            int nn = native && loc.native && tid != sys_gettid() ? native_frames(tid, now) : 0;
             stack = stack_number(&loc, nn, tid, now);
         }
         rec_t *r = &recs[nrec];

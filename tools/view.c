@@ -16,6 +16,7 @@
  */
 #include "view.h"
 
+#include "exp.h"
 #include "gui.h"
 
 #include <errno.h>
@@ -100,13 +101,15 @@ typedef struct vw_prof {
 } vw_prof_t;
 
 /* The view asked for: the page served on 127.0.0.1 (the default), the
- * page written to a file (--html, --standalone), or the terminal (--cli). */
-typedef enum vw_mode { VW_SERVE, VW_FILE, VW_CLI } vw_mode_t;
+ * page written to a file (--html, --standalone), the terminal (--cli), or
+ * the call stacks exported (--collapsed, --speedscope: tools/exp.c). */
+typedef enum vw_mode { VW_SERVE, VW_FILE, VW_CLI, VW_EXPORT } vw_mode_t;
 
 typedef struct vw_opts {
     const char *path;
     vw_mode_t mode;
-    const char *outfile; /* VW_FILE: -o, or NULL for next to the profile */
+    const char *outfile; /* VW_FILE, VW_EXPORT: -o, or NULL for the mode's default */
+    exp_format_t format; /* VW_EXPORT */
     bool browser;        /* VW_SERVE: start the browser (--no-browser: not) */
     bool reduced, processes;
     bool has_pid;
@@ -1382,6 +1385,7 @@ static void usage(FILE *f)
     fputs("usage: scalene view [--no-browser] [profile.json]\n"
           "       scalene view --html|--standalone [-o FILE] [profile.json]\n"
           "       scalene view --cli [-r|--reduced] [--pid N] [--processes] [profile.json]\n"
+          "       scalene view --collapsed|--speedscope [--pid N] [-o FILE] [profile.json]\n"
           "\n"
           "Shows a profile written by `scalene run` (or by Scalene).\n"
           "\n"
@@ -1398,11 +1402,19 @@ static void usage(FILE *f)
           "                   data inside it and makes no network request, so it can be\n"
           "                   mailed or opened offline\n"
           "  -o, --outfile FILE\n"
-          "                   with --html/--standalone: write the page to FILE ('-': stdout)\n"
+          "                   with --html/--standalone: write the page to FILE ('-': stdout);\n"
+          "                   with --collapsed/--speedscope: write the export to FILE ('-':\n"
+          "                   stdout)\n"
           "  --cli            show the profile in the terminal\n"
           "  -r, --reduced    (terminal) show only lines and functions with activity\n"
           "  --pid N          (terminal) show only process N's share of each line\n"
           "  --processes      (terminal) list the profiled processes\n"
+          "  --collapsed      write the call stacks (a run with --stacks) as folded lines for\n"
+          "                   flamegraph.pl, inferno or speedscope, one tower per process,\n"
+          "                   weights in microseconds of CPU time; to stdout by default\n"
+          "  --speedscope     write the call stacks as a speedscope file, one profile per\n"
+          "                   process: DIR/NAME.speedscope.json for DIR/NAME.json\n"
+          "                   (--pid N with either: only process N)\n"
           "  -h, --help       show this help and exit\n"
           "\n"
           "-r, --pid and --processes imply --cli. The terminal view fits the terminal's\n"
@@ -1431,6 +1443,7 @@ static int parse_pid(const char *s, vw_opts_t *opts)
 static int parse_args(int argc, char **argv, vw_opts_t *opts)
 {
     bool dashdash = false, cli = false, html = false;
+    const char *exp_opt = NULL; /* --collapsed or --speedscope (tools/exp.c) */
     const char *term_opt = NULL; /* the first terminal-only option seen */
 
     opts->browser = true;
@@ -1454,6 +1467,16 @@ static int parse_args(int argc, char **argv, vw_opts_t *opts)
                 html = true;
             else if (strcmp(a, "--no-browser") == 0)
                 opts->browser = false;
+            /* ---- exports (tools/exp.c) ---- */
+            else if (strcmp(a, "--collapsed") == 0 || strcmp(a, "--speedscope") == 0) {
+                if (exp_opt && strcmp(exp_opt, a) != 0) {
+                    err_line("view: --collapsed and --speedscope are different exports; choose one");
+                    return 2;
+                }
+                exp_opt = a;
+                opts->format = a[2] == 'c' ? EXP_COLLAPSED : EXP_SPEEDSCOPE;
+            }
+            /* ---- end of exports ---- */
             else if (strcmp(a, "-o") == 0 || strcmp(a, "--outfile") == 0) {
                 if (i + 1 >= argc || argv[i + 1][0] == '\0') {
                     err_line("view: %s needs a file name", a);
@@ -1490,6 +1513,24 @@ static int parse_args(int argc, char **argv, vw_opts_t *opts)
         err_line("view: --cli and --html/--standalone are different views; choose one");
         return 2;
     }
+    /* ---- exports (tools/exp.c): --pid and -o go with them ---- */
+    if (exp_opt) {
+        if (cli || html) {
+            err_line("view: %s is an export, not a view; leave out %s", exp_opt,
+                     cli ? "--cli" : "--html/--standalone");
+            return 2;
+        }
+        if (opts->reduced || opts->processes) {
+            err_line("view: %s is for the terminal view (--cli), not %s",
+                     opts->reduced ? "-r/--reduced" : "--processes", exp_opt);
+            return 2;
+        }
+        opts->mode = VW_EXPORT;
+        if (!opts->path)
+            opts->path = VW_DEFAULT_FILE;
+        return -1;
+    }
+    /* ---- end of exports ---- */
     if (html && term_opt) {
         err_line("view: %s is for the terminal view (--cli), not --html/--standalone", term_opt);
         return 2;
@@ -1703,6 +1744,29 @@ static int show_cli(const vw_opts_t *opts)
     return 0;
 }
 
+/* ------------------------------------------------------------- exports */
+
+/* --collapsed / --speedscope: the loader's checks, then tools/exp.c. */
+static int show_export(const vw_opts_t *opts)
+{
+    vw_load_t ld = {.opts = opts};
+    vw_prof_t prof = {.root = NULL};
+    char msg[1024];
+
+    if (load_profile(&ld, &prof, NULL, NULL) != 0) {
+        err_line("%s: %s", opts->path, ld.msg);
+        prof_free(&prof);
+        return 2;
+    }
+    exp_req_t req = {.format = opts->format, .profile = opts->path, .outfile = opts->outfile,
+                     .pid = opts->has_pid ? opts->pid : 0};
+    int st = exp_run(prof.root, &req, msg, sizeof msg);
+    if (st != 0)
+        err_line("%s", msg);
+    prof_free(&prof);
+    return st;
+}
+
 int vw_main(int argc, char **argv, const char *libdir)
 {
     vw_opts_t opts = {.path = NULL};
@@ -1710,5 +1774,7 @@ int vw_main(int argc, char **argv, const char *libdir)
 
     if (st >= 0)
         return st;
+    if (opts.mode == VW_EXPORT)
+        return show_export(&opts);
     return opts.mode == VW_CLI ? show_cli(&opts) : show_web(&opts, libdir);
 }

@@ -10,7 +10,8 @@
 #define SCALENE_VIEW_H
 
 /* Runs `scalene view [--no-browser | --html | --standalone [-o FILE] |
- * --cli [-r|--reduced] [--pid N] [--processes]] [-h|--help] [profile.json]`;
+ * --cli [-r|--reduced] [--pid N] [--processes] | --collapsed | --speedscope
+ * [--pid N] [-o FILE]] [-h|--help] [profile.json]` (the exports: tools/exp.h);
  * argv[0] is "view". libdir is <prefix>/lib/scalene, where the web view's
  * files are (gui/), or NULL when unknown (then only --cli works). Returns
  * the process exit status: 0 on success (the served mode: once SIGINT,
