@@ -364,10 +364,13 @@ int cfg_expand(int *argcp, char ***argvp)
     /* Which words are scalene's options: the same walk as cmd_run's, so
      * that the program's own `-c` (after its name, after `---`, after -m)
      * is never taken. `drop` marks the -c words and their file names. */
-    bool *drop = calloc(argc + 1, sizeof *drop);
-    if (!drop)
+    bool *drop = calloc(argc + 1, sizeof *drop), *split = calloc(argc + 1, sizeof *split);
+    if (!drop || !split) {
+        free(drop);
+        free(split);
         return -ENOMEM;
-    int nfiles = 0, rc = 0;
+    }
+    int nfiles = 0, nsplit = 0, rc = 0;
     bool target = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -383,6 +386,7 @@ int cfg_expand(int *argcp, char ***argvp)
             if (i + 1 >= argc) {
                 fprintf(stderr, "scalene: %s needs a file name\n", a);
                 free(drop);
+                free(split);
                 return -EINVAL;
             }
             drop[i] = drop[i + 1] = true;
@@ -403,9 +407,12 @@ int cfg_expand(int *argcp, char ***argvp)
         }
         if (k->type != CFG_BOOL && !strchr(a, '='))
             i++; /* its value, whatever it looks like */
+        else if (k->type != CFG_BOOL && a[1] == '-')
+            nsplit += split[i] = true; /* --name=value: two words for cmd_run */
     }
-    if (nfiles == 0) {
+    if (nfiles == 0 && nsplit == 0) {
         free(drop);
+        free(split);
         return 0;
     }
     /* argv[0], the files' options in order, then the command line's */
@@ -418,11 +425,18 @@ int cfg_expand(int *argcp, char ***argvp)
         const char *file = strncmp(argv[i], "--config=", 9) == 0 ? argv[i] + 9 : argv[++i];
         rc = cfg_load(file);
     }
-    for (int i = 1; i < argc && rc == 0; i++)
-        if (!drop[i])
+    for (int i = 1; i < argc && rc == 0; i++) {
+        if (drop[i])
+            continue;
+        const char *eq = split[i] ? strchr(argv[i], '=') : NULL;
+        if (eq && (rc = cfg_push(argv[i], (size_t)(eq - argv[i]))) == 0)
+            rc = cfg_push(eq + 1, strlen(eq + 1));
+        else if (!eq)
             rc = cfg_push(argv[i], strlen(argv[i]));
+    }
 out:
     free(drop);
+    free(split);
     if (rc == -ENOMEM)
         fprintf(stderr, "scalene: out of memory reading the config file\n");
     if (rc)

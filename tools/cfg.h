@@ -8,11 +8,13 @@
 #ifndef SCALENE_CFG_H
 #define SCALENE_CFG_H
 
-/* Removes each `-c FILE`, `--config FILE` and `--config=FILE` that stands
+/* Splits each `--option=VALUE` of scalene's own options into two words
+ * (so every option takes either spelling) and removes each `-c FILE`,
+ * `--config FILE` and `--config=FILE` that stands
  * among `scalene run`'s own options (never the program's: scanning stops at
  * the program's first argument, at `---`, at `-m` and at an option that is
  * not scalene's after the script) and puts the files' options, in file
- * order, right after argv[0]. (*argvp)[0] is `run`. Without -c nothing
+ * order, right after argv[0]. (*argvp)[0] is `run`. Without -c or --option=VALUE nothing
  * changes. Returns 0, or -EINVAL after printing one line on stderr (missing
  * file, YAML error, unknown key, wrong type; the line names file, line and
  * key), or -ENOMEM. The new vector and its strings live until exit, as

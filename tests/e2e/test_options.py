@@ -58,3 +58,22 @@ def test_on_after_off(run_scalene, tmp_path):
     assert off.rc == 0 and on.rc == 0
     assert off.report["scalene_c"]["total_sec"] < 0.05, off.report["scalene_c"]
     assert on.report["scalene_c"]["total_sec"] > 0.2, on.report["scalene_c"]
+
+
+def test_every_value_option_takes_the_equals_spelling(run_scalene, tmp_path):
+    """--name=VALUE works for every option that takes a value (as in
+    argparse, which Scalene uses); the program's own --x=1 is left alone."""
+    prog = tmp_path / "args.py"
+    prog.write_text("import json, sys\nprint(json.dumps(sys.argv[1:]))\n")
+    out = tmp_path / "eq.json"
+    run = run_scalene(["--cpu-sampling-rate=0.005", "--python=/usr/bin/python3", "--outfile=%s" % out,
+                       "--cpu-percent-threshold=0", "--malloc-threshold=5", prog, "--x=1"], outfile=None)
+    assert run.rc == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == '["--x=1"]', run.stdout
+    import json
+    with open(out) as f:
+        report = json.load(f)
+    assert report["scalene_c"]["sampling_interval_sec"] == 0.005
+    assert report["scalene_c"]["python"] == "/usr/bin/python3"
+    bad = run_scalene(["--stacks=1", prog], outfile=None)
+    assert bad.rc == 2 and "--stacks=1" in bad.stderr
