@@ -22,7 +22,7 @@
 
 static const char usage_top[] = "usage: scalene run [options] prog.py [--- args...]\n"
                                 "       scalene run [options] -m module [args...]\n"
-                                "       scalene view [--html|--standalone|--cli] [options] [profile.json]\n"
+                                "       scalene view [--html|--standalone|--cli|--collapsed|--speedscope] [options] [profile.json]\n"
                                 "       scalene control on|off PID\n"
                                 "       scalene --version\n";
 

@@ -111,6 +111,7 @@ def test_all_time_on_program_lines(phases):
     assert 97.0 <= total <= 100.5, total
 
 
+@pytest.mark.timing  # a CPU split within 6 points: statistical on a loaded 2-core machine
 def test_virtual_time_counts_cpu_only(run_scalene):
     """--use-virtual-time: the sleeping phase costs nothing; the CPU phases
     keep their split and share the whole profile between them."""

@@ -208,6 +208,7 @@ def test_native_needs_no_python_frames_of_its_own(libs):
         assert all(f["display_name"] != "_PyEval_EvalFrameDefault" for f in s[0]), s[0]
 
 
+@pytest.mark.timing  # a rate: the check-to-signal window widens under ASan and load (7 once there)
 def test_blocked_threads_are_not_signalled(run_scalene):
     """600 sleeps inside C (usleep, nanosleep through ctypes, which does not
     retry), sampled every 2 ms: a thread inside a system call is never
