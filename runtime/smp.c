@@ -56,6 +56,7 @@ static tstat_t g_th[SMP_MAX_THREADS];
 static int g_nth;
 static uint64_t g_gen;
 static uint64_t g_proc_last, g_self_last;
+static pid_t g_sampler_tid; /* the sampler thread of this process, 0 before it runs */
 static int64_t g_other_bal; /* see tick() */
 static uint64_t g_last_tick;   /* time of the previous tick, 0 after a reset */
 static uint64_t g_young_until; /* tick fast until then: threads are being born */
@@ -326,8 +327,22 @@ static void tick(void)
     bool native = stacks && g_nat_ok > 0 && (cfg->flags & RING_CFG_NATIVE) != 0;
     uint64_t interval = cfg->interval_ns ? cfg->interval_ns : 10000000ull;
     int n = pyf_threads(ths, SMP_MAX_THREADS);
+    if (n <= 0) {
+        /* The list changed under us (a thread starting or ending, the
+         * after-fork cleanup): skip this tick whole. Going on would charge
+         * the process's CPU of the interval to "threads we cannot see",
+         * and the threads' own clocks would charge it again next tick (a
+         * forked child was once reported at twice its CPU). Every baseline
+         * stays, so the next tick covers both intervals. */
+        return;
+    }
     uint64_t now = sys_now_ns();
-    uint64_t proc = clock_ns(CLOCK_PROCESS_CPUTIME_ID), self = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    /* self: the sampler thread's CPU, also when smp_flush() ticks from the
+     * program's thread at exit (that thread's clock here once charged a
+     * forked child's whole CPU a second time) */
+    uint64_t proc = clock_ns(CLOCK_PROCESS_CPUTIME_ID), self = 0;
+    if (g_sampler_tid)
+        sys_thread_cpu_ns(g_sampler_tid, &self);
     pid_t pid = getpid();
     uint64_t sum = 0;
     int nrec = 0, main_rec = -1;
@@ -512,6 +527,10 @@ static void *smp_main(void *arg)
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     /* what this thread allocates is the profiler's, not the program's */
     mh_thread_exclude();
+    pthread_mutex_lock(&g_tick);
+    g_sampler_tid = sys_gettid();
+    g_proc_last = 0; /* a new self clock: the next tick takes new baselines */
+    pthread_mutex_unlock(&g_tick);
     const ring_cfg_t *cfg = ring_cfg(g_seg);
     uint64_t interval = cfg->interval_ns ? cfg->interval_ns : 10000000ull;
     uint64_t next = sys_now_ns();
@@ -594,6 +613,7 @@ void smp_child(int slot)
     g_other_bal = 0;
     g_last_tick = 0;
     g_young_until = 0;
+    g_sampler_tid = 0; /* the parent's sampler did not come along */
     if (g_stk) {
         munmap(g_stk, SMP_STK_SLOTS * sizeof *g_stk); /* the parent's numbers */
         g_stk = NULL;
