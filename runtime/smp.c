@@ -15,8 +15,10 @@
  */
 #include "smp.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -57,6 +59,7 @@ static int g_nth;
 static uint64_t g_gen;
 static uint64_t g_proc_last, g_self_last;
 static pid_t g_sampler_tid; /* the sampler thread of this process, 0 before it runs */
+static bool g_main_gone;    /* the main thread left with a thread-only exit (program_gone) */
 static int64_t g_other_bal; /* see tick() */
 static uint64_t g_last_tick;   /* time of the previous tick, 0 after a reset */
 static uint64_t g_young_until; /* tick fast until then: threads are being born */
@@ -377,7 +380,7 @@ static void tick(void)
         t->wall = now;
         sum += dcpu;
         bool is_main = tid == pid;
-        if (dcpu == 0 && (!is_main || virt))
+        if (dcpu == 0 && (!is_main || virt || g_main_gone))
             continue;
         uint64_t sys_ns = 0;
         char state = '?';
@@ -517,6 +520,36 @@ static void tick(void)
             i++;
 }
 
+/* Whether the program is over although its process is not: the main
+ * thread left with a thread-only exit (pthread_exit, or a C extension's
+ * SYS_exit) and no thread of the program is left, only this one. Without
+ * us the process would have ended then, with status 0; with us it would
+ * live on, and since this thread blocks every signal it could not even be
+ * stopped by SIGTERM. Context: sampler thread. */
+static bool program_gone(void)
+{
+    char state = 0;
+    uint64_t ut, st;
+    pid_t pid = getpid(), self = sys_gettid();
+    if (sys_task_ticks(pid, &ut, &st, &state) != 0 || (state != 'Z' && state != 'X'))
+        return false;
+    g_main_gone = true; /* its waiting is nobody's time any more */
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return false;
+    bool others = false;
+    struct dirent *e;
+    while (!others && (e = readdir(d)) != NULL) {
+        pid_t tid = (pid_t)atoi(e->d_name);
+        if (tid <= 0 || tid == pid || tid == self)
+            continue;
+        char s = 0;
+        others = sys_task_ticks(tid, &ut, &st, &s) == 0 && s != 'Z' && s != 'X';
+    }
+    closedir(d);
+    return !others;
+}
+
 static void *smp_main(void *arg)
 {
     (void)arg;
@@ -560,11 +593,16 @@ static void *smp_main(void *arg)
             g_nat_ok = nat_start() == 0 ? 1 : -1;
         if (g_ready_done)
             tick();
-        if (g_ready_done && cfg->alloc_window && !(cfg->flags & RING_CFG_CPU_ONLY) && now >= g_rss_next) {
+        bool gone = false;
+        if (g_ready_done && now >= g_rss_next) {
             g_rss_next = now + SMP_RSS_NS;
-            send_rss(now);
+            if (cfg->alloc_window && !(cfg->flags & RING_CFG_CPU_ONLY))
+                send_rss(now);
+            gone = program_gone();
         }
         pthread_mutex_unlock(&g_tick);
+        if (gone)
+            pthread_exit(NULL); /* the last thread: the process ends, status 0, as it would without us */
     }
     return NULL;
 }
@@ -614,6 +652,7 @@ void smp_child(int slot)
     g_last_tick = 0;
     g_young_until = 0;
     g_sampler_tid = 0; /* the parent's sampler did not come along */
+    g_main_gone = false;
     if (g_stk) {
         munmap(g_stk, SMP_STK_SLOTS * sizeof *g_stk); /* the parent's numbers */
         g_stk = NULL;

@@ -57,9 +57,23 @@ int sys_read_safe(void *dst, const void *addr, size_t n)
     if (got == (ssize_t)n)
         return 0;
     if (got < 0 && e == ESRCH && self != getpid()) {
-        /* forked without sys_refresh_pid(): never read the parent */
+        /* forked without sys_refresh_pid() (never read the parent), or the
+         * thread named below is gone */
         g_self = 0;
         return -EAGAIN;
+    }
+    if (got < 0 && e == ESRCH) {
+        /* The main thread left with a thread-only exit (pthread_exit): the
+         * kernel finds no memory behind the process id any more, but any
+         * live thread of ours names the same memory. Read through the
+         * caller's own id from now on. */
+        pid_t me = sys_gettid();
+        g_self = me;
+        got = syscall(SYS_process_vm_readv, me, &l, 1ul, &r, 1ul, 0ul);
+        e = errno;
+        errno = saved;
+        if (got == (ssize_t)n)
+            return 0;
     }
     return got < 0 ? -e : -EFAULT;
 }

@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from conftest import ASAN, func_row, pct, pct_to_sec, process, program
+from conftest import ASAN, func_row, line_row, marker_line, pct, pct_to_sec, process, program
 
 EXITS = program("exits.py")
 
@@ -119,3 +119,18 @@ def test_module_on_pythonpath_with_triple_dash(run_scalene, tmp_path):
     assert run.rc == 0, run.stderr
     got = run.program_json()
     assert got["argv"] == [str(lib / "e2e_mod_path.py"), "x", "--y"]
+
+
+def test_main_thread_exits_alone(run_scalene):
+    """A main thread that leaves with pthread_exit while a worker runs: the
+    process ends with the worker, status 0, as it does unprofiled (the
+    sampler thread must not keep it alive: found by CPython's
+    test_threading hanging under the profiler), and the worker's line holds
+    its CPU although the process's id no longer names its memory."""
+    prog = program("main_thread_exit.py")
+    run = run_scalene([prog], timeout=30)
+    assert run.rc == 0, run.stderr
+    m = run.program_json()
+    row = line_row(run.report, prog, marker_line(prog, "WORKER_LINE"))
+    got = pct_to_sec(run.report, row["n_cpu_percent_python"] + row["n_cpu_percent_c"])
+    assert got >= 0.5 * m["cpu"], (got, m)
