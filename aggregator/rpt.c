@@ -19,6 +19,7 @@
 
 #define RPT_MIB 1048576.0                /* Scalene's "MB" */
 #define RPT_FILE_MIN_MALLOC (1ull << 20) /* a file with this much allocated is reported, as in Scalene */
+#define RPT_STACKS_MAX 10000 /* stacks per process and merged: the hottest, as Scalene keeps its 10,000 keys */
 #define RPT_LEAK_MIN_ALLOCS 4            /* the leak rule: see docs/MEMORY.md */
 #define RPT_LEAK_MIN_SPAN 0.5            /* of the process's life the growth must span */
 #define RPT_LEAK_MIN_BYTES (1ull << 20)
@@ -721,10 +722,10 @@ static void take_merged_stack(const stk_frame_t *f, uint32_t n, const stk_stats_
  * ...], hits]) and `stacks` ([["file func:line;", ...], {count,
  * python_time, c_time, cpu_samples}], fractions of all stacks' time and
  * samples; c_time is native + system). */
-static void stacks_json(tbl_t *t, json_object *root)
+static uint64_t stacks_json(tbl_t *t, json_object *root)
 {
     mctx_t c = {0};
-    stk_each_merged(tbl_stk(t), take_merged_stack, &c);
+    uint64_t left = stk_each_merged(tbl_stk(t), RPT_STACKS_MAX, take_merged_stack, &c);
     uint64_t all = 0, count = 0;
     for (size_t i = 0; i < c.n; i++) {
         all += stk_total(&c.v[i].st);
@@ -760,6 +761,7 @@ static void stacks_json(tbl_t *t, json_object *root)
     free(c.v);
     json_object_object_add(root, "stacks", sc);
     json_object_object_add(root, "combined_stacks", comb);
+    return left;
 }
 
 static void take_proc(const tbl_proc_t *p, void *arg)
@@ -813,8 +815,9 @@ static void take_proc(const tbl_proc_t *p, void *arg)
     json_object_object_add(o, "peak_gpu_memory_mb", jd(mib(tbl_rd(&p->g.mem_peak))));
     if (c->m->stacks) {
         sjctx_t sj = {c->t, json_object_new_array()};
-        stk_each(tbl_stk(c->t), p->pid, take_proc_stack, &sj);
+        uint64_t left = stk_each(tbl_stk(c->t), p->pid, RPT_STACKS_MAX, take_proc_stack, &sj);
         json_object_object_add(o, "stacks", sj.arr);
+        json_object_object_add(o, "stacks_omitted", ji((int64_t)left));
     }
     json_object_array_add(c->arr, o);
 }
@@ -959,7 +962,7 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
                            jd(ms.volume ? 100.0 * (double)(ms.net_end + ms.live) / (double)ms.volume : 0.0));
     json_object_object_add(root, "native_allocations_mb", jd(mib(ms.noframe_volume)));
     json_object_object_add(root, "alloc_samples", ji((int64_t)ms.records));
-    stacks_json(t, root);
+    uint64_t stacks_left = stacks_json(t, root);
     json_object_object_add(root, "memory_stacks", json_object_new_array());
     json_object_object_add(root, "main_thread_id", ji(m->main_pid));
 
@@ -992,6 +995,7 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
     json_object_object_add(me, "stacks", json_object_new_boolean(m->stacks));
     json_object_object_add(me, "native_stacks", json_object_new_boolean(m->native));
     json_object_object_add(me, "stack_samples_lost", ji((int64_t)stk_lost(tbl_stk(t))));
+    json_object_object_add(me, "stacks_omitted", ji((int64_t)stacks_left));
     json_object_object_add(root, "scalene_c", me);
     return root;
 }

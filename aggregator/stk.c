@@ -265,21 +265,36 @@ static int by_time(const void *a, const void *b)
     return x->d->order < y->d->order ? -1 : x->d->order > y->d->order;
 }
 
-void stk_each(stk_t *s, int32_t pid, stk_fn fn, void *arg)
+static int by_def_time(const void *a, const void *b)
+{
+    const def_t *x = *(def_t *const *)a, *y = *(def_t *const *)b;
+    uint64_t tx = total(&x->st), ty = total(&y->st);
+    if (tx != ty)
+        return tx > ty ? -1 : 1;
+    return by_order(a, b);
+}
+
+size_t stk_each(stk_t *s, int32_t pid, size_t max, stk_fn fn, void *arg)
 {
     pthread_mutex_lock(&s->mu);
     const proc_t *p = proc_of(s, pid, false);
     def_t **v = NULL;
-    size_t n = p ? collect(s, p, &v) : 0;
+    size_t n = p ? collect(s, p, &v) : 0, left = 0;
+    if (n > max) {
+        qsort(v, n, sizeof *v, by_def_time); /* keep the hottest */
+        left = n - max;
+        n = max;
+    }
     if (n)
         qsort(v, n, sizeof *v, by_order);
     for (size_t i = 0; i < n; i++)
         fn(v[i]->frames, v[i]->n, &v[i]->st, arg);
     free(v);
     pthread_mutex_unlock(&s->mu);
+    return left;
 }
 
-void stk_each_merged(stk_t *s, stk_fn fn, void *arg)
+size_t stk_each_merged(stk_t *s, size_t max, stk_fn fn, void *arg)
 {
     pthread_mutex_lock(&s->mu);
     def_t **v = NULL;
@@ -301,14 +316,17 @@ void stk_each_merged(stk_t *s, stk_fn fn, void *arg)
             m[nm++] = (merged_t){d, d->st};
         }
     }
+    size_t left = 0;
     if (m && nm) {
         qsort(m, nm, sizeof *m, by_time);
-        for (size_t i = 0; i < nm; i++)
+        left = nm > max ? nm - max : 0;
+        for (size_t i = 0; i < nm - left; i++)
             fn(m[i].d->frames, m[i].d->n, &m[i].st, arg);
     }
     free(m);
     free(v);
     pthread_mutex_unlock(&s->mu);
+    return left;
 }
 
 uint64_t stk_lost(stk_t *s)

@@ -14,6 +14,7 @@
 #ifndef SCALENE_STK_H
 #define SCALENE_STK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "record.h"
@@ -51,12 +52,15 @@ void stk_charge(stk_t *s, int32_t pid, uint16_t num, uint64_t python_ns, uint64_
 typedef void (*stk_fn)(const stk_frame_t *frames, uint32_t n, const stk_stats_t *st, void *arg);
 
 /* Calls fn for each stack of pid that has samples, in a stable order (by
- * first appearance). fn must not call back into stk_. */
-void stk_each(stk_t *s, int32_t pid, stk_fn fn, void *arg);
+ * first appearance); with more than max of them, only the max with the
+ * most time (a server can see tens of thousands of distinct stacks; the
+ * report stays readable). Returns how many were left out. fn must not call
+ * back into stk_. */
+size_t stk_each(stk_t *s, int32_t pid, size_t max, stk_fn fn, void *arg);
 
 /* Calls fn for each distinct stack over all processes, its stats summed,
- * hottest first. */
-void stk_each_merged(stk_t *s, stk_fn fn, void *arg);
+ * hottest first, at most max of them. Returns how many were left out. */
+size_t stk_each_merged(stk_t *s, size_t max, stk_fn fn, void *arg);
 
 /* Samples whose stack was unknown (see stk_charge). */
 uint64_t stk_lost(stk_t *s);

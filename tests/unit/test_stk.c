@@ -49,7 +49,7 @@ static void take(const stk_frame_t *f, uint32_t n, const stk_stats_t *st, void *
 
 int main(void)
 {
-    plan(14);
+    plan(16);
     stk_t *s = stk_new();
     const uint64_t ab[] = {1, 2}, ac[] = {1, 3}, abd[] = {1, 2, 4};
     define(s, 100, 1, ab, 2, -1);
@@ -61,7 +61,7 @@ int main(void)
     stk_charge(s, 100, 3, 100, 0, 0);
     stk_charge(s, 100, 9, 100, 0, 0); /* never defined */
     seen_t v = {0};
-    stk_each(s, 100, take, &v);
+    stk_each(s, 100, 1000, take, &v);
     ok(v.n == 2, "two named stacks (the one with a lost frame is not): %d", v.n);
     ok(v.n == 2 && v.leaf[0] == 3 && v.leaf[1] == 2, "order of first sample: a;c then a;b");
     ok(v.n == 2 && v.st[1].count == 2 && v.st[1].python_ns == 11 && v.st[1].native_ns == 22 && v.st[1].sys_ns == 33,
@@ -72,15 +72,15 @@ int main(void)
     define(s, 200, 1, ac, 2, -1);
     stk_charge(s, 200, 1, 50, 0, 0);
     memset(&v, 0, sizeof v);
-    stk_each(s, 200, take, &v);
+    stk_each(s, 200, 1000, take, &v);
     ok(v.n == 1 && v.leaf[0] == 3 && v.st[0].python_ns == 50, "pid 200's number 1 is its own a;c");
     memset(&v, 0, sizeof v);
-    stk_each(s, 100, take, &v);
+    stk_each(s, 100, 1000, take, &v);
     ok(v.n == 2 && v.st[1].python_ns == 11, "pid 100's number 1 is still a;b");
 
     /* merged: a;c = 5 + 50, a;b = 66 -> a;b first */
     memset(&v, 0, sizeof v);
-    stk_each_merged(s, take, &v);
+    stk_each_merged(s, 1000, take, &v);
     ok(v.n == 2, "merged: two distinct stacks: %d", v.n);
     ok(v.n == 2 && v.leaf[0] == 2 && v.st[0].python_ns + v.st[0].native_ns + v.st[0].sys_ns == 66,
        "hottest first: a;b with 66 ns");
@@ -90,7 +90,7 @@ int main(void)
     define(s, 100, 1, abd, 3, -1);
     stk_charge(s, 100, 1, 7, 0, 0);
     memset(&v, 0, sizeof v);
-    stk_each(s, 100, take, &v);
+    stk_each(s, 100, 1000, take, &v);
     int old_ab = 0, new_abd = 0;
     for (int i = 0; i < v.n; i++) {
         old_ab += v.leaf[i] == 2 && v.depth[i] == 2 && v.st[i].python_ns == 11;
@@ -111,13 +111,21 @@ int main(void)
     stk_define(s, 300, &r); /* a stray frame: k != frames received */
     stk_charge(s, 300, 1, 1, 0, 0);
     memset(&v, 0, sizeof v);
-    stk_each(s, 300, take, &v);
+    stk_each(s, 300, 1000, take, &v);
     ok(v.n == 0, "a stray frame makes the stack unnamed");
     define(s, 300, 1, abd, 3, -1);
     stk_charge(s, 300, 1, 1, 0, 0);
     memset(&v, 0, sizeof v);
-    stk_each(s, 300, take, &v);
+    stk_each(s, 300, 1000, take, &v);
     ok(v.n == 1 && v.depth[0] == 3, "defined again, it is named");
+
+    /* caps: pid 100 has 3 stacks (a;b 66, a;c 5, a;b;d 7): keep the 2 hottest, first-seen order */
+    memset(&v, 0, sizeof v);
+    size_t left = stk_each(s, 100, 2, take, &v);
+    ok(left == 1 && v.n == 2 && v.leaf[0] == 2 && v.leaf[1] == 4, "per process cap: a;b and a;b;d kept, a;c left out (%zu)", left);
+    memset(&v, 0, sizeof v);
+    left = stk_each_merged(s, 1, take, &v);
+    ok(left >= 1 && v.n == 1 && v.leaf[0] == 2, "merged cap: the hottest only (%zu left out)", left);
     stk_free(s);
     return done_testing();
 }
