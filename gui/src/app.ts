@@ -367,7 +367,9 @@ export class App {
     document.addEventListener("mousemove", (e) => {
       if (cur && text) showTip(this.tip, text, e.clientX, e.clientY);
     });
-    document.addEventListener("scroll", () => { this.tip.hidden = true; cur = null; }, true);
+    // a scroll moves the page under the pointer: hide the tip; the next
+    // mouse move over the same element shows it again
+    document.addEventListener("scroll", () => { this.tip.hidden = true; }, true);
   }
 }
 

@@ -101,7 +101,12 @@ describe("a real multi-process report (mp_pool.py, fork)", () => {
     assert.equal(await pg.locator(`${rowSel(file, burnLine)} td.c-spark svg.spark`).count(),
       burn.memory_samples.length > 0 ? 1 : 0, "sparkline of the line's memory_samples");
     // hovering the time bar explains it, in seconds
-    await pg.hover(`${rowSel(file, burnLine)} td.c-time .bar`);
+    // scroll first and let the scroll events pass: a scroll hides the tip
+    // (the page's own rule), and hover()'s own scrolling raced its mouseover
+    const bar = pg.locator(`${rowSel(file, burnLine)} td.c-time .bar`);
+    await bar.scrollIntoViewIfNeeded();
+    await pg.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+    await bar.hover();
     await pg.waitForSelector("#tip:not([hidden])");
     const tip = await pg.textContent("#tip");
     const secPerPct = (prof.scalene_c.python_sec + prof.scalene_c.native_sec + prof.scalene_c.sys_sec) / 100;
