@@ -92,7 +92,7 @@ typedef struct natf {
     uint64_t module_id, func_id, offset;
 } natf_t;
 static natf_t g_nat[NAT_MAX];
-static int g_nat_ok; /* nat_start() succeeded in this process */
+static int g_nat_ok; /* nat_start() in this process: 0 not tried yet, 1 working, -1 failed */
 
 static uint64_t rng_next(void)
 {
