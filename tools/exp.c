@@ -15,8 +15,9 @@
  */
 #include "exp.h"
 
+#include "gui.h"
+
 #include <errno.h>
-#include <fcntl.h>
 #include <json-c/json.h>
 #include <limits.h>
 #include <math.h>
@@ -26,8 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define EXP_SCHEMA "https://www.speedscope.app/file-format-schema.json"
 #define EXP_EXPORTER "scalene-c"
@@ -982,42 +981,6 @@ static int put_speedscope(exp_doc_t *d, json_object *root, exp_buf_t *out)
     return s && !out->oom ? 0 : -ENOMEM;
 }
 
-static int write_all(int fd, const char *s, size_t n)
-{
-    while (n > 0) {
-        ssize_t k = write(fd, s, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return -errno;
-        s += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-/* Through a temporary file in the same directory, renamed into place, so a
- * reader never sees half a file (as gui_write does for the page). */
-static int write_file(const char *path, const char *s, size_t n)
-{
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= (int)sizeof tmp)
-        return -ENAMETOOLONG;
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    mode_t mask = umask(0); /* mkostemp makes 0600: give what any new file gets */
-    umask(mask);
-    int rc = fchmod(fd, 0666 & ~mask) != 0 ? -errno : write_all(fd, s, n);
-    if (close(fd) != 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = -errno;
-    if (rc != 0)
-        unlink(tmp);
-    return rc;
-}
-
 /* DIR/NAME.speedscope.json for DIR/NAME.json (or DIR/NAME). */
 static int default_path(const char *profile, char *out, size_t n)
 {
@@ -1076,13 +1039,13 @@ int exp_run(json_object *root, const exp_req_t *req, char *msg, size_t n)
         dest = path;
     }
     if (!dest || strcmp(dest, "-") == 0) {
-        if (fflush(stdout) != 0 || (rc = write_all(STDOUT_FILENO, out.b ? out.b : "", out.n)) != 0) {
-            snprintf(msg, n, "view: cannot write the output: %s", strerror(rc ? -rc : errno));
+        if ((rc = gui_write_file("-", out.b ? out.b : "", out.n)) != 0) {
+            snprintf(msg, n, "view: cannot write the output: %s", strerror(-rc));
             st = 1;
             goto done;
         }
     } else {
-        if ((rc = write_file(dest, out.b ? out.b : "", out.n)) != 0) {
+        if ((rc = gui_write_file(dest, out.b ? out.b : "", out.n)) != 0) {
             snprintf(msg, n, "view: cannot write %s: %s", dest, strerror(-rc));
             goto done;
         }

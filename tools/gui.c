@@ -293,15 +293,20 @@ static int write_fd(int fd, const char *s, size_t n)
 
 int gui_write(const gui_t *g, const char *path)
 {
+    if (!g->page)
+        return -EINVAL;
+    return gui_write_file(path, g->page, g->page_n);
+}
+
+int gui_write_file(const char *path, const char *s, size_t n)
+{
     char tmp[PATH_MAX];
     int fd, rc;
 
-    if (!g->page)
-        return -EINVAL;
     if (strcmp(path, "-") == 0) {
         if (fflush(stdout) != 0)
             return -errno;
-        return write_fd(STDOUT_FILENO, g->page, g->page_n);
+        return write_fd(STDOUT_FILENO, s, n);
     }
     if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= (int)sizeof tmp)
         return -ENAMETOOLONG;
@@ -311,7 +316,7 @@ int gui_write(const gui_t *g, const char *path)
     /* mkostemp makes 0600; a page is as readable as any file the user writes */
     mode_t mask = umask(0);
     umask(mask);
-    rc = fchmod(fd, 0666 & ~mask) != 0 ? -errno : write_fd(fd, g->page, g->page_n);
+    rc = fchmod(fd, 0666 & ~mask) != 0 ? -errno : write_fd(fd, s, n);
     if (close(fd) != 0 && rc == 0)
         rc = -errno;
     if (rc == 0 && rename(tmp, path) != 0)
