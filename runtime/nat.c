@@ -12,7 +12,6 @@
 
 #include <dlfcn.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <libunwind.h>
 #include <limits.h>
 #include <signal.h>
@@ -122,18 +121,9 @@ int nat_start(void)
  * alone. Context: sampler thread. */
 static int outside_syscall(pid_t tid)
 {
-    char path[64] = "/proc/self/task/", num[24], buf[16];
-    size_t l = strlen(path), k = sys_utoa((uint64_t)tid, num);
-    memcpy(path + l, num, k);
-    memcpy(path + l + k, "/syscall", 9);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    char buf[16];
+    if (sys_read_proc(tid, "syscall", buf, sizeof buf) <= 0)
         return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
     return strncmp(buf, "running", 7) == 0 || strncmp(buf, "-1 ", 3) == 0;
 }
 

@@ -17,7 +17,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <pthread.h>
 #include <signal.h>
@@ -141,15 +140,8 @@ static void send_rss(uint64_t now)
  * so this is the program's own naming when it sets one). */
 static void send_thread(pid_t tid, uint64_t now)
 {
-    char path[64] = "/proc/self/task/", num[24], name[32];
-    size_t l = strlen(path), k = sys_utoa((uint64_t)tid, num);
-    memcpy(path + l, num, k);
-    memcpy(path + l + k, "/comm", 6);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    ssize_t n = read(fd, name, sizeof name);
-    close(fd);
+    char name[32];
+    ssize_t n = sys_read_proc(tid, "comm", name, sizeof name);
     if (n <= 0)
         return;
     if (name[n - 1] == '\n')

@@ -86,22 +86,41 @@ static uint64_t parse_u64(const char **p)
     return v;
 }
 
-int sys_rss_bytes(uint64_t *out)
+ssize_t sys_read_proc(pid_t tid, const char *leaf, char *buf, size_t cap)
 {
+    char path[64] = "/proc/self/";
+    size_t l = strlen(path), k = strlen(leaf);
+    if (tid != 0) {
+        memcpy(path + l, "task/", 5);
+        l += 5;
+        l += sys_utoa((uint64_t)tid, path + l);
+        path[l++] = '/';
+    }
+    if (l + k + 1 > sizeof path || cap < 2)
+        return -ENAMETOOLONG;
+    memcpy(path + l, leaf, k + 1);
     int saved = errno;
-    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
         errno = saved;
         return -e;
     }
-    char buf[128];
-    ssize_t n = read(fd, buf, sizeof buf - 1);
+    ssize_t n = read(fd, buf, cap - 1);
     close(fd);
     errno = saved;
     if (n <= 0)
         return -EIO;
     buf[n] = 0;
+    return n;
+}
+
+int sys_rss_bytes(uint64_t *out)
+{
+    char buf[128];
+    ssize_t n = sys_read_proc(0, "statm", buf, sizeof buf);
+    if (n < 0)
+        return (int)n;
     /* "size resident shared ...", in pages */
     const char *p = strchr(buf, ' ');
     if (!p)
@@ -115,24 +134,10 @@ int sys_rss_bytes(uint64_t *out)
 
 int sys_task_ticks(pid_t tid, uint64_t *utime, uint64_t *stime, char *state)
 {
-    char path[64] = "/proc/self/task/", num[24];
-    size_t l = strlen(path), k = sys_utoa((uint64_t)tid, num);
-    memcpy(path + l, num, k);
-    memcpy(path + l + k, "/stat", 6);
-    int saved = errno;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        errno = saved;
-        return -e;
-    }
     char buf[512];
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    errno = saved;
-    if (n <= 0)
-        return -EIO;
-    buf[n] = 0;
+    ssize_t n = sys_read_proc(tid, "stat", buf, sizeof buf);
+    if (n < 0)
+        return (int)n;
     /* comm may hold spaces and parentheses: fields restart after the last ')' */
     const char *p = strrchr(buf, ')');
     if (!p)

@@ -30,6 +30,12 @@ int sys_read_safe(void *dst, const void *addr, size_t n);
  * child. Context: child. */
 void sys_refresh_pid(void);
 
+/* Reads /proc/self/task/<tid>/<leaf> (tid 0: /proc/self/<leaf>) into buf,
+ * at most cap - 1 bytes, NUL-terminated. Returns the bytes read (> 0) or
+ * -errno (-EIO for an empty read); errno is kept. open/read/close only.
+ * Context: signal. */
+ssize_t sys_read_proc(pid_t tid, const char *leaf, char *buf, size_t cap);
+
 /* User and kernel CPU ticks (USER_HZ) of thread tid of this process, and
  * its scheduler state ('R' runnable, 'S'/'D' blocked...; may be NULL), from
  * /proc/self/task/<tid>/stat. Returns 0 or -errno. open/read/close only.
