@@ -164,8 +164,15 @@ void stk_define(stk_t *s, int32_t pid, const rec_t *r)
         d->frames = f;
         p->num[num] = d;
     } else if (!d || d->n != n || d->have != k) {
-        if (d)
+        if (d && d->have == d->n) {
+            /* a new definition of the number lost its first frame: the
+             * complete stack keeps its time and frames (a report may be
+             * reading them: a complete definition is never changed) */
+            retire(p, d);
+            p->num[num] = NULL;
+        } else if (d) {
             d->n = 0; /* a frame went missing: the stack cannot be named */
+        }
         goto out;
     }
     bool native = (r->h.flags & REC_S_NATIVE) != 0;

@@ -49,7 +49,7 @@ static void take(const stk_frame_t *f, uint32_t n, const stk_stats_t *st, void *
 
 int main(void)
 {
-    plan(16);
+    plan(18);
     stk_t *s = stk_new();
     const uint64_t ab[] = {1, 2}, ac[] = {1, 3}, abd[] = {1, 2, 4};
     define(s, 100, 1, ab, 2, -1);
@@ -118,6 +118,20 @@ int main(void)
     memset(&v, 0, sizeof v);
     stk_each(s, 300, 1000, take, &v);
     ok(v.n == 1 && v.depth[0] == 3, "defined again, it is named");
+
+    /* pid 400: a complete, charged a;b, then a redefinition of number 1
+     * whose first frame was lost (ring full): a;b keeps its time and frames,
+     * and samples on number 1 are lost until it is defined again */
+    define(s, 400, 1, ab, 2, -1);
+    stk_charge(s, 400, 1, 9, 0, 0);
+    uint64_t lost = stk_lost(s);
+    define(s, 400, 1, abd, 3, 0);
+    stk_charge(s, 400, 1, 1, 0, 0);
+    memset(&v, 0, sizeof v);
+    stk_each(s, 400, 1000, take, &v);
+    ok(v.n == 1 && v.depth[0] == 2 && v.leaf[0] == 2 && v.st[0].python_ns == 9,
+       "a redefinition missing its first frame leaves the complete a;b as it was");
+    ok(stk_lost(s) == lost + 1, "the sample on the half-defined number is lost");
 
     /* caps: pid 100 has 3 stacks (a;b 66, a;c 5, a;b;d 7): keep the 2 hottest, first-seen order */
     memset(&v, 0, sizeof v);
