@@ -146,7 +146,8 @@ static int parse_window(const char *opt, const char *v, uint64_t *out)
 
 static int cmd_run(int argc, char **argv)
 {
-    /* -c FILE: its options go in ahead of the command line's, which win */
+    /* -c FILE: its options go in ahead of the command line's, which win;
+     * every --option=VALUE arrives as two words */
     if (cfg_expand(&argc, &argv) != 0)
         return 2;
     agg_opts_t o;
@@ -179,8 +180,6 @@ static int cmd_run(int argc, char **argv)
                 return bad("%s needs a file name", a);
             o.outfile = v;
             i++;
-        } else if (strncmp(a, "--outfile=", 10) == 0) {
-            o.outfile = a + 10;
         } else if (strcmp(a, "--cpu-only") == 0) {
             o.cpu_only = true; /* agg_run turns both windows off */
         } else if (strcmp(a, "--memory") == 0) {
@@ -196,9 +195,6 @@ static int cmd_run(int argc, char **argv)
             if (parse_window(a, v, &o.alloc_window))
                 return 2;
             i++;
-        } else if (strncmp(a, "--allocation-sampling-window=", 29) == 0) {
-            if (parse_window("--allocation-sampling-window", a + 29, &o.alloc_window))
-                return 2;
         } else if (strcmp(a, "--use-virtual-time") == 0) {
             o.virtual_time = true;
         } else if (strcmp(a, "--profile-only") == 0 || strcmp(a, "--profile-exclude") == 0) {
@@ -209,10 +205,6 @@ static int cmd_run(int argc, char **argv)
             else
                 o.profile_exclude = v;
             i++;
-        } else if (strncmp(a, "--profile-only=", 15) == 0) {
-            o.profile_only = a + 15;
-        } else if (strncmp(a, "--profile-exclude=", 18) == 0) {
-            o.profile_exclude = a + 18;
         } else if (strcmp(a, "--profile-interval") == 0) {
             if (parse_double(a, v, &o.profile_interval, 0.001))
                 return 2;
