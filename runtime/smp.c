@@ -413,11 +413,10 @@ static void tick(void)
         bool running = sys_thread_cpu_ns(tid, &cpu2) == 0 && cpu2 > cpu1;
         uint16_t stack = 0;
         if (stacks && loc.has_frame && loc.stack_n > 0) {
-            /* C frames only of a thread in C code that was on a CPU
-             * during the walk (nat_unwind also leaves alone a thread
-             * inside a system call): a thread about to block is where the
-             * signal would cut a C sleep short with EINTR */
-            int nn = native && running && loc.native && tid != sys_gettid() ? native_frames(tid, now) : 0;
+            /* C frames only of a thread in C code (nat_unwind also
+             * leaves alone a thread inside a system call, which the signal
+             * would interrupt) */
+            int nn = native && loc.native && tid != sys_gettid() ? native_frames(tid, now) : 0;
             stack = stack_number(&loc, nn, tid, now);
         }
         rec_t *r = &recs[nrec];
