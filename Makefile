@@ -26,7 +26,7 @@ AGG_CFLAGS := $(CFLAGS_COMMON) -Iruntime -Iaggregator -Itools
 AGG_LIBS := -lurcu -lurcu-cds -ljson-c -lpthread -lm -ldl
 
 RT_SRCS := runtime/ring.c runtime/sys.c runtime/pyframe.c runtime/nm.c runtime/mh.c runtime/smp.c runtime/nat.c runtime/rt.c runtime/ext.c fork/fk.c
-AGG_SRCS := aggregator/agg.c aggregator/drn.c aggregator/tbl.c aggregator/stk.c aggregator/rpt.c aggregator/nv.c runtime/ring.c runtime/sys.c
+AGG_SRCS := aggregator/agg.c aggregator/drn.c aggregator/tbl.c aggregator/stk.c aggregator/rpt.c aggregator/safefile.c aggregator/nv.c runtime/ring.c runtime/sys.c
 TOOL_SRCS := tools/cli.c tools/view.c tools/gui.c tools/cfg.c tools/exp.c
 TOOL_LIBS := -lmicrohttpd -lyaml
 
@@ -129,7 +129,7 @@ $(OUT)/tests/test_%: tests/unit/test_%.c $(OUT)/agg/runtime/ring.o $(OUT)/agg/ru
 	$(CC) $(AGG_CFLAGS) -Itests/unit -o $@ $^ $(AGG_LIBS)
 
 # tbl and rpt against synthetic records: links the aggregator's tables and report.
-$(OUT)/tests/test_tbl_mem: tests/unit/test_tbl_mem.c $(OUT)/agg/aggregator/tbl.o $(OUT)/agg/aggregator/stk.o $(OUT)/agg/aggregator/rpt.o $(OUT)/agg/aggregator/nv.o tests/unit/tap.h
+$(OUT)/tests/test_tbl_mem: tests/unit/test_tbl_mem.c $(OUT)/agg/aggregator/tbl.o $(OUT)/agg/aggregator/stk.o $(OUT)/agg/aggregator/rpt.o $(OUT)/agg/aggregator/safefile.o $(OUT)/agg/aggregator/nv.o tests/unit/tap.h
 	@mkdir -p $(dir $@)
 	$(CC) $(AGG_CFLAGS) -Itests/unit -o $@ $(filter %.c %.o,$^) $(AGG_LIBS)
 

@@ -8,6 +8,7 @@
  * process's from its own; leaks are judged per process (docs/MEMORY.md).
  */
 #include "rpt.h"
+#include "safefile.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -1004,20 +1005,13 @@ int rpt_write(tbl_t *t, const rpt_meta_t *m, const char *path)
 {
     json_c_set_serialization_double_format("%.12g", JSON_C_OPTION_GLOBAL);
     json_object *root = build(t, m);
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    int rc = json_object_to_file_ext(tmp, root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-    int e = errno;
+    size_t n = 0;
+    const char *text = json_object_to_json_string_length(
+        root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+    int rc = text ? sf_write(path, text, n) : -ENOMEM;
     json_object_put(root);
-    if (rc != 0) {
-        unlink(tmp);
-        return -(e ? e : EIO);
-    }
-    if (rename(tmp, path) != 0) {
-        e = errno;
-        unlink(tmp);
-        return -e;
-    }
+    if (rc != 0)
+        return rc;
     return 0;
 }
 

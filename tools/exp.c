@@ -15,7 +15,7 @@
  */
 #include "exp.h"
 
-#include "gui.h"
+#include "safefile.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -1039,13 +1039,13 @@ int exp_run(json_object *root, const exp_req_t *req, char *msg, size_t n)
         dest = path;
     }
     if (!dest || strcmp(dest, "-") == 0) {
-        if ((rc = gui_write_file("-", out.b ? out.b : "", out.n)) != 0) {
+        if ((rc = sf_write("-", out.b ? out.b : "", out.n)) != 0) {
             snprintf(msg, n, "view: cannot write the output: %s", strerror(-rc));
             st = 1;
             goto done;
         }
     } else {
-        if ((rc = gui_write_file(dest, out.b ? out.b : "", out.n)) != 0) {
+        if ((rc = sf_write(dest, out.b ? out.b : "", out.n)) != 0) {
             snprintf(msg, n, "view: cannot write %s: %s", dest, strerror(-rc));
             goto done;
         }

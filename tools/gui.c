@@ -7,6 +7,7 @@
  * never runs the browser through a shell word it did not quote.
  */
 #include "gui.h"
+#include "safefile.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -277,53 +278,11 @@ int gui_build(gui_t *g, const char *json, size_t len)
 
 /* -------------------------------------------------------------- write */
 
-static int write_fd(int fd, const char *s, size_t n)
-{
-    while (n > 0) {
-        ssize_t k = write(fd, s, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return -errno;
-        s += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 int gui_write(const gui_t *g, const char *path)
 {
     if (!g->page)
         return -EINVAL;
-    return gui_write_file(path, g->page, g->page_n);
-}
-
-int gui_write_file(const char *path, const char *s, size_t n)
-{
-    char tmp[PATH_MAX];
-    int fd, rc;
-
-    if (strcmp(path, "-") == 0) {
-        if (fflush(stdout) != 0)
-            return -errno;
-        return write_fd(STDOUT_FILENO, s, n);
-    }
-    if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= (int)sizeof tmp)
-        return -ENAMETOOLONG;
-    fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    /* mkostemp makes 0600; a page is as readable as any file the user writes */
-    mode_t mask = umask(0);
-    umask(mask);
-    rc = fchmod(fd, 0666 & ~mask) != 0 ? -errno : write_fd(fd, s, n);
-    if (close(fd) != 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = -errno;
-    if (rc != 0)
-        unlink(tmp);
-    return rc;
+    return sf_write(path, g->page, g->page_n);
 }
 
 /* -------------------------------------------------------------- serve */

@@ -35,16 +35,10 @@ gui_t *gui_open(const char *dir, char *err, size_t n);
  * Returns 0 or -ENOMEM. Context: thread. */
 int gui_build(gui_t *g, const char *json, size_t len);
 
-/* Writes the page built by gui_build() to path, as gui_write_file() does.
+/* Writes the page built by gui_build() to path, through sf_write().
  * Returns 0 or -errno. Context: thread. */
 int gui_write(const gui_t *g, const char *path);
 
-/* Writes s[0..n) to path ("-": stdout), through a temporary file in the
- * same directory renamed into place, so a reader never sees half a file;
- * the file gets the mode any new file of the user's gets. The one writer of
- * every file `scalene view` makes (the page, the stack exports). Returns 0
- * or -errno. Context: thread. */
-int gui_write_file(const char *path, const char *s, size_t n);
 
 /* Serves the page at / (and download, when not NULL, at /profile.json) on
  * 127.0.0.1, a free port the kernel picks; prints the URL as one line on
