@@ -62,11 +62,11 @@ $(OUT)/.deps: tools/install-deps.sh
 deps:
 	@sh tools/install-deps.sh
 
-$(OUT)/rt/%.o: %.c
+$(OUT)/rt/%.o: %.c | $(OUT)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(RT_CFLAGS) -c $< -o $@
 
-$(OUT)/agg/%.o: %.c
+$(OUT)/agg/%.o: %.c | $(OUT)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(AGG_CFLAGS) -c $< -o $@
 
