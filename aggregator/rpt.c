@@ -251,6 +251,11 @@ static void take_total(const tbl_proc_t *p, void *arg)
 {
     totals_t *t = arg;
     uint64_t py = tbl_rd(&p->c.python_ns), nat = tbl_rd(&p->c.native_ns), sys = tbl_rd(&p->c.sys_ns);
+    if (!tbl_rd(&p->ran)) { /* it never ran a line in scope: its start-up is its time */
+        py += tbl_rd(&p->pre_py_ns);
+        nat += tbl_rd(&p->pre_nat_ns);
+        sys += tbl_rd(&p->pre_sys_ns);
+    }
     t->py += py;
     t->nat += nat;
     t->sys += sys;
@@ -792,14 +797,18 @@ static void take_proc(const tbl_proc_t *p, void *arg)
     json_object_object_add(o, "exit_signal", sig);
     uint64_t cpu = tbl_rd(&p->c.cpu_ns), ru = (p->utime_us + p->stime_us) * 1000u;
     json_object_object_add(o, "cpu_sec", jd((double)(ru > cpu ? ru : cpu) / 1e9));
-    json_object_object_add(o, "python_sec", jd((double)tbl_rd(&p->c.python_ns) / 1e9));
-    json_object_object_add(o, "native_sec", jd((double)tbl_rd(&p->c.native_ns) / 1e9));
-    json_object_object_add(o, "sys_sec", jd((double)tbl_rd(&p->c.sys_ns) / 1e9));
+    bool ran = tbl_rd(&p->ran);
+    uint64_t pre_py = ran ? 0 : tbl_rd(&p->pre_py_ns), pre_nat = ran ? 0 : tbl_rd(&p->pre_nat_ns),
+             pre_sys = ran ? 0 : tbl_rd(&p->pre_sys_ns);
+    json_object_object_add(o, "python_sec", jd((double)(tbl_rd(&p->c.python_ns) + pre_py) / 1e9));
+    json_object_object_add(o, "native_sec", jd((double)(tbl_rd(&p->c.native_ns) + pre_nat) / 1e9));
+    json_object_object_add(o, "sys_sec", jd((double)(tbl_rd(&p->c.sys_ns) + pre_sys) / 1e9));
     json_object_object_add(o, "samples", ji((int64_t)tbl_rd(&p->c.samples)));
     json_object_object_add(o, "records_written", ji((int64_t)p->written));
     json_object_object_add(o, "records_dropped", ji((int64_t)p->dropped));
     json_object_object_add(o, "records_torn", ji((int64_t)p->torn));
-    json_object_object_add(o, "unattributed_sec", jd((double)tbl_rd(&p->unattributed_ns) / 1e9));
+    json_object_object_add(o, "unattributed_sec",
+                           jd((double)(tbl_rd(&p->unattributed_ns) + pre_py + pre_nat + pre_sys) / 1e9));
     json_object_object_add(o, "unattributed_samples", ji((int64_t)tbl_rd(&p->unattributed_samples)));
     json_object_object_add(o, "held_samples", ji((int64_t)tbl_rd(&p->held_samples)));
     json_object_object_add(o, "interpreter_sec", jd((double)tbl_rd(&p->interpreter_ns) / 1e9));

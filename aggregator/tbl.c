@@ -115,7 +115,6 @@ typedef struct proc_row {
     uint64_t native_live; /* live memory of sites with no Python frame (no row) */
     uint64_t outside_live; /* live memory of sites out of scope (no row, as for CPU) */
     proc_gpu_t *gpu;       /* NULL until GPU use or a main-thread record with GPU on */
-    bool ran;              /* a CPU sample landed in profile scope: the program's first line has run */
 } proc_row_t;
 typedef struct thread_row {
     struct cds_lfht_node node;
@@ -528,12 +527,22 @@ static void ingest_cpu(tbl_t *t, int32_t pid, const rec_t *r)
      * ran its first line of the program (site, runpy, a spawned child's
      * bootstrap): the interpreter starting up or shutting down. */
     bool in_scope = !(r->h.flags & (REC_F_OUTSIDE | REC_F_NOFRAME));
-    if (p && in_scope)
-        p->ran = true;
-    if ((r->h.flags & REC_F_MAIN) && !other &&
-        ((r->h.flags & REC_F_NOFRAME) || (p && !p->ran && !in_scope))) {
+    if (p && in_scope && !uatomic_read(&p->v.ran)) {
+        /* what ran before is start-up after all */
+        uatomic_add(&p->v.interpreter_ns, p->v.pre_py_ns + p->v.pre_nat_ns + p->v.pre_sys_ns);
+        uatomic_set(&p->v.ran, 1);
+    }
+    if ((r->h.flags & REC_F_MAIN) && !other && (r->h.flags & REC_F_NOFRAME)) {
         if (p)
             uatomic_add(&p->v.interpreter_ns, py + nat + sys);
+        return;
+    }
+    if (p && (r->h.flags & REC_F_MAIN) && !other && !in_scope && !uatomic_read(&p->v.ran)) {
+        /* start-up, unless the process never runs a line in scope (a scope
+         * that holds none of its files): rpt counts it then */
+        uatomic_add(&p->v.pre_py_ns, py);
+        uatomic_add(&p->v.pre_nat_ns, nat);
+        uatomic_add(&p->v.pre_sys_ns, sys);
         return;
     }
     if (p)

@@ -148,6 +148,10 @@ typedef struct tbl_proc {
      * line). Not the program's time, so in no total, as in Scalene, which
      * profiles from the program's first line to its exit. */
     uint64_t interpreter_ns;
+    /* Main-thread time out of scope before the first sample in scope (ran):
+     * start-up once ran is set, else the process's own time. */
+    uint64_t pre_py_ns, pre_nat_ns, pre_sys_ns;
+    uint64_t ran; /* 0 or 1 */
     tbl_cpu_t c;
     tbl_pmem_t m;
     tbl_gpu_t g;
