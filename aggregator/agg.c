@@ -196,6 +196,8 @@ static int probe_python(const char *python, py_probe_t *pr)
         char why[64];
         if (timed_out)
             snprintf(why, sizeof why, "no answer in %d s", AGG_PROBE_TIMEOUT_MS / 1000);
+        else if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+            snprintf(why, sizeof why, "it printed no version");
         else if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
             snprintf(why, sizeof why, "exit status 127: it could not be started");
         else if (WIFEXITED(st))
