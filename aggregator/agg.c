@@ -118,27 +118,44 @@ typedef struct py_probe {
 
 #define AGG_PROBE_TIMEOUT_MS 30000
 
-/* Asks the interpreter what it is, before the program runs. The code must
- * run on every Python there is (2.7 included: no -I, no f-strings, no
- * print()), so that an unsupported one is named rather than failing
- * obscurely. -S: no site, so nothing of the environment runs but the
- * interpreter itself. Returns 0, or -1 after printing why the probe gave
- * no answer. */
-static int probe_python(const char *python, py_probe_t *pr)
+/* Asks the interpreter what it is, before the program runs, and (only when
+ * it is one we profile) compiles the script in it, so that a syntax error
+ * is one clear line instead of a run: one interpreter start for both. The
+ * code must run on every Python there is (2.7 included: no -I, no
+ * f-strings, no print()), so that an unsupported one is named rather than
+ * failing obscurely. -S: no site, nothing of the environment runs but the
+ * interpreter; the working directory leaves sys.path, so a sysconfig.py of
+ * the user's cannot answer for the interpreter. script may be NULL (-m).
+ * Returns 0; 2 after the script's syntax error was printed; -1 after
+ * printing why the probe gave no answer. */
+static int probe_python(const char *python, const char *script, py_probe_t *pr)
 {
     static const char code[] =
         "import sys\n"
+        "sys.path[:] = [p for p in sys.path if p and p != '.']\n"
         "try:\n"
         "    import sysconfig\n"
         "    g = sysconfig.get_config_var('Py_GIL_DISABLED')\n"
         "except Exception:\n"
         "    g = 0\n"
         "i = getattr(sys, 'implementation', None)\n"
-        "sys.stdout.write('%d %d %s\\n%s\\n' % (sys.hexversion, g and 1 or 0, i and i.name or 'cpython',"
-        " sys.executable or ''))\n";
+        "n = i and i.name or 'cpython'\n"
+        "sys.stdout.write('%d %d %s\\n%s\\n' % (sys.hexversion, g and 1 or 0, n, sys.executable or ''))\n"
+        "sys.stdout.flush()\n"
+        "if len(sys.argv) > 3 and n == 'cpython' and not g and int(sys.argv[1]) <= sys.hexversion <= int(sys.argv[2]):\n"
+        "    try:\n"
+        "        compile(open(sys.argv[3], 'rb').read(), sys.argv[3], 'exec')\n"
+        "    except SyntaxError as e:\n"
+        "        sys.stderr.write('scalene: %s:%s: SyntaxError: %s\\n' % (e.filename, e.lineno, e.msg))\n"
+        "        sys.exit(3)\n"
+        "    except Exception as e:\n"
+        "        sys.stderr.write('scalene: %s: %s\\n' % (sys.argv[3], e))\n"
+        "        sys.exit(3)\n";
+    char lo[16], hi[16];
+    snprintf(lo, sizeof lo, "%u", REC_PY_MIN_HEX);
+    snprintf(hi, sizeof hi, "%u", REC_PY_MAX_HEX);
     int fd[2];
-    if (pipe2(fd, O_CLOEXEC) != 0)
-    {
+    if (pipe2(fd, O_CLOEXEC) != 0) {
         user_error("cannot probe interpreter '%s': %s", python, strerror(errno));
         return -1;
     }
@@ -154,7 +171,7 @@ static int probe_python(const char *python, py_probe_t *pr)
         if (null >= 0)
             dup2(null, STDIN_FILENO);
         dup2(fd[1], STDOUT_FILENO);
-        execl(python, python, "-S", "-c", code, (char *)NULL);
+        execl(python, python, "-S", "-c", code, lo, hi, script, (char *)NULL);
         _exit(127);
     }
     close(fd[1]);
@@ -191,6 +208,8 @@ static int probe_python(const char *python, py_probe_t *pr)
     unsigned long hex = 0;
     int nogil = 0, used = 0;
     memset(pr, 0, sizeof *pr);
+    if (!timed_out && WIFEXITED(st) && WEXITSTATUS(st) == 3)
+        return 2; /* the script does not compile: said on stderr */
     if (timed_out || !WIFEXITED(st) || WEXITSTATUS(st) != 0 ||
         sscanf(out, "%lu %d %31s%n", &hex, &nogil, pr->impl, &used) != 3 || hex == 0) {
         char why[64];
@@ -266,34 +285,6 @@ static int check_python(const char *python, const char *how, const py_probe_t *p
             "choose another with --python\n",
             python, real, how, what, ok);
     return 2;
-}
-
-/* Compiles the script in a throwaway interpreter (no site, no profiler) so
- * a syntax error is one clear line instead of a run. Returns 0 if it
- * compiles, 2 after printing the error, -1 if the check itself failed. */
-static int syntax_check(const char *python, const char *script)
-{
-    static const char code[] =
-        "import sys\n"
-        "try:\n"
-        "    compile(open(sys.argv[1],'rb').read(), sys.argv[1], 'exec')\n"
-        "except SyntaxError as e:\n"
-        "    sys.stderr.write('scalene: %s:%s: SyntaxError: %s\\n' % (e.filename, e.lineno, e.msg)); sys.exit(3)\n"
-        "except Exception as e:\n"
-        "    sys.stderr.write('scalene: %s: %s\\n' % (sys.argv[1], e)); sys.exit(3)\n";
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        execl(python, python, "-I", "-S", "-c", code, script, (char *)NULL);
-        _exit(127);
-    }
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 3)
-        return 2;
-    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
 static char *env_entry(const char *k, const char *v)
@@ -384,15 +375,11 @@ int agg_run(const agg_opts_t *o)
             return user_error("%s%s", "no python3 on PATH: name the interpreter with --python", "");
     }
     py_probe_t probe;
-    if (probe_python(python, &probe) != 0)
+    int pr = probe_python(python, o->module ? NULL : script, &probe);
+    if (pr != 0)
         return 2;
     if (check_python(python, how, &probe) != 0)
         return 2;
-    if (!o->module) {
-        int sc = syntax_check(python, script);
-        if (sc == 2)
-            return 2;
-    }
 
     ring_cfg_t cfg;
     memset(&cfg, 0, sizeof cfg);
