@@ -125,7 +125,8 @@ typedef struct py_probe {
  * f-strings, no print()), so that an unsupported one is named rather than
  * failing obscurely. -S: no site, nothing of the environment runs but the
  * interpreter; the working directory leaves sys.path, so a sysconfig.py of
- * the user's cannot answer for the interpreter. script may be NULL (-m).
+ * the user's cannot answer for the interpreter. sysconfig (~10 ms) only
+ * from 3.13, the first version with free-threaded builds. script may be NULL (-m).
  * Returns 0; 2 after the script's syntax error was printed; -1 after
  * printing why the probe gave no answer. */
 static int probe_python(const char *python, const char *script, py_probe_t *pr)
@@ -133,11 +134,13 @@ static int probe_python(const char *python, const char *script, py_probe_t *pr)
     static const char code[] =
         "import sys\n"
         "sys.path[:] = [p for p in sys.path if p and p != '.']\n"
-        "try:\n"
-        "    import sysconfig\n"
-        "    g = sysconfig.get_config_var('Py_GIL_DISABLED')\n"
-        "except Exception:\n"
-        "    g = 0\n"
+        "g = 0\n"
+        "if sys.hexversion >= 0x030D0000:\n"
+        "    try:\n"
+        "        import sysconfig\n"
+        "        g = sysconfig.get_config_var('Py_GIL_DISABLED')\n"
+        "    except Exception:\n"
+        "        pass\n"
         "i = getattr(sys, 'implementation', None)\n"
         "n = i and i.name or 'cpython'\n"
         "sys.stdout.write('%d %d %s\\n%s\\n' % (sys.hexversion, g and 1 or 0, n, sys.executable or ''))\n"
@@ -271,15 +274,12 @@ static int check_python(const char *python, const char *how, const py_probe_t *p
     /* a shim or wrapper (pyenv, asdf): name the interpreter it runs too */
     if (pr->exe[0] && strcmp(pr->exe, python) != 0)
         snprintf(real, sizeof real, " (%s)", pr->exe);
-    char what[96];
-    if (strcmp(pr->impl, "cpython") != 0)
-        snprintf(what, sizeof what, "%s %s, not CPython", pr->impl, ver);
-    else if (pr->hex < REC_PY_MIN_HEX || pr->hex > REC_PY_MAX_HEX)
-        snprintf(what, sizeof what, "Python %s", ver);
-    else if (pr->nogil)
-        snprintf(what, sizeof what, "Python %s, free-threaded", ver);
-    else
+    bool cpython = strcmp(pr->impl, "cpython") == 0;
+    if (cpython && pr->hex >= REC_PY_MIN_HEX && pr->hex <= REC_PY_MAX_HEX && !pr->nogil)
         return 0;
+    char what[96];
+    snprintf(what, sizeof what, "%s %s%s%s", cpython ? "Python" : pr->impl, ver, pr->nogil ? ", free-threaded" : "",
+             cpython ? "" : ", not CPython");
     fprintf(stderr,
             "scalene: %s%s (%s) is %s, which scalene cannot profile: it profiles CPython %s (with the GIL); "
             "choose another with --python\n",

@@ -136,22 +136,23 @@ def test_each_pyenv_version_profiled_or_refused(run_scalene, tmp_path, mm):
 
 
 def test_free_threaded_refused(run_scalene, tmp_path):
-    """A free-threaded build has other object layouts: refused. No such
-    build is at hand, so a wrapper runs Debian's python with a sysconfig
-    that says Py_GIL_DISABLED=1 (what a 3.13t build's says)."""
+    """A free-threaded build has other object layouts: refused, whatever the
+    range. No such build is at hand, so a wrapper runs pyenv's 3.13 (the
+    first version with such builds; the probe asks sysconfig only from
+    3.13) with a sysconfig that says Py_GIL_DISABLED=1, as a 3.13t's does."""
+    full, exe = pyenv_python((3, 13))
     fake = tmp_path / "fake"
     fake.mkdir()
     (fake / "sysconfig.py").write_text(
         "def get_config_var(name):\n    return 1 if name == 'Py_GIL_DISABLED' else None\n"
     )
-    wrapper = tmp_path / "python3t"
-    wrapper.write_text('#!/bin/sh\nPYTHONPATH=%s exec %s "$@"\n' % (fake, PYTHON))
+    wrapper = tmp_path / "python3.13t"
+    wrapper.write_text('#!/bin/sh\nPYTHONPATH=%s exec %s "$@"\n' % (fake, exe))
     os.chmod(wrapper, 0o755)
     write_prog(tmp_path)
     marker = str(tmp_path / "marker")
     run = run_scalene(["--python", str(wrapper), "prog.py"], env={"MARKER": marker})
-    ver = run_plain([PYTHON, "-c", "import platform; print(platform.python_version())"]).stdout.strip()
-    assert_refused(run, marker, "is Python %s, free-threaded" % ver, str(wrapper))
+    assert_refused(run, marker, "is Python %s, free-threaded" % full, str(wrapper))
 
 
 def test_not_a_python_refused(run_scalene, tmp_path):
