@@ -127,6 +127,11 @@ def build_wheel(build, out_dir):
 
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, "%s-%s.whl" % (stem, tag))
+    # one wheel in out_dir, so `pip install dist/*.whl` never meets an older one
+    prefix = DIST.replace("-", "_") + "-"
+    for old in os.listdir(out_dir):
+        if old.startswith(prefix) and old.endswith(".whl") and old != os.path.basename(path):
+            os.unlink(os.path.join(out_dir, old))
     tmp = path + ".tmp"
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
         for arc, data, exe in entries:

@@ -77,8 +77,3 @@ def missing(mm):
     where = "pyenv at %s has no %d.%d" % ((root,) + tuple(mm)) if root else "no pyenv here (PYENV_ROOT, ~/.pyenv)"
     return "CPython %d.%d is not installed (%s): nothing is installed by the tests" % (mm + (where,))
 
-
-def skipped_for_range(versions):
-    """The skip note listing the pyenv versions outside the range."""
-    out = sorted(mm for mm in versions if not in_range(mm))
-    return ", ".join("%d.%d" % mm for mm in out)
