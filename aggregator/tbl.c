@@ -1017,6 +1017,32 @@ void tbl_slot_stats(tbl_t *t, int32_t pid, const ring_slot_info_t *info)
     rcu_read_unlock();
 }
 
+void tbl_proc_exe(tbl_t *t, int32_t pid, const char *path)
+{
+    proc_row_t *p = proc_row(t, pid);
+    if (!p)
+        return;
+    /* the text goes in as the runtime's REC_STR chunks would bring it, so
+     * it is published (and cut) exactly like every other string */
+    size_t n = strnlen(path, REC_STR_MAX);
+    rec_t r;
+    memset(&r, 0, sizeof r);
+    r.h.kind = REC_STR;
+    r.u.str.id = rec_str_id(path, n);
+    r.u.str.total = (uint16_t)n;
+    size_t off = 0;
+    do {
+        size_t k = n - off < REC_STR_CHUNK ? n - off : REC_STR_CHUNK;
+        r.u.str.off = (uint16_t)off;
+        r.u.str.n = (uint8_t)k;
+        memset(r.u.str.text, 0, sizeof r.u.str.text);
+        memcpy(r.u.str.text, path + off, k);
+        ingest_str(t, &r);
+        off += k;
+    } while (off < n);
+    uatomic_set(&p->v.exe_id, r.u.str.id);
+}
+
 void tbl_proc_end(tbl_t *t, int32_t pid, bool has_status, int status, uint64_t now_ns)
 {
     rcu_read_lock();

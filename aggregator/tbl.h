@@ -128,6 +128,7 @@ typedef struct tbl_pmem {
 typedef struct tbl_proc {
     int32_t pid, ppid;
     uint64_t argv_id;
+    uint64_t exe_id;           /* string id of the binary it runs (tbl_proc_exe); 0 if unknown */
     uint64_t start_ns, end_ns; /* CLOCK_MONOTONIC; 0 if unknown */
     uint32_t pyver;
     uint32_t how;    /* 0 exec'd, 1 forked (REC_PROC_START) */
@@ -195,6 +196,12 @@ void tbl_ingest(tbl_t *t, int32_t pid, const rec_t *r);
 
 /* Slot counters of pid (attempts, drops, torn), replacing earlier values. */
 void tbl_slot_stats(tbl_t *t, int32_t pid, const ring_slot_info_t *info);
+
+/* The binary pid runs, as the kernel names it (/proc/<pid>/exe, read by
+ * the drain when it meets the process's REC_PROC_START): interned like a
+ * string the runtime sent, the latest one wins (an execve starts again).
+ * Single writer, like tbl_ingest: the drain thread. Context: thread. */
+void tbl_proc_exe(tbl_t *t, int32_t pid, const char *path);
 
 /* The aggregator (or drain) learnt that pid ended: wait status if has_status,
  * at now_ns. */
