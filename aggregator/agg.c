@@ -546,6 +546,16 @@ int agg_run(const agg_opts_t *o)
     m.gpu_period_sec = (double)AGG_GPU_PERIOD_NS / 1e9;
     long nc = sysconf(_SC_NPROCESSORS_ONLN);
     m.ncpus = nc > 0 ? (int)nc : 1;
+    /* issue 16: the host this run names in its report ($SCALENE_HOST lets
+     * several runs on one machine, or containers, name themselves) */
+    char hostname[256] = "localhost";
+    const char *host_env = getenv("SCALENE_HOST");
+    if (host_env && *host_env)
+        snprintf(hostname, sizeof hostname, "%s", host_env);
+    else if (gethostname(hostname, sizeof hostname - 1) != 0 || !hostname[0])
+        snprintf(hostname, sizeof hostname, "localhost");
+    hostname[sizeof hostname - 1] = 0;
+    m.host = hostname;
     /* --profile-interval: the report rewritten while the program runs
      * (rpt_write renames a finished temporary file into place, so a reader
      * never sees half a file; the tables are read under RCU while the drain

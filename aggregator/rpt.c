@@ -778,6 +778,7 @@ static void take_proc(const tbl_proc_t *p, void *arg)
     if (p->pyver == 0 && tbl_rd(&p->c.samples) == 0 && p->pid != c->m->main_pid)
         return;
     json_object *o = json_object_new_object();
+    json_object_object_add(o, "host", js(c->m->host));
     json_object_object_add(o, "pid", ji(p->pid));
     json_object_object_add(o, "ppid", ji(p->ppid));
     json_object_object_add(o, "argv", argv_array(c->t, p->argv_id));
@@ -911,6 +912,11 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
     json_object_object_add(root, "elapsed_time_sec", jd(rel(m->end_ns, m->t0_ns)));
     json_object_object_add(root, "start_time_absolute", jd(m->start_epoch));
     json_object_object_add(root, "start_time_perf", jd((double)m->t0_ns / 1e9));
+    /* issue 16: where it ran, so `scalene merge` keeps hosts apart */
+    json_object_object_add(root, "host", js(m->host));
+    json_object *hosts = json_object_new_array();
+    json_object_array_add(hosts, js(m->host));
+    json_object_object_add(root, "hosts", hosts);
 
     json_object *files = json_object_new_object();
     size_t fi = 0;

@@ -41,6 +41,7 @@ typedef struct rpt_meta {
     bool stacks;                /* --stacks: call stacks per process and merged */
     bool native;                /* --native: C frames in them */
     bool no_leaks;              /* --no-memory-leak-detector: no file gets `leaks` */
+    const char *host;           /* this host's name: $SCALENE_HOST, else the hostname (issue 16) */
 } rpt_meta_t;
 
 /* Writes the report to path atomically (a temporary file in the same
