@@ -15,6 +15,7 @@
 
 #include "agg.h"
 #include "cfg.h"
+#include "merge.h"
 #include "ring.h"
 #include "view.h"
 
@@ -23,6 +24,7 @@
 static const char usage_top[] = "usage: scalene run [options] prog.py [--- args...]\n"
                                 "       scalene run [options] -m module [args...]\n"
                                 "       scalene view [--html|--standalone|--cli|--collapsed|--speedscope] [options] [profile.json]\n"
+                                "       scalene merge [-o OUT] REPORT...\n"
                                 "       scalene control on|off PID\n"
                                 "       scalene --version\n";
 
@@ -369,6 +371,8 @@ int main(int argc, char **argv)
         static char libdir[PATH_MAX];
         return vw_main(argc - 1, argv + 1, self_libdir(libdir, sizeof libdir) == 0 ? libdir : NULL);
     }
+    if (strcmp(argv[1], "merge") == 0)
+        return mrg_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "control") == 0)
         return cmd_control(argc - 1, argv + 1);
     if (strcmp(argv[1], "--version") == 0) {
@@ -381,5 +385,5 @@ int main(int argc, char **argv)
     }
     if (strlen(argv[1]) > 3 && strcmp(argv[1] + strlen(argv[1]) - 3, ".py") == 0)
         return bad("missing command: did you mean 'scalene run %s'?", argv[1]);
-    return bad("unknown command '%s' (commands: run, view, control)", argv[1]);
+    return bad("unknown command '%s' (commands: run, view, merge, control)", argv[1]);
 }

@@ -78,6 +78,7 @@ typedef struct vw_file {
 typedef struct vw_proc {
     long long pid, ppid;
     const char *role;
+    const char *host; /* issue 16: the host it ran on (NULL in older reports) */
     double cpu, py, nat, sys, samples, dropped;
     double peak_mb; /* peak_footprint_mb */
     long long code, sig;
@@ -818,7 +819,7 @@ static int load_proc(vw_load_t *ld, json_object *o, vw_proc_t *p)
         return fail(ld, "is %s, expected an object", type_desc(o));
     if ((rc = int_of(ld, o, "pid", &p->pid, NULL)) ||
         (rc = int_of(ld, o, "ppid", &p->ppid, NULL)) ||
-        (rc = str_of(ld, o, "role", &p->role, NULL)) ||
+        (rc = str_of(ld, o, "role", &p->role, NULL)) || (rc = str_of(ld, o, "host", &p->host, NULL)) ||
         (rc = num_of(ld, o, "cpu_sec", &p->cpu)) || (rc = num_of(ld, o, "python_sec", &p->py)) ||
         (rc = num_of(ld, o, "native_sec", &p->nat)) || (rc = num_of(ld, o, "sys_sec", &p->sys)) ||
         (rc = num_of(ld, o, "samples", &p->samples)) ||
@@ -1311,6 +1312,40 @@ static void choose_pcols(const vw_out_t *o, bool memory, bool show[PC_N])
     }
 }
 
+static bool same_host(const vw_proc_t *a, const vw_proc_t *b)
+{
+    return (!a->host && !b->host) || (a->host && b->host && strcmp(a->host, b->host) == 0);
+}
+
+static void put_proc_row(const vw_out_t *o, const vw_proc_t *pr, const bool show[PC_N], int argw)
+{
+    FILE *f = o->f;
+    vw_line_t l = {.n = 0};
+    char cell[PC_N][32];
+    double secs[PC_N] = {[PC_CPU] = pr->cpu, [PC_PY] = pr->py, [PC_NAT] = pr->nat, [PC_SYS] = pr->sys};
+    for (int c = PC_CPU; c <= PC_SYS; c++)
+        fmt_fixed(cell[c], sizeof cell[c], secs[c], 2);
+    snprintf(cell[PC_PID], sizeof cell[PC_PID], "%lld", pr->pid);
+    snprintf(cell[PC_PPID], sizeof cell[PC_PPID], "%lld", pr->ppid);
+    fmt_fixed(cell[PC_SAMPLES], sizeof cell[PC_SAMPLES], pr->samples, 0);
+    fmt_fixed(cell[PC_DROPPED], sizeof cell[PC_DROPPED], pr->dropped, 0);
+    fmt_fixed(cell[PC_PEAK], sizeof cell[PC_PEAK], pr->peak_mb, 1);
+    exit_desc(pr, cell[PC_EXIT], sizeof cell[PC_EXIT]);
+    for (int c = 0; c < PC_N; c++) {
+        if (!show[c])
+            continue;
+        if (c == PC_ROLE) {
+            put_pad(f, pr->role ? pr->role : "?", -vw_pcols[c].w); /* profile text: sanitized */
+            fputc(' ', f);
+        } else {
+            fprintf(f, "%*s ", vw_pcols[c].w, cell[c]);
+        }
+    }
+    line_add_argv(&l, pr->argv);
+    put_cut(f, l.b, l.n, argw, false);
+    fputc('\n', f);
+}
+
 static void put_processes(const vw_out_t *o, const vw_prof_t *p)
 {
     FILE *f = o->f;
@@ -1328,32 +1363,26 @@ static void put_processes(const vw_out_t *o, const vw_prof_t *p)
     if (argw < 1)
         argw = 1;
     fprintf(f, "argv%s\n", o->color ? VW_RESET : "");
-    for (size_t i = 0; i < p->nprocs; i++) {
-        const vw_proc_t *pr = &p->procs[i];
-        vw_line_t l = {.n = 0};
-        char cell[PC_N][32];
-        double secs[PC_N] = {[PC_CPU] = pr->cpu, [PC_PY] = pr->py, [PC_NAT] = pr->nat, [PC_SYS] = pr->sys};
-        for (int c = PC_CPU; c <= PC_SYS; c++)
-            fmt_fixed(cell[c], sizeof cell[c], secs[c], 2);
-        snprintf(cell[PC_PID], sizeof cell[PC_PID], "%lld", pr->pid);
-        snprintf(cell[PC_PPID], sizeof cell[PC_PPID], "%lld", pr->ppid);
-        fmt_fixed(cell[PC_SAMPLES], sizeof cell[PC_SAMPLES], pr->samples, 0);
-        fmt_fixed(cell[PC_DROPPED], sizeof cell[PC_DROPPED], pr->dropped, 0);
-        fmt_fixed(cell[PC_PEAK], sizeof cell[PC_PEAK], pr->peak_mb, 1);
-        exit_desc(pr, cell[PC_EXIT], sizeof cell[PC_EXIT]);
-        for (int c = 0; c < PC_N; c++) {
-            if (!show[c])
-                continue;
-            if (c == PC_ROLE) {
-                put_pad(f, pr->role ? pr->role : "?", -vw_pcols[c].w); /* profile text: sanitized */
-                fputc(' ', f);
-            } else {
-                fprintf(f, "%*s ", vw_pcols[c].w, cell[c]);
-            }
+    /* issue 16: a merged report's processes, grouped by host (in the order
+     * the hosts first appear); one host's report prints no heading */
+    bool multi = false;
+    for (size_t i = 1; i < p->nprocs; i++)
+        multi = multi || !same_host(&p->procs[i], &p->procs[0]);
+    for (size_t h = 0; h < p->nprocs; h++) {
+        bool first = true;
+        for (size_t k = 0; k < h && first; k++)
+            first = !same_host(&p->procs[k], &p->procs[h]);
+        if (!first)
+            continue;
+        if (multi) {
+            fprintf(f, "%shost ", o->color ? VW_BOLD : "");
+            const char *hn = p->procs[h].host ? p->procs[h].host : "?";
+            put_cut(f, hn, strlen(hn), o->cols > 10 ? o->cols - 10 : 10, false); /* profile text: sanitized */
+            fprintf(f, "%s\n", o->color ? VW_RESET : "");
         }
-        line_add_argv(&l, pr->argv);
-        put_cut(f, l.b, l.n, argw, false);
-        fputc('\n', f);
+        for (size_t i = h; i < p->nprocs; i++)
+            if (same_host(&p->procs[i], &p->procs[h]))
+                put_proc_row(o, &p->procs[i], show, argw);
     }
 }
 
