@@ -17,6 +17,7 @@
 #include "view.h"
 
 #include "exp.h"
+#include "pprof.h"
 #include "gui.h"
 
 #include <errno.h>
@@ -111,6 +112,7 @@ typedef struct vw_opts {
     vw_mode_t mode;
     const char *outfile; /* VW_FILE, VW_EXPORT: -o, or NULL for the mode's default */
     exp_format_t format; /* VW_EXPORT */
+    bool pprof;          /* VW_EXPORT: --pprof (tools/pprof.c) instead of exp's formats */
     bool browser;        /* VW_SERVE: start the browser (--no-browser: not) */
     bool reduced, processes;
     bool has_pid;
@@ -1415,6 +1417,7 @@ static void usage(FILE *f)
           "       scalene view --html|--standalone [-o FILE] [profile.json]\n"
           "       scalene view --cli [-r|--reduced] [--pid N] [--processes] [profile.json]\n"
           "       scalene view --collapsed|--speedscope [--pid N] [-o FILE] [profile.json]\n"
+          "       scalene view --pprof [-o FILE] [profile.json]\n"
           "\n"
           "Shows a profile written by `scalene run` (or by Scalene).\n"
           "\n"
@@ -1444,6 +1447,9 @@ static void usage(FILE *f)
           "  --speedscope     write the call stacks as a speedscope file, one profile per\n"
           "                   process: DIR/NAME.speedscope.json for DIR/NAME.json\n"
           "                   (--pid N with either: only process N)\n"
+          "  --pprof          write a gzip'd pprof profile.proto (go tool pprof, Pyroscope,\n"
+          "                   Parca): DIR/NAME.pb.gz for DIR/NAME.json; labels host, pid,\n"
+          "                   thread, process_role; the call stacks when the run had them\n"
           "  -h, --help       show this help and exit\n"
           "\n"
           "-r, --pid and --processes imply --cli. The terminal view fits the terminal's\n"
@@ -1497,12 +1503,13 @@ static int parse_args(int argc, char **argv, vw_opts_t *opts)
             else if (strcmp(a, "--no-browser") == 0)
                 opts->browser = false;
             /* ---- exports (tools/exp.c) ---- */
-            else if (strcmp(a, "--collapsed") == 0 || strcmp(a, "--speedscope") == 0) {
+            else if (strcmp(a, "--collapsed") == 0 || strcmp(a, "--speedscope") == 0 || strcmp(a, "--pprof") == 0) {
                 if (exp_opt && strcmp(exp_opt, a) != 0) {
-                    err_line("view: --collapsed and --speedscope are different exports; choose one");
+                    err_line("view: %s and %s are different exports; choose one", exp_opt, a);
                     return 2;
                 }
                 exp_opt = a;
+                opts->pprof = a[2] == 'p';
                 opts->format = a[2] == 'c' ? EXP_COLLAPSED : EXP_SPEEDSCOPE;
             }
             /* ---- end of exports ---- */
@@ -1789,7 +1796,8 @@ static int show_export(const vw_opts_t *opts)
     }
     exp_req_t req = {.format = opts->format, .profile = opts->path, .outfile = opts->outfile,
                      .pid = opts->has_pid ? opts->pid : 0};
-    int st = exp_run(prof.root, &req, msg, sizeof msg);
+    pp_req_t preq = {.profile = opts->path, .outfile = opts->outfile};
+    int st = opts->pprof ? pp_run(prof.root, &preq, msg, sizeof msg) : exp_run(prof.root, &req, msg, sizeof msg);
     if (st != 0)
         err_line("%s", msg);
     prof_free(&prof);

@@ -258,7 +258,14 @@ export class App {
     let rows =
       `<tr class="all" data-select=""><td class="pid"><button type="button" class="link" data-select="">All processes</button></td>` +
       `<td>merged</td><td class="cmd"></td><td></td><td></td><td></td><td></td><td></td></tr>`;
+    // issue 16: a merged report's processes, grouped by host under a heading row
+    const hosts = new Set(p.processes.map((pr) => pr.host));
+    let lastHost: string | null = null;
     for (const pr of p.processes) {
+      if (hosts.size > 1 && pr.depth === 0 && pr.host !== lastHost) {
+        lastHost = pr.host;
+        rows += `<tr class="host-head"><td colspan="8"><b>host ${esc(pr.host || "unknown")}</b></td></tr>`;
+      }
       const ind = Math.min(pr.depth, 12);
       const tip = `Python ${fmtSec(pr.py)} · native ${fmtSec(pr.nat)} · system ${fmtSec(pr.sys)}\nCPU (user+kernel) ${fmtSec(pr.cpu)} · ${pr.samples} samples`;
       const life = pr.start !== null && endT > 0

@@ -68,8 +68,10 @@ export interface Thread {
 }
 
 export interface Proc {
-  pid: string;
+  pid: string; // its key: the pid, or host:pid in a merged report (by_process's keys)
   ppid: string;
+  host: string; // issue 16: the host it ran on ("" in older reports)
+  realPid: string;
   argv: string[];
   role: string;
   python: string | null;
@@ -264,8 +266,10 @@ function readProcs(v: unknown, threads: Thread[]): { list: Proc[]; roots: Proc[]
       const w = `processes[${i}]`;
       const argv = Array.isArray(o["argv"]) ? (o["argv"] as unknown[]).map((a) => String(a)) : [];
       const p: Proc = {
-        pid: str(o, "pid", `?${i}`),
+        pid: typeof o["key"] === "string" ? (o["key"] as string) : str(o, "pid", `?${i}`),
         ppid: str(o, "ppid"),
+        host: typeof o["host"] === "string" ? (o["host"] as string) : "",
+        realPid: str(o, "pid", `?${i}`),
         argv,
         role: str(o, "role"),
         python: typeof o["python"] === "string" ? (o["python"] as string) : null,
@@ -300,14 +304,18 @@ function readProcs(v: unknown, threads: Thread[]): { list: Proc[]; roots: Proc[]
     }
   }
   for (const t of threads) byPid.get(t.pid)?.threads.push(t);
+  // A parent is the process with its ppid on the same host (a merged report's
+  // hosts reuse pids).
+  const byHostPid = new Map<string, Proc>();
+  for (const p of all) if (!byHostPid.has(`${p.host}\u0000${p.realPid}`)) byHostPid.set(`${p.host}\u0000${p.realPid}`, p);
   const roots: Proc[] = [];
   for (const p of all) {
-    const parent = p.ppid !== p.pid ? byPid.get(p.ppid) : undefined;
+    const parent = p.ppid !== p.realPid ? byHostPid.get(`${p.host}\u0000${p.ppid}`) : undefined;
     if (parent) parent.children.push(p);
     else roots.push(p);
   }
-  const byStart = (a: Proc, b: Proc) => (a.start ?? 0) - (b.start ?? 0) || Number(a.pid) - Number(b.pid);
-  roots.sort((a, b) => (a.role === "main" ? -1 : 0) - (b.role === "main" ? -1 : 0) || byStart(a, b));
+  const byStart = (a: Proc, b: Proc) => (a.start ?? 0) - (b.start ?? 0) || Number(a.realPid) - Number(b.realPid);
+  roots.sort((a, b) => a.host.localeCompare(b.host) || (a.role === "main" ? -1 : 0) - (b.role === "main" ? -1 : 0) || byStart(a, b));
   // Depth-first order, iterative (a chain of nested forks can be deep); a cycle in
   // ppid links cannot loop: each process is placed once.
   const list: Proc[] = [];
@@ -335,7 +343,7 @@ function readThreads(v: unknown): Thread[] {
   for (const o of v) {
     if (!isObj(o)) continue;
     out.push({
-      pid: str(o, "pid"), tid: str(o, "tid"), name: str(o, "name"), main: o["main"] === true,
+      pid: typeof o["process_key"] === "string" ? (o["process_key"] as string) : str(o, "pid"), tid: str(o, "tid"), name: str(o, "name"), main: o["main"] === true,
       cpu: lnum(o, "cpu_sec"), py: lnum(o, "python_sec"), nat: lnum(o, "native_sec"),
       sys: lnum(o, "sys_sec"), samples: lnum(o, "samples"),
     });
