@@ -204,6 +204,7 @@ typedef struct rctx {
     const tbl_prof_t *prof;    /* @profile functions; none: every line is kept */
     size_t nprof;
     uint32_t gpu_ndev;         /* GPUs sampled (n_gpu_percent is their mean); 0: none */
+    bool compact;              /* issue 16: idle lines only in the file's `source` (docs/REPORT.md) */
 } rctx_t;
 
 /* Whether rows [b, e) (one line or function, a row per process) pass the
@@ -541,7 +542,7 @@ static json_object *file_obj(const rctx_t *c, const char *fname, const row_t *lb
             r = q;
             continue;
         }
-        for (; !c->reduced && next < r->line && next <= src.n; next++) {
+        for (; !c->reduced && !c->compact && next < r->line && next <= src.n; next++) {
             if (!in_profiled(c, lb->file_id, next))
                 continue;
             json_object *o = idle_line(next, src.line[next - 1]);
@@ -560,7 +561,7 @@ static json_object *file_obj(const rctx_t *c, const char *fname, const row_t *lb
         next = r->line + 1;
         r = q;
     }
-    for (; !c->reduced && next <= src.n; next++) {
+    for (; !c->reduced && !c->compact && next <= src.n; next++) {
         if (lb < le && !in_profiled(c, lb->file_id, next))
             continue;
         json_object *o = idle_line(next, src.line[next - 1]);
@@ -568,6 +569,14 @@ static json_object *file_obj(const rctx_t *c, const char *fname, const row_t *lb
         zero_fields(o);
         region(o, next);
         json_object_array_add(lines, o);
+    }
+    /* issue 16: a compact report lists only the lines with rows; every
+     * line's text is here once, and a reader makes the idle rows from it */
+    json_object *source = NULL;
+    if (c->compact) {
+        source = json_object_new_array_ext((int)src.n);
+        for (uint32_t i = 0; i < src.n; i++)
+            json_object_array_add(source, js(src.line[i]));
     }
     src_free(&src);
     json_object *funcs = json_object_new_array();
@@ -591,6 +600,8 @@ static json_object *file_obj(const rctx_t *c, const char *fname, const row_t *lb
     }
     json_object_object_add(file, "percent_cpu_time", jd(pct(ftotal, total)));
     json_object_object_add(file, "lines", lines);
+    if (source)
+        json_object_object_add(file, "source", source);
     json_object_object_add(file, "functions", funcs);
     json_object_object_add(file, "leaks", leaks);
     json_object_object_add(file, "imports", json_object_new_array());
@@ -601,6 +612,7 @@ typedef struct pctx {
     tbl_t *t;
     const rpt_meta_t *m;
     json_object *arr;
+    struct frtab *ft; /* compact stacks (issue 16), or NULL */
 } pctx_t;
 
 static json_object *argv_array(tbl_t *t, uint64_t id)
@@ -670,11 +682,32 @@ static json_object *frame_json(tbl_t *t, const stk_frame_t *f)
     return o;
 }
 
-static json_object *frames_json(tbl_t *t, const stk_frame_t *f, uint32_t n)
+/* issue 16: a compact report stores each distinct frame once, in the
+ * top-level `stack_frames`, and a stack as the frames' indexes there. */
+typedef struct frtab {
+    json_object *arr; /* the frames, in order of first use */
+    json_object *idx; /* "native:file:func:line:offset" -> index */
+} frtab_t;
+
+static json_object *frame_ref(frtab_t *ft, tbl_t *t, const stk_frame_t *f)
+{
+    char key[96];
+    snprintf(key, sizeof key, "%d:%llx:%llx:%u:%llx", f->native ? 1 : 0, (unsigned long long)f->file_id,
+             (unsigned long long)f->func_id, f->line, (unsigned long long)f->offset);
+    json_object *i = NULL;
+    if (!json_object_object_get_ex(ft->idx, key, &i)) {
+        i = ji((int64_t)json_object_array_length(ft->arr));
+        json_object_array_add(ft->arr, frame_json(t, f));
+        json_object_object_add(ft->idx, key, i);
+    }
+    return ji(json_object_get_int64(i));
+}
+
+static json_object *frames_json(tbl_t *t, const stk_frame_t *f, uint32_t n, frtab_t *ft)
 {
     json_object *a = json_object_new_array_ext((int)n);
     for (uint32_t i = 0; i < n; i++)
-        json_object_array_add(a, frame_json(t, &f[i]));
+        json_object_array_add(a, ft ? frame_ref(ft, t, &f[i]) : frame_json(t, &f[i]));
     return a;
 }
 
@@ -683,6 +716,7 @@ static uint64_t stk_total(const stk_stats_t *st) { return st->python_ns + st->na
 typedef struct sjctx {
     tbl_t *t;
     json_object *arr;
+    frtab_t *ft; /* compact: frames by index; NULL: frames written out */
 } sjctx_t;
 
 /* processes[i].stacks: [[frame, ...], {count, cpu_sec, python_sec, native_sec, system_sec}] */
@@ -695,7 +729,7 @@ static void take_proc_stack(const stk_frame_t *f, uint32_t n, const stk_stats_t 
     json_object_object_add(o, "python_sec", jd((double)st->python_ns / 1e9));
     json_object_object_add(o, "native_sec", jd((double)st->native_ns / 1e9));
     json_object_object_add(o, "system_sec", jd((double)st->sys_ns / 1e9));
-    json_object_array_add(e, frames_json(c->t, f, n));
+    json_object_array_add(e, frames_json(c->t, f, n, c->ft));
     json_object_array_add(e, o);
     json_object_array_add(c->arr, e);
 }
@@ -729,9 +763,14 @@ static void take_merged_stack(const stk_frame_t *f, uint32_t n, const stk_stats_
  * ...], hits]) and `stacks` ([["file func:line;", ...], {count,
  * python_time, c_time, cpu_samples}], fractions of all stacks' time and
  * samples; c_time is native + system). */
-static uint64_t stacks_json(tbl_t *t, json_object *root)
+static uint64_t stacks_json(tbl_t *t, json_object *root, bool compact)
 {
     mctx_t c = {0};
+    if (compact) { /* issue 16: derived from processes[].stacks by a reader (docs/REPORT.md) */
+        json_object_object_add(root, "stacks", json_object_new_array());
+        json_object_object_add(root, "combined_stacks", json_object_new_array());
+        return 0;
+    }
     uint64_t left = stk_each_merged(tbl_stk(t), RPT_STACKS_MAX, take_merged_stack, &c);
     uint64_t all = 0, count = 0;
     for (size_t i = 0; i < c.n; i++) {
@@ -742,7 +781,7 @@ static uint64_t stacks_json(tbl_t *t, json_object *root)
     for (size_t i = 0; i < c.n; i++) {
         const mstk_t *s = &c.v[i];
         json_object *e = json_object_new_array_ext(2);
-        json_object_array_add(e, frames_json(t, s->f, s->n));
+        json_object_array_add(e, frames_json(t, s->f, s->n, NULL));
         json_object_array_add(e, ji((int64_t)s->st.count));
         json_object_array_add(comb, e);
         json_object *names = json_object_new_array_ext((int)s->n);
@@ -832,7 +871,7 @@ static void take_proc(const tbl_proc_t *p, void *arg)
     json_object_object_add(o, "gpu_sec", jd((double)tbl_rd(&p->g.util_ns) / 1e9));
     json_object_object_add(o, "peak_gpu_memory_mb", jd(mib(tbl_rd(&p->g.mem_peak))));
     if (c->m->stacks) {
-        sjctx_t sj = {c->t, json_object_new_array()};
+        sjctx_t sj = {c->t, json_object_new_array(), c->ft};
         uint64_t left = stk_each(tbl_stk(c->t), p->pid, RPT_STACKS_MAX, take_proc_stack, &sj);
         json_object_object_add(o, "stacks", sj.arr);
         json_object_object_add(o, "stacks_omitted", ji((int64_t)left));
@@ -890,6 +929,7 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
                 .cpu_threshold = m->cpu_percent_threshold,
                 .malloc_threshold = m->malloc_threshold ? m->malloc_threshold : 1};
     c.nprof = tbl_profiled(t, &c.prof);
+    c.compact = !c.nprof && !m->reduced; /* @profile and reduced reports have no idle lines to spare */
     c.gpu_ndev = gs && gs->found ? gs->ndev : 0;
     tbl_each_merged_line(t, take_mline, &c.mlines);
     tbl_each_merged_func(t, take_mfunc, &c.mfuncs);
@@ -985,12 +1025,19 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
                            jd(ms.volume ? 100.0 * (double)(ms.net_end + ms.live) / (double)ms.volume : 0.0));
     json_object_object_add(root, "native_allocations_mb", jd(mib(ms.noframe_volume)));
     json_object_object_add(root, "alloc_samples", ji((int64_t)ms.records));
-    uint64_t stacks_left = stacks_json(t, root);
+    bool compact_stacks = c.compact; /* one rule: a compact report is compact in both */
+    uint64_t stacks_left = stacks_json(t, root, compact_stacks);
     json_object_object_add(root, "memory_stacks", json_object_new_array());
     json_object_object_add(root, "main_thread_id", ji(m->main_pid));
 
-    pctx_t pc = {t, m, json_object_new_array()};
+    frtab_t ft = {json_object_new_array(), json_object_new_object()};
+    pctx_t pc = {t, m, json_object_new_array(), compact_stacks ? &ft : NULL};
     tbl_each_proc(t, take_proc, &pc);
+    if (compact_stacks)
+        json_object_object_add(root, "stack_frames", ft.arr);
+    else
+        json_object_put(ft.arr);
+    json_object_put(ft.idx);
     json_object_array_sort(pc.arr, cmp_pid);
     json_object_object_add(root, "processes", pc.arr);
     pc.arr = json_object_new_array();
@@ -1029,8 +1076,9 @@ int rpt_write(tbl_t *t, const rpt_meta_t *m, const char *path)
     json_c_set_serialization_double_format("%.12g", JSON_C_OPTION_GLOBAL);
     json_object *root = build(t, m);
     size_t n = 0;
+    /* issue 16: plain, not pretty: indentation was a third of a large report */
     const char *text = json_object_to_json_string_length(
-        root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+        root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
     int rc = text ? sf_write(path, text, n) : -ENOMEM;
     json_object_put(root);
     if (rc != 0)

@@ -975,6 +975,268 @@ done:
     return rc;
 }
 
+/* ------------------------------------------------------------ compact form */
+
+static json_object *ji64(int64_t v) { return json_object_new_int64(v); }
+
+/* An idle line as rpt.c writes it in the full form. */
+static json_object *idle_row(int64_t lineno, json_object *text)
+{
+    json_object *o = json_object_new_object();
+    set(o, "lineno", ji64(lineno));
+    set(o, "line", json_object_get(text));
+    const char *zero_d[] = {"n_cpu_percent_python", "n_cpu_percent_c", "n_sys_percent", "n_core_utilization"};
+    for (size_t i = 0; i < sizeof zero_d / sizeof *zero_d; i++)
+        set(o, zero_d[i], jd(0));
+    set(o, "cpu_samples_list", json_object_new_array());
+    const char *gpu[] = {"n_gpu_percent", "n_gpu_avg_memory_mb", "n_gpu_peak_memory_mb"};
+    for (size_t i = 0; i < sizeof gpu / sizeof *gpu; i++)
+        set(o, gpu[i], jd(0));
+    set(o, "n_malloc_mb", jd(0));
+    set(o, "n_mallocs", ji64(0));
+    const char *mem[] = {"n_peak_mb", "n_avg_mb", "n_growth_mb", "n_python_fraction", "n_usage_fraction", "n_copy_mb_s"};
+    for (size_t i = 0; i < sizeof mem / sizeof *mem; i++)
+        set(o, mem[i], jd(0));
+    set(o, "memory_samples", json_object_new_array());
+    set(o, "n_net_mb", jd(0));
+    set(o, "n_freed_mb", jd(0));
+    const char *az[] = {"n_async_await_percent", "n_async_concurrency_mean", "n_async_concurrency_peak"};
+    for (size_t i = 0; i < sizeof az / sizeof *az; i++)
+        set(o, az[i], ji64(0));
+    set(o, "async_task_names", json_object_new_array());
+    set(o, "is_coroutine", json_object_new_boolean(0));
+    const char *reg[] = {"start_region_line", "end_region_line", "start_outermost_loop", "end_outermost_loop"};
+    for (size_t i = 0; i < sizeof reg / sizeof *reg; i++)
+        set(o, reg[i], ji64(lineno));
+    set(o, "start_function_line", ji64(0));
+    set(o, "end_function_line", ji64(0));
+    return o;
+}
+
+static int expand_lines(json_object *fo)
+{
+    json_object *src = arr(fo, "source"), *rows = arr(fo, "lines");
+    if (!src)
+        return 0;
+    size_t n = json_object_array_length(src), nr = rows ? json_object_array_length(rows) : 0;
+    json_object *out = json_object_new_array_ext((int)(n + nr));
+    if (!out)
+        return -ENOMEM;
+    size_t k = 0;
+    for (size_t i = 1; i <= n; i++) {
+        /* rows are sorted by lineno; a row out of the source's range stays where it falls */
+        while (k < nr && json_object_get_int64(get(json_object_array_get_idx(rows, k), "lineno")) < (int64_t)i)
+            json_object_array_add(out, json_object_get(json_object_array_get_idx(rows, k++)));
+        if (k < nr && json_object_get_int64(get(json_object_array_get_idx(rows, k), "lineno")) == (int64_t)i)
+            json_object_array_add(out, json_object_get(json_object_array_get_idx(rows, k++)));
+        else
+            json_object_array_add(out, idle_row((int64_t)i, json_object_array_get_idx(src, i - 1)));
+    }
+    while (k < nr)
+        json_object_array_add(out, json_object_get(json_object_array_get_idx(rows, k++)));
+    set(fo, "lines", out);
+    json_object_object_del(fo, "source");
+    return 0;
+}
+
+static const char *frame_name(json_object *f, char *buf, size_t n)
+{
+    const char *file = str(f, "filename_or_module"), *func = str(f, "display_name");
+    snprintf(buf, n, "%s %s:%lld;", file ? file : "?", func ? func : "?", (long long)num(f, "line"));
+    return buf;
+}
+
+/* combined_stacks and stacks (Scalene's shapes) from processes[].stacks:
+ * stacks with the same frames join, hottest first. */
+static void derive_stacks(json_object *root)
+{
+    json_object *ps = arr(root, "processes"), *idx = json_object_new_object(), *all = json_object_new_array();
+    double tot = 0, cnt = 0;
+    for (size_t i = 0, n = ps ? json_object_array_length(ps) : 0; i < n; i++) {
+        json_object *st = arr(json_object_array_get_idx(ps, i), "stacks");
+        for (size_t k = 0, m = st ? json_object_array_length(st) : 0; k < m; k++) {
+            json_object *e = json_object_array_get_idx(st, k);
+            json_object *fr = json_object_array_get_idx(e, 0), *o = json_object_array_get_idx(e, 1);
+            if (!json_object_is_type(fr, json_type_array) || !json_object_is_type(o, json_type_object))
+                continue;
+            const char *key = json_object_to_json_string_ext(fr, JSON_C_TO_STRING_PLAIN);
+            json_object *at = get(idx, key), *acc;
+            if (at) {
+                acc = json_object_array_get_idx(all, (size_t)json_object_get_int(at));
+            } else {
+                set(idx, key, json_object_new_int((int)json_object_array_length(all)));
+                acc = json_object_new_array_ext(5);
+                json_object_array_add(acc, json_object_get(fr));
+                for (int z = 0; z < 4; z++)
+                    json_object_array_add(acc, jd(0));
+                json_object_array_add(all, acc);
+            }
+            double v[4] = {num(o, "count"), num(o, "python_sec"), num(o, "native_sec") + num(o, "system_sec"),
+                           num(o, "cpu_sec")};
+            for (int z = 0; z < 4; z++)
+                json_object_array_put_idx(acc, (size_t)z + 1,
+                                          jd(json_object_get_double(json_object_array_get_idx(acc, (size_t)z + 1)) + v[z]));
+            tot += v[1] + v[2];
+            cnt += v[0];
+        }
+    }
+    json_object_array_sort(all, cmp_hits);
+    json_object *comb = json_object_new_array(), *sc = json_object_new_array();
+    for (size_t i = 0, n = json_object_array_length(all); i < n; i++) {
+        json_object *acc = json_object_array_get_idx(all, i), *fr = json_object_array_get_idx(acc, 0);
+        double c = json_object_get_double(json_object_array_get_idx(acc, 1));
+        json_object *e = json_object_new_array_ext(2);
+        json_object_array_add(e, json_object_get(fr));
+        json_object_array_add(e, ji64((int64_t)llround(c)));
+        json_object_array_add(comb, e);
+        json_object *names = json_object_new_array();
+        for (size_t k = 0, m = json_object_array_length(fr); k < m; k++) {
+            char buf[1024];
+            json_object_array_add(names, json_object_new_string(frame_name(json_object_array_get_idx(fr, k), buf, sizeof buf)));
+        }
+        json_object *o = json_object_new_object();
+        set(o, "count", ji64((int64_t)llround(c)));
+        set(o, "python_time", jd(tot > 0 ? json_object_get_double(json_object_array_get_idx(acc, 2)) / tot : 0));
+        set(o, "c_time", jd(tot > 0 ? json_object_get_double(json_object_array_get_idx(acc, 3)) / tot : 0));
+        set(o, "cpu_samples", jd(cnt > 0 ? c / cnt : 0));
+        json_object *x = json_object_new_array_ext(2);
+        json_object_array_add(x, names);
+        json_object_array_add(x, o);
+        json_object_array_add(sc, x);
+    }
+    json_object_put(idx);
+    json_object_put(all);
+    set(root, "combined_stacks", comb);
+    set(root, "stacks", sc);
+}
+
+int mrg_expand(json_object *root)
+{
+    json_object *files = get(root, "files");
+    if (json_object_is_type(files, json_type_object)) {
+        json_object_object_foreach(files, name, fo)
+        {
+            (void)name;
+            if (json_object_is_type(fo, json_type_object) && expand_lines(fo) != 0)
+                return -ENOMEM;
+        }
+    }
+    json_object *frames = arr(root, "stack_frames");
+    if (!frames)
+        return 0;
+    size_t nf = json_object_array_length(frames);
+    json_object *ps = arr(root, "processes");
+    for (size_t i = 0, n = ps ? json_object_array_length(ps) : 0; i < n; i++) {
+        json_object *st = arr(json_object_array_get_idx(ps, i), "stacks");
+        for (size_t k = 0, m = st ? json_object_array_length(st) : 0; k < m; k++) {
+            json_object *e = json_object_array_get_idx(st, k), *refs = json_object_array_get_idx(e, 0);
+            if (!json_object_is_type(refs, json_type_array))
+                continue;
+            size_t nr = json_object_array_length(refs);
+            json_object *fr = json_object_new_array_ext((int)nr);
+            for (size_t j = 0; j < nr; j++) {
+                json_object *r = json_object_array_get_idx(refs, j);
+                int64_t x = json_object_is_type(r, json_type_int) ? json_object_get_int64(r) : -1;
+                /* a reference out of range names an unknown frame, never another one */
+                json_object *f = x >= 0 && (size_t)x < nf ? json_object_get(json_object_array_get_idx(frames, (size_t)x))
+                                                           : json_object_new_object();
+                json_object_array_add(fr, f);
+            }
+            json_object_array_put_idx(e, 0, fr);
+        }
+    }
+    derive_stacks(root);
+    json_object_object_del(root, "stack_frames");
+    return 0;
+}
+
+/* A row rpt.c writes for a line without samples: no by_process, nothing but zeros. */
+static bool is_idle(json_object *row)
+{
+    if (get(row, "by_process"))
+        return false;
+    json_object_object_foreach(row, k, v)
+    {
+        if (!strcmp(k, "lineno") || !strncmp(k, "start_", 6) || !strncmp(k, "end_", 4))
+            continue;
+        if (is_num(v) && json_object_get_double(v) != 0)
+            return false;
+        if (json_object_is_type(v, json_type_array) && json_object_array_length(v))
+            return false;
+        if (json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v))
+            return false;
+    }
+    return true;
+}
+
+static void compact_lines(json_object *fo)
+{
+    json_object *rows = arr(fo, "lines");
+    size_t n = rows ? json_object_array_length(rows) : 0;
+    if (!n || get(fo, "source"))
+        return;
+    for (size_t i = 0; i < n; i++) /* every line 1..n, in order, or leave it */
+        if (json_object_get_int64(get(json_object_array_get_idx(rows, i), "lineno")) != (int64_t)i + 1 ||
+            !str(json_object_array_get_idx(rows, i), "line"))
+            return;
+    json_object *src = json_object_new_array_ext((int)n), *kept = json_object_new_array();
+    for (size_t i = 0; i < n; i++) {
+        json_object *r = json_object_array_get_idx(rows, i);
+        json_object_array_add(src, json_object_get(get(r, "line")));
+        if (!is_idle(r))
+            json_object_array_add(kept, json_object_get(r));
+    }
+    set(fo, "lines", kept);
+    set(fo, "source", src);
+}
+
+int mrg_compact(json_object *root)
+{
+    json_object *files = get(root, "files");
+    if (json_object_is_type(files, json_type_object)) {
+        json_object_object_foreach(files, name, fo)
+        {
+            (void)name;
+            if (json_object_is_type(fo, json_type_object))
+                compact_lines(fo);
+        }
+    }
+    json_object *ps = arr(root, "processes");
+    bool any = false;
+    for (size_t i = 0, n = ps ? json_object_array_length(ps) : 0; i < n; i++)
+        any = any || arr(json_object_array_get_idx(ps, i), "stacks");
+    if (!any || get(root, "stack_frames"))
+        return 0;
+    json_object *frames = json_object_new_array(), *idx = json_object_new_object();
+    for (size_t i = 0, n = json_object_array_length(ps); i < n; i++) {
+        json_object *st = arr(json_object_array_get_idx(ps, i), "stacks");
+        for (size_t k = 0, m = st ? json_object_array_length(st) : 0; k < m; k++) {
+            json_object *e = json_object_array_get_idx(st, k), *fr = json_object_array_get_idx(e, 0);
+            if (!json_object_is_type(fr, json_type_array))
+                continue;
+            size_t nr = json_object_array_length(fr);
+            json_object *refs = json_object_new_array_ext((int)nr);
+            for (size_t j = 0; j < nr; j++) {
+                json_object *f = json_object_array_get_idx(fr, j);
+                const char *key = json_object_to_json_string_ext(f, JSON_C_TO_STRING_PLAIN);
+                json_object *at = get(idx, key);
+                if (!at) {
+                    at = json_object_new_int64((int64_t)json_object_array_length(frames));
+                    json_object_array_add(frames, json_object_get(f));
+                    set(idx, key, at);
+                }
+                json_object_array_add(refs, ji64(json_object_get_int64(at)));
+            }
+            json_object_array_put_idx(e, 0, refs);
+        }
+    }
+    json_object_put(idx);
+    set(root, "stack_frames", frames);
+    set(root, "combined_stacks", json_object_new_array());
+    set(root, "stacks", json_object_new_array());
+    return 0;
+}
+
 /* ------------------------------------------------------------ command */
 
 static int usage(FILE *f, int rc)
@@ -1053,6 +1315,10 @@ int mrg_main(int argc, char **argv)
             fprintf(stderr, "scalene: %s: not a profile (no \"files\" object)\n", paths[i]);
             goto done;
         }
+        if (mrg_expand(in[i]) != 0) {
+            fprintf(stderr, "scalene: out of memory\n");
+            goto done;
+        }
     }
     json_object *res = NULL;
     int rc = mrg_reports(in, n, &res, msg, sizeof msg);
@@ -1066,6 +1332,11 @@ int mrg_main(int argc, char **argv)
         } else {
             fprintf(stderr, "scalene: merge: %s\n", m);
         }
+        goto done;
+    }
+    if (mrg_compact(res) != 0) {
+        json_object_put(res);
+        fprintf(stderr, "scalene: out of memory\n");
         goto done;
     }
     json_c_set_serialization_double_format("%.12g", JSON_C_OPTION_GLOBAL);

@@ -21,6 +21,19 @@ struct json_object;
  * malformed, or -ENOMEM. Context: thread. */
 int mrg_reports(struct json_object *const *in, size_t n, struct json_object **out, char *msg, size_t msz);
 
+/* Turns a compact report (issue 16, docs/REPORT.md "Compact reports": a
+ * file's idle lines only in its `source`, stacks as indexes into
+ * `stack_frames`) into the full form in place: every line a row, every
+ * stack its frames, `combined_stacks` and `stacks` derived from the
+ * processes' stacks. A report already full is left as it is. Returns 0 or
+ * -ENOMEM. Context: thread. */
+int mrg_expand(struct json_object *root);
+
+/* The inverse: a full report made compact in place (a file whose rows are
+ * not every line of its source, or a report without per-process stacks,
+ * keeps that part full). Returns 0 or -ENOMEM. Context: thread. */
+int mrg_compact(struct json_object *root);
+
 /* Runs `scalene merge` (argv[0] is "merge"). Returns the exit status: 0;
  * 2 after one line on stderr ("scalene: ...") for a usage error, an input
  * that cannot be read or is not a report, or an output that cannot be

@@ -17,6 +17,7 @@
 #include "view.h"
 
 #include "exp.h"
+#include "merge.h"
 #include "pprof.h"
 #include "gui.h"
 
@@ -1591,6 +1592,13 @@ static int load_profile(vw_load_t *ld, vw_prof_t *prof, char **raw, size_t *raw_
     if (slurp(ld, ld->opts->path, &buf, &len) != 0)
         return -EINVAL;
     prof->root = parse(ld, buf, len);
+    /* issue 16: a compact report's idle lines and stack frames, written out
+     * for the terminal and the exports; the page reads the compact form itself */
+    if (prof->root && (ld->opts->mode == VW_CLI || ld->opts->mode == VW_EXPORT) && mrg_expand(prof->root) != 0) {
+        fail(ld, "out of memory");
+        free(buf);
+        return -EINVAL;
+    }
     if (prof->root && load_model(ld, prof) == 0) {
         if (raw) {
             *raw = buf;

@@ -235,6 +235,27 @@ export function metricsFor(row: Row, pid: string | null): Metrics {
   return m;
 }
 
+// issue 16: a compact report lists only the lines with samples in "lines" and
+// every line's text in "source"; the others are idle rows (all numbers 0).
+const IDLE: J = { n_net_mb: 0 };
+function withSource(rows: Row[], src: unknown, where: string): Row[] {
+  if (src === undefined || src === null) return rows;
+  if (!Array.isArray(src)) throw new ProfileError(`${where}: "source" is ${typeName(src)}, expected a list`);
+  const out: Row[] = [];
+  let k = 0;
+  let zero: Metrics | null = null; // one shared, never written: an idle row's numbers
+  for (let i = 1; i <= src.length; i++) {
+    while (k < rows.length && rows[k].lineno < i) out.push(rows[k++]);
+    if (k < rows.length && rows[k].lineno === i) { out.push(rows[k++]); continue; }
+    let text = typeof src[i - 1] === "string" ? (src[i - 1] as string) : "";
+    if (text.endsWith("\n")) text = text.slice(0, -1);
+    if (text.endsWith("\r")) text = text.slice(0, -1);
+    out.push({ lineno: i, text, m: zero ?? (zero = metrics(IDLE, where, false)), bp: null, cache: null });
+  }
+  while (k < rows.length) out.push(rows[k++]);
+  return out;
+}
+
 function readRows(v: unknown, where: string, kind: string): Row[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) throw new ProfileError(`${where}: "${kind}" is ${typeName(v)}, expected a list`);
@@ -371,7 +392,7 @@ export function buildProfile(raw: unknown): Profile {
   for (const name of Object.keys(filesRaw)) {
     const f = filesRaw[name];
     if (!isObj(f)) throw new ProfileError(`${name}: ${typeName(f)}, expected an object`);
-    const lines = readRows(f["lines"], name, "lines");
+    const lines = withSource(readRows(f["lines"], name, "lines"), f["source"], name);
     const fns = readRows(f["functions"], name, "functions");
     const leaks = new Map<number, Leak>();
     if (isObj(f["leaks"])) {

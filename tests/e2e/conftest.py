@@ -110,12 +110,91 @@ def plain_env(extra=None):
     return env
 
 
+_IDLE_ZERO_D = ("n_cpu_percent_python", "n_cpu_percent_c", "n_sys_percent", "n_core_utilization")
+_IDLE_GPU = ("n_gpu_percent", "n_gpu_avg_memory_mb", "n_gpu_peak_memory_mb")
+_IDLE_MEM = ("n_peak_mb", "n_avg_mb", "n_growth_mb", "n_python_fraction", "n_usage_fraction", "n_copy_mb_s")
+
+
+def _idle_row(lineno, text):
+    o = {"lineno": lineno, "line": text}
+    o.update({k: 0.0 for k in _IDLE_ZERO_D})
+    o["cpu_samples_list"] = []
+    o.update({k: 0.0 for k in _IDLE_GPU})
+    o.update({"n_malloc_mb": 0.0, "n_mallocs": 0})
+    o.update({k: 0.0 for k in _IDLE_MEM})
+    o.update({"memory_samples": [], "n_net_mb": 0.0, "n_freed_mb": 0.0, "n_async_await_percent": 0,
+              "n_async_concurrency_mean": 0, "n_async_concurrency_peak": 0, "async_task_names": [],
+              "is_coroutine": False})
+    o.update({k: lineno for k in ("start_region_line", "end_region_line", "start_outermost_loop",
+                                   "end_outermost_loop")})
+    o.update({"start_function_line": 0, "end_function_line": 0})
+    return o
+
+
+def expand_report(d):
+    """A compact report (issue 16, docs/REPORT.md "Compact reports") in the
+    full form, by the documented rule, so a test reads every line and every
+    stack as before: a file's `source` gives the idle lines (all numbers 0);
+    `stack_frames` resolves processes[].stacks' frame indexes, and
+    combined_stacks / stacks are derived from them (hottest first). A full
+    report is returned as it is. Modifies and returns d."""
+    if not isinstance(d, dict):
+        return d
+    for fo in (d.get("files") or {}).values():
+        src = fo.get("source") if isinstance(fo, dict) else None
+        if not isinstance(src, list):
+            continue
+        rows, out, k = fo.get("lines") or [], [], 0
+        for i in range(1, len(src) + 1):
+            while k < len(rows) and rows[k]["lineno"] < i:
+                out.append(rows[k])
+                k += 1
+            if k < len(rows) and rows[k]["lineno"] == i:
+                out.append(rows[k])
+                k += 1
+            else:
+                out.append(_idle_row(i, src[i - 1]))
+        out.extend(rows[k:])
+        fo["lines"] = out
+        del fo["source"]
+    frames = d.get("stack_frames")
+    if isinstance(frames, list):
+        merged = {}
+        for p in d.get("processes") or []:
+            for e in p.get("stacks") or []:
+                e[0] = [frames[i] for i in e[0]]
+                key = json.dumps(e[0], sort_keys=True)
+                m = merged.setdefault(key, [e[0], 0, 0.0, 0.0])
+                m[1] += e[1]["count"]
+                m[2] += e[1]["python_sec"]
+                m[3] += e[1]["native_sec"] + e[1]["system_sec"]
+        tot = sum(m[2] + m[3] for m in merged.values())
+        cnt = sum(m[1] for m in merged.values())
+        hot = sorted(merged.values(), key=lambda m: -m[1])
+        d["combined_stacks"] = [[m[0], m[1]] for m in hot]
+        d["stacks"] = [[["%s %s:%s;" % (f.get("filename_or_module"), f.get("display_name"), f.get("line") or 0)
+                         for f in m[0]],
+                        {"count": m[1], "python_time": m[2] / tot if tot else 0.0,
+                         "c_time": m[3] / tot if tot else 0.0, "cpu_samples": m[1] / cnt if cnt else 0.0}]
+                       for m in hot]
+        del d["stack_frames"]
+    return d
+
+
+def load_report(path):
+    """The report at path, in the full form (expand_report)."""
+    with open(path, "rb") as f:
+        return expand_report(json.loads(f.read()))
+
+
 class Run:
     """The result of one `scalene` invocation. Unpacks as
-    (rc, stdout, stderr, report)."""
+    (rc, stdout, stderr, report). report is the full form (expand_report);
+    raw_report the JSON as written."""
 
-    def __init__(self, rc, stdout, stderr, report, outfile):
+    def __init__(self, rc, stdout, stderr, report, outfile, raw_report=None):
         self.rc, self.stdout, self.stderr, self.report, self.outfile = rc, stdout, stderr, report, outfile
+        self.raw_report = raw_report
 
     def __iter__(self):
         return iter((self.rc, self.stdout, self.stderr, self.report))
@@ -149,15 +228,16 @@ def _run(args, tmp_path, outfile="auto", input=None, cwd=None, env=None, timeout
         timeout=timeout,
         text=text,
     )
-    report = None
+    report = raw_report = None
     if outfile and os.path.exists(outfile):
         with open(outfile, "rb") as f:
             raw = f.read()
         try:
-            report = json.loads(raw)
+            raw_report = json.loads(raw)
+            report = expand_report(json.loads(raw))
         except ValueError as e:
             raise AssertionError("report %s is not valid JSON: %s\n%r" % (outfile, e, raw[:2000]))
-    return Run(p.returncode, p.stdout, p.stderr, report, outfile)
+    return Run(p.returncode, p.stdout, p.stderr, report, outfile, raw_report)
 
 
 @pytest.fixture(scope="session", autouse=True)

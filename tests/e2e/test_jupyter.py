@@ -18,7 +18,7 @@ import sys
 
 import pytest
 
-from conftest import BUILD, PYTHON, pct, scalene_env
+from conftest import load_report, BUILD, PYTHON, pct, scalene_env
 
 PKG = os.path.join(BUILD, "lib", "scalene", "python")
 
@@ -82,7 +82,7 @@ def test_terminal_cell_magic_shows_hot_line(tmp_path):
     # the program's own output comes through
     assert "result %d" % HOT_RESULT in stdout, stdout
     # the JSON (kept by -o): the marked line holds most of the time
-    report = json.loads(out_json.read_text())
+    report = load_report(out_json)
     path = cell_file(report)
     rows = {r["lineno"]: r for r in report["files"][path]["lines"]}
     assert "# hotline" in rows[HOT]["line"]
@@ -125,13 +125,13 @@ def test_terminal_line_magic_passes_options(tmp_path):
     assert "Traceback" not in stdout + stderr and "Error" not in stderr, stdout + stderr
     want = "$mark {mark} %d" % sum(i * i for i in range(2000000))
     assert stdout.count(want) == 2, stdout
-    r = json.loads(cpu.read_text())
+    r = load_report(cpu)
     assert r["memory"] is False and r["scalene_c"]["allocation_sampling_window"] == 0, r["scalene_c"]
     assert r["scalene_c"]["sampling_interval_sec"] == pytest.approx(0.005)
     assert r["files"][cell_file(r)]["lines"][0]["line"].startswith('print("$mark {mark}"')
     # the kernel's own interpreter ran the statement
     assert os.path.realpath(r["scalene_c"]["python"]) == os.path.realpath(PYTHON), r["scalene_c"]["python"]
-    f = json.loads(full.read_text())
+    f = load_report(full)
     assert f["memory"] is True and f["scalene_c"]["allocation_sampling_window"] > 0
     assert f["scalene_c"]["sampling_interval_sec"] == pytest.approx(0.01)
     # the --cli views: memory columns only without --cpu-only
