@@ -312,3 +312,25 @@ export function syntheticProfile({ nprocs = 64, bigLines = 5000, nfiles = 12, sm
       copy_sampling_window: 2097152, python: "/usr/bin/python3" },
   };
 }
+
+/**
+ * A compact report (issue 16, docs/REPORT.md "Compact reports") with its idle lines put back
+ * from each file's `source` (all numbers 0), as the page shows them; a full report as it is.
+ */
+export function expandLines(prof) {
+  for (const f of Object.values(prof.files ?? {})) {
+    if (!Array.isArray(f.source)) continue;
+    const rows = f.lines ?? [], out = [];
+    let k = 0;
+    for (let i = 1; i <= f.source.length; i++) {
+      while (k < rows.length && rows[k].lineno < i) out.push(rows[k++]);
+      if (k < rows.length && rows[k].lineno === i) out.push(rows[k++]);
+      else out.push({ lineno: i, line: f.source[i - 1], n_cpu_percent_python: 0, n_cpu_percent_c: 0, n_sys_percent: 0,
+        n_malloc_mb: 0, n_net_mb: 0, n_peak_mb: 0 });
+    }
+    while (k < rows.length) out.push(rows[k++]);
+    f.lines = out;
+    delete f.source;
+  }
+  return prof;
+}

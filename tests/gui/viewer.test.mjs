@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
-  assemblePage, buildGui, cpuOf, embeddedBundle, embeddedStyle, FIX, fmtMb, fmtMbUnit, fmtPct, fmtSec, imageStats,
+  expandLines, assemblePage, buildGui, cpuOf, embeddedBundle, embeddedStyle, FIX, fmtMb, fmtMbUnit, fmtPct, fmtSec, imageStats,
   launchBrowser, openPage, PROGRAMS, SCALENE, syntheticProfile,
 } from "./helpers.mjs";
 
@@ -79,7 +79,7 @@ describe("a real multi-process report (mp_pool.py, fork)", () => {
     const r = spawnSync(SCALENE, ["run", "-o", json, join(PROGRAMS, "mp_pool.py"), "fork", "6", "0.15"],
       { cwd: tmp, encoding: "utf8", timeout: 120_000 });
     assert.equal(r.status, 0, `scalene run failed (is it built? make): ${r.error ?? ""}\n${r.stderr}`);
-    prof = JSON.parse(readFileSync(json, "utf8"));
+    prof = expandLines(JSON.parse(readFileSync(json, "utf8")));
     file = Object.keys(prof.files).find((f) => f.endsWith("/mp_pool.py"));
     assert.ok(file, "mp_pool.py is not in the report");
     const lines = prof.files[file].lines;
