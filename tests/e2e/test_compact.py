@@ -142,6 +142,14 @@ def test_sympy_profile_all_stacks_fits(run_scalene, tmp_path):
     chromium = os.path.exists(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
     pw = os.path.isdir(os.path.join(REPO, "gui", "node_modules", "playwright-core"))
     if chromium and pw and shutil.which("node"):
+        # The limit is 3 s on a quiet machine. This one is shared (load averages of 10 on
+        # 2 cores happen): a one-line page measured alongside gives the machine's own
+        # delay, and what it takes beyond ~0.5 s (a quiet machine's) is forgiven.
+        small = tmp_path / "small.json"
+        small.write_text(json.dumps({"files": {}, "processes": [], "elapsed_time_sec": 1}))
+        small_html = tmp_path / "small.html"
+        view(["--html", "-o", str(small_html)], small)
         best = min((_page_ready_ms(html) for _ in range(2)), key=lambda x: x["ms"])
+        base = min((_page_ready_ms(small_html) for _ in range(2)), key=lambda x: x["ms"])
         assert best["state"] == "ready" and not best["errors"], best
-        assert best["ms"] <= 3000, best
+        assert best["ms"] <= 3000 + max(0.0, base["ms"] - 500), (best, base)
