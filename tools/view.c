@@ -16,6 +16,7 @@
  */
 #include "view.h"
 
+#include "ai.h"
 #include "exp.h"
 #include "gui.h"
 
@@ -103,7 +104,7 @@ typedef struct vw_prof {
 /* The view asked for: the page served on 127.0.0.1 (the default), the
  * page written to a file (--html, --standalone), the terminal (--cli), or
  * the call stacks exported (--collapsed, --speedscope: tools/exp.c). */
-typedef enum vw_mode { VW_SERVE, VW_FILE, VW_CLI, VW_EXPORT } vw_mode_t;
+typedef enum vw_mode { VW_SERVE, VW_FILE, VW_CLI, VW_EXPORT, VW_OPTIMIZE } vw_mode_t;
 
 typedef struct vw_opts {
     const char *path;
@@ -115,6 +116,8 @@ typedef struct vw_opts {
     bool has_pid;
     long long pid;
     char pidkey[24];
+    const char *optimize; /* VW_OPTIMIZE: FILE:LINE[-END] */
+    ai_req_t ai;          /* --ai-*: the provider for --optimize and the page's default */
 } vw_opts_t;
 
 /* Where the loader is: the first error, without the "scalene: FILE: " part. */
@@ -1386,6 +1389,8 @@ static void usage(FILE *f)
           "       scalene view --html|--standalone [-o FILE] [profile.json]\n"
           "       scalene view --cli [-r|--reduced] [--pid N] [--processes] [profile.json]\n"
           "       scalene view --collapsed|--speedscope [--pid N] [-o FILE] [profile.json]\n"
+          "       scalene view --optimize FILE:LINE[-END] [--ai-provider P] [--ai-model M]\n"
+          "                    [--ai-url URL] [profile.json]\n"
           "\n"
           "Shows a profile written by `scalene run` (or by Scalene).\n"
           "\n"
@@ -1415,6 +1420,20 @@ static void usage(FILE *f)
           "  --speedscope     write the call stacks as a speedscope file, one profile per\n"
           "                   process: DIR/NAME.speedscope.json for DIR/NAME.json\n"
           "                   (--pid N with either: only process N)\n"
+          "  --optimize FILE:LINE[-END]\n"
+          "                   ask a language model for a faster version of those lines of\n"
+          "                   FILE (matched by the end of the report's file name) and print\n"
+          "                   it as a diff with its reason (docs/AI.md)\n"
+          "  --ai-provider P  openai, azure, ollama, anthropic or bedrock (default: the first\n"
+          "                   whose key is set: OPENAI_API_KEY, AZURE_OPENAI_API_KEY,\n"
+          "                   ANTHROPIC_API_KEY, AWS_ACCESS_KEY_ID; else ollama on localhost)\n"
+          "  --ai-model NAME  the model (azure: the deployment)\n"
+          "  --ai-url BASE    the server's base URL (http://127.0.0.1:11434, http://host:8000/v1)\n"
+          "  --ai-timeout SEC give up after SEC seconds (default: 120)\n"
+          "  --ai-api-version V, --ai-region R\n"
+          "                   azure's api-version; bedrock's AWS region\n"
+          "  -c, --config FILE\n"
+          "                   read the ai-* keys from a YAML file (docs/CONFIG.md)\n"
           "  -h, --help       show this help and exit\n"
           "\n"
           "-r, --pid and --processes imply --cli. The terminal view fits the terminal's\n"
@@ -1436,6 +1455,55 @@ static int parse_pid(const char *s, vw_opts_t *opts)
     opts->has_pid = true;
     opts->pid = v;
     snprintf(opts->pidkey, sizeof opts->pidkey, "%lld", v);
+    return 0;
+}
+
+/* --optimize and --ai-*: the options that take a value, with or without '='. */
+static const char *const ai_opts[] = {"--optimize", "--ai-provider", "--ai-model", "--ai-url",
+                                      "--ai-timeout", "--ai-api-version", "--ai-region", NULL};
+
+static bool is_ai_opt(const char *a)
+{
+    for (size_t i = 0; ai_opts[i]; i++) {
+        size_t n = strlen(ai_opts[i]);
+        if (strncmp(a, ai_opts[i], n) == 0 && (a[n] == 0 || a[n] == '='))
+            return true;
+    }
+    return false;
+}
+
+static int set_ai_opt(vw_opts_t *opts, const char *a, size_t nl, const char *v)
+{
+#define VW_IS(name) (nl == sizeof(name) - 1 && strncmp(a, name, nl) == 0)
+    if (VW_IS("--optimize"))
+        opts->optimize = v;
+    else if (VW_IS("--ai-provider")) {
+        if (ai_provider_parse(v, &opts->ai.provider) != 0) {
+            err_line("view: --ai-provider is one of openai, azure, ollama, anthropic, bedrock, not '%s'", v);
+            return -EINVAL;
+        }
+    } else if (VW_IS("--ai-model"))
+        opts->ai.model = v;
+    else if (VW_IS("--ai-url")) {
+        if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) {
+            err_line("view: --ai-url needs an http:// or https:// URL, not '%s'", v);
+            return -EINVAL;
+        }
+        opts->ai.url = v;
+    } else if (VW_IS("--ai-timeout")) {
+        char *end;
+        errno = 0;
+        double d = strtod(v, &end);
+        if (errno || *end || !(d > 0 && d <= 3600)) {
+            err_line("view: --ai-timeout needs seconds, more than 0 and at most 3600, not '%s'", v);
+            return -EINVAL;
+        }
+        opts->ai.timeout_s = d;
+    } else if (VW_IS("--ai-api-version"))
+        opts->ai.api_version = v;
+    else if (VW_IS("--ai-region"))
+        opts->ai.region = v;
+#undef VW_IS
     return 0;
 }
 
@@ -1497,6 +1565,20 @@ static int parse_args(int argc, char **argv, vw_opts_t *opts)
                 if (parse_pid(a + 6, opts))
                     return 2;
                 term_opt = term_opt ? term_opt : "--pid";
+            } else if (is_ai_opt(a)) {
+                /* ---- optimization proposals (tools/ai.c) ---- */
+                const char *v = strchr(a, '=');
+                size_t nl = v ? (size_t)(v - a) : strlen(a);
+                if (v)
+                    v++;
+                else if (i + 1 < argc)
+                    v = argv[++i];
+                if (!v || !*v) {
+                    err_line("view: %.*s needs a value", (int)nl, a);
+                    return 2;
+                }
+                if (set_ai_opt(opts, a, nl, v))
+                    return 2;
             } else {
                 err_line("view: unknown option '%s' (see scalene view --help)", a);
                 return 2;
@@ -1512,6 +1594,17 @@ static int parse_args(int argc, char **argv, vw_opts_t *opts)
     if (cli && html) {
         err_line("view: --cli and --html/--standalone are different views; choose one");
         return 2;
+    }
+    if (opts->optimize) {
+        if (cli || html || exp_opt || term_opt || opts->outfile) {
+            err_line("view: --optimize prints a proposal; leave out %s",
+                     cli ? "--cli" : html ? "--html/--standalone" : exp_opt ? exp_opt : term_opt ? term_opt : "-o");
+            return 2;
+        }
+        opts->mode = VW_OPTIMIZE;
+        if (!opts->path)
+            opts->path = VW_DEFAULT_FILE;
+        return -1;
     }
     /* ---- exports (tools/exp.c): --pid and -o go with them ---- */
     if (exp_opt) {
@@ -1744,6 +1837,266 @@ static int show_cli(const vw_opts_t *opts)
     return 0;
 }
 
+/* ------------------------------------------------ optimization proposals */
+
+/* The file the report names that ends with name at a '/' (or is name);
+ * NULL with why set when none or several do. */
+static const vw_file_t *find_file(const vw_prof_t *p, const char *name, size_t n, char *why, size_t wn)
+{
+    const vw_file_t *hit = NULL;
+    for (size_t i = 0; i < p->nfiles; i++) {
+        const char *f = p->files[i].name;
+        size_t fl = strlen(f);
+        if (fl < n || memcmp(f + fl - n, name, n) != 0 || (fl > n && f[fl - n - 1] != '/'))
+            continue;
+        if (hit) {
+            snprintf(why, wn, "'%.*s' names more than one file of the report (%s, %s); give more of the path",
+                     (int)n, name, hit->name, f);
+            return NULL;
+        }
+        hit = &p->files[i];
+    }
+    if (!hit)
+        snprintf(why, wn, "no file of the report ends with '%.*s'", (int)n, name);
+    return hit;
+}
+
+/* Indentation of a row's text in columns (a tab to the next multiple of
+ * 8), or -1 for a blank or comment-only line. */
+static int indent_of(const vw_row_t *r)
+{
+    int col = 0;
+    for (size_t i = 0; i < r->text_len; i++) {
+        char c = r->text[i];
+        if (c == ' ')
+            col++;
+        else if (c == '\t')
+            col = (col / 8 + 1) * 8;
+        else
+            return c == '#' ? -1 : col;
+    }
+    return -1;
+}
+
+/* Whether the row's statement starts with word (then a space, '(' or ':'). */
+static bool starts_with_word(const vw_row_t *r, const char *word)
+{
+    size_t k = 0, n = strlen(word);
+    while (k < r->text_len && (r->text[k] == ' ' || r->text[k] == '\t'))
+        k++;
+    return r->text_len - k > n && strncmp(r->text + k, word, n) == 0 &&
+           (r->text[k + n] == ' ' || r->text[k + n] == '(' || r->text[k + n] == ':');
+}
+
+/* The last line of the block that row i opens (a def, for, while, ...):
+ * every following line indented deeper, blank and comment lines between
+ * them included, and lines inside a bracket the header left open. The
+ * report's region fields are 0 when the profiler did not find them (this
+ * project leaves them so), so the view judges by indentation, as the page
+ * does (gui/src/regions.ts). Returns i itself for no block. */
+static size_t block_end(const vw_file_t *f, size_t i)
+{
+    int base = indent_of(&f->lines[i]);
+    size_t last = i;
+    if (base < 0)
+        return i;
+    for (size_t j = i + 1; j < f->nlines; j++) {
+        int ind = indent_of(&f->lines[j]);
+        if (ind < 0)
+            continue;
+        if (ind <= base)
+            break;
+        last = j;
+    }
+    return last;
+}
+
+/* What lines s..e of f are: "line", "loop" (a for or while with its
+ * body), "function" (a def with its body), else "lines". */
+static const char *region_kind(const vw_prof_t *p, const vw_file_t *f, long long s, long long e)
+{
+    (void)p;
+    if (s == e)
+        return "line";
+    for (size_t i = 0; i < f->nlines; i++) {
+        if (f->lines[i].lineno != s)
+            continue;
+        const vw_row_t *r = &f->lines[i];
+        if (f->lines[block_end(f, i)].lineno != e)
+            return "lines";
+        if (starts_with_word(r, "def") || starts_with_word(r, "async def"))
+            return "function";
+        if (starts_with_word(r, "for") || starts_with_word(r, "while") || starts_with_word(r, "async for"))
+            return "loop";
+        return "lines";
+    }
+    return "lines";
+}
+
+/* The file's import statements, one a line (new string, caller frees). */
+static char *file_imports(const vw_file_t *f)
+{
+    char *s = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&s, &len);
+    if (!m)
+        return NULL;
+    for (size_t i = 0; i < f->nlines && len < 4096; i++) {
+        const char *t = f->lines[i].text;
+        size_t n = f->lines[i].text_len, k = 0;
+        while (k < n && (t[k] == ' ' || t[k] == '\t'))
+            k++;
+        bool imp = (n - k > 7 && strncmp(t + k, "import ", 7) == 0) ||
+                   (n - k > 5 && strncmp(t + k, "from ", 5) == 0 && memmem(t + k, n - k, " import ", 8));
+        if (imp) {
+            fprintf(m, "%.*s\n", (int)(n - k), t + k);
+            fflush(m);
+        }
+    }
+    if (fclose(m) != 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Asks req's provider about lines s..e of the file matched by name (kind:
+ * the caller's word for the region, or NULL to judge it). Returns 0 with
+ * *out filled, -EINVAL for a region the report does not have, or
+ * ai_propose()'s error; why says it in one line. Context: thread (the page
+ * server calls it from its thread; it only reads prof). */
+static int vw_propose(const vw_prof_t *p, const char *name, size_t name_n, long long s, long long e,
+                      const char *kind, const ai_req_t *req, ai_proposal_t *out, char *why, size_t wn)
+{
+    const vw_file_t *f = find_file(p, name, name_n, why, wn);
+    if (!f)
+        return -EINVAL;
+    size_t first = f->nlines;
+    for (size_t i = 0; i < f->nlines; i++)
+        if (f->lines[i].lineno == s) {
+            first = i;
+            break;
+        }
+    size_t n = (size_t)(e - s + 1);
+    if (first == f->nlines || first + n > f->nlines || f->lines[first + n - 1].lineno != e) {
+        snprintf(why, wn, "%s has no line%s %lld%s%.0lld in the report%s", f->name, s == e ? "" : "s", s,
+                 s == e ? "" : "-", s == e ? 0 : e, f->nlines ? "" : " (it lists none of its lines)");
+        return -EINVAL;
+    }
+    ai_line_t *lines = calloc(n, sizeof *lines);
+    char *imports = file_imports(f);
+    if (!lines || !imports) {
+        free(lines);
+        free(imports);
+        snprintf(why, wn, "out of memory");
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const vw_row_t *r = &f->lines[first + i];
+        lines[i] = (ai_line_t){.lineno = r->lineno, .text = r->text, .text_len = r->text_len, .py = r->py,
+                               .nat = r->nat, .sys = r->sys, .alloc_mb = r->alloc, .net_mb = r->mb,
+                               .pyfrac = r->pyfrac, .copy_mb_s = r->copy};
+    }
+    json_object *sc = field(p->root, "scalene_c"), *pv = sc ? field(sc, "python_version") : NULL;
+    ai_region_t reg = {.file = f->name, .kind = kind ? kind : region_kind(p, f, s, e),
+                       .python_version = pv && json_object_is_type(pv, json_type_string) ? json_object_get_string(pv) : NULL,
+                       .imports = imports, .memory = p->memory, .lines = lines, .n = n};
+    int rc = ai_propose(req, &reg, out, why, wn);
+    free(lines);
+    free(imports);
+    return rc;
+}
+
+/* FILE:LINE or FILE:START-END (the last ':' splits: a path may hold one). */
+static int parse_spec(const char *spec, size_t *name_n, long long *s, long long *e)
+{
+    const char *colon = strrchr(spec, ':');
+    char *end;
+    if (!colon || colon == spec)
+        return -EINVAL;
+    errno = 0;
+    *s = strtoll(colon + 1, &end, 10);
+    *e = *s;
+    if (*end == '-') {
+        const char *b = end + 1;
+        *e = strtoll(b, &end, 10);
+        if (end == b)
+            return -EINVAL;
+    }
+    if (errno || *end || end == colon + 1 || *s < 1 || *e < *s || *e - *s > 100000)
+        return -EINVAL;
+    *name_n = (size_t)(colon - spec);
+    return 0;
+}
+
+/* Prints text line by line, sanitized (the model's reply is untrusted text
+ * for a terminal too), each line prefixed by lead. */
+static void put_lines(FILE *f, const char *lead, const char *text, bool color)
+{
+    for (const char *l = text; l && *l;) {
+        const char *nl = strchr(l, '\n');
+        size_t n = nl ? (size_t)(nl - l) : strlen(l);
+        const char *c = !color ? NULL : l[0] == '+' && strncmp(l, "+++", 3) ? "\033[32m"
+                                      : l[0] == '-' && strncmp(l, "---", 3) ? "\033[31m"
+                                      : l[0] == '@' ? VW_DIM : NULL;
+        fputs(c ? c : "", f);
+        fputs(lead, f);
+        put_text(f, l, n, (int)strlen(lead), INT_MAX, false);
+        fputs(c ? VW_RESET : "", f);
+        fputc('\n', f);
+        l = nl ? nl + 1 : NULL;
+    }
+}
+
+static bool want_color(void);
+
+/* --optimize FILE:LINE[-END]: one proposal, printed. */
+static int show_optimize(const vw_opts_t *opts)
+{
+    vw_load_t ld = {.opts = opts};
+    vw_prof_t prof = {.root = NULL};
+    ai_proposal_t prop = {0};
+    char why[1024];
+    size_t name_n;
+    long long s, e;
+
+    if (parse_spec(opts->optimize, &name_n, &s, &e) != 0) {
+        err_line("view: --optimize needs FILE:LINE or FILE:START-END, not '%s'", opts->optimize);
+        return 2;
+    }
+    if (load_profile(&ld, &prof, NULL, NULL) != 0) {
+        err_line("%s: %s", opts->path, ld.msg);
+        prof_free(&prof);
+        return 2;
+    }
+    int rc = vw_propose(&prof, opts->optimize, name_n, s, e, NULL, &opts->ai, &prop, why, sizeof why);
+    if (rc != 0) {
+        err_line("view: --optimize: %s", why);
+        prof_free(&prof);
+        return 2;
+    }
+    bool color = want_color();
+    const vw_file_t *f = find_file(&prof, opts->optimize, name_n, why, sizeof why);
+    printf("%sProposed optimization of ", color ? VW_BOLD : "");
+    put_text(stdout, f->name, strlen(f->name), 0, INT_MAX, false);
+    printf(":%lld", s);
+    if (e != s)
+        printf("-%lld", e);
+    printf(" by %s, model ", prop.provider);
+    put_text(stdout, prop.model, strlen(prop.model), 0, INT_MAX, false);
+    printf("%s\n", color ? VW_RESET : "");
+    put_lines(stdout, "Reason: ", prop.reason[0] ? prop.reason : "(the model gave none)", false);
+    fputc('\n', stdout);
+    put_lines(stdout, "", prop.diff, color);
+    ai_proposal_free(&prop);
+    prof_free(&prof);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        err_line("view: cannot write the output: %s", strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------- exports */
 
 /* --collapsed / --speedscope: the loader's checks, then tools/exp.c. */
@@ -1776,5 +2129,7 @@ int vw_main(int argc, char **argv, const char *libdir)
         return st;
     if (opts.mode == VW_EXPORT)
         return show_export(&opts);
+    if (opts.mode == VW_OPTIMIZE)
+        return show_optimize(&opts);
     return opts.mode == VW_CLI ? show_cli(&opts) : show_web(&opts, libdir);
 }

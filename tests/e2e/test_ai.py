@@ -1,0 +1,243 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`scalene view --optimize FILE:LINE[-END]` (issue 15) against loopback
+stand-ins that speak each provider's wire format (ai_standins.py). The
+profile is real: programs/ai_hot.py run once under scalene, whose HOT line
+holds most of the time. The request must carry the key where the provider
+wants it, the model, the region's source and the profile's figures for
+those lines; the proposal is printed as a diff. Each failure is one line
+on stderr and exit status 2. A key never reaches argv (/proc/PID/cmdline
+read while the request is in flight), stdout, stderr or any file."""
+import hashlib
+import hmac
+import json
+import os
+import re
+import socket
+import subprocess
+import time
+import urllib.parse
+
+import pytest
+
+from ai_standins import PROPOSAL_CODE, REASON, Standin
+from conftest import SCALENE, line_row, marker_line, program, scalene_env
+
+PROG = program("ai_hot.py")
+KEY = "sk-test-9f8e7d6c5b4a39281706"
+AI_VARS = ["OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "ANTHROPIC_API_KEY", "AWS_ACCESS_KEY_ID",
+           "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION", "OPENAI_BASE_URL",
+           "OLLAMA_HOST", "AZURE_OPENAI_ENDPOINT", "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+           "ALL_PROXY", "all_proxy"]
+
+
+@pytest.fixture(scope="module")
+def profile(run_scalene_module, tmp_path_factory):
+    run = run_scalene_module([PROG, "---", "1.5"])
+    assert run.rc == 0, run.stderr
+    hot = marker_line(PROG, "HOT")
+    row = line_row(run.report, PROG, hot)
+    assert row["n_cpu_percent_python"] + row["n_cpu_percent_c"] > 30, row
+    return run.outfile, run.report, hot
+
+
+@pytest.fixture
+def standin():
+    s = Standin()
+    yield s
+    s.close()
+
+
+def env_for(extra=None):
+    e = {k: None for k in AI_VARS}
+    e.update(extra or {})
+    return scalene_env(e)
+
+
+def view(args, env=None, standin=None, timeout=60, cwd=None):
+    """scalene view ARGS with only the given AI variables; while it runs,
+    the stand-in records its /proc/PID/cmdline with each request."""
+    p = subprocess.Popen([SCALENE, "view"] + [str(a) for a in args], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=env_for(env), cwd=cwd)
+    if standin:
+        standin.watch_pid = p.pid
+    t0 = time.monotonic()
+    out, err = p.communicate(timeout=timeout)
+    return p.returncode, out, err, time.monotonic() - t0
+
+
+def prompt_of(rec):
+    """The user prompt of a recorded request, whatever the provider."""
+    b = rec["body"]
+    if rec["kind"] == "bedrock":
+        return b["messages"][0]["content"][0]["text"]
+    return [m for m in b["messages"] if m["role"] == "user"][0]["content"]
+
+
+def check_prompt(prompt, report, hot, lines):
+    """The region's source lines and the report's figures for the hot line."""
+    src = open(PROG).read().splitlines()
+    for ln in lines:
+        assert src[ln - 1] in prompt, (ln, prompt)
+    row = line_row(report, PROG, hot)
+    want = "line %d: Python %.1f%%, native %.1f%%, system %.1f%%" % (
+        hot, row["n_cpu_percent_python"], row["n_cpu_percent_c"], row["n_sys_percent"])
+    assert want in prompt, (want, prompt)
+    assert "from collections import deque" in prompt and "import math" in prompt
+    assert "Python %s" % report["scalene_c"]["python_version"] in prompt
+
+
+def check_printed(out):
+    assert "+" + PROPOSAL_CODE in out, out
+    assert "Reason: " + REASON in out, out
+    # the original line is shown as removed
+    assert "-        total += i * i  # HOT" in out, out
+
+
+def no_key_anywhere(key, rec, out, err, tmp_path):
+    assert rec["cmdline"] is not None and key.encode() not in rec["cmdline"], rec["cmdline"]
+    assert key not in out and key not in err
+    for root, _, files in os.walk(tmp_path):
+        for f in files:
+            with open(os.path.join(root, f), "rb") as fh:
+                assert key.encode() not in fh.read(), f
+
+
+def test_openai(profile, standin, tmp_path):
+    path, report, hot = profile
+    rc, out, err, _ = view(["--optimize", "ai_hot.py:%d" % hot, "--ai-provider", "openai", "--ai-model",
+                            "gpt-test", "--ai-url", standin.base + "/v1", path],
+                           env={"OPENAI_API_KEY": KEY}, standin=standin)
+    assert rc == 0, err
+    assert len(standin.requests) == 1
+    rec = standin.requests[0]
+    assert rec["kind"] == "openai" and rec["headers"]["authorization"] == "Bearer " + KEY
+    assert rec["body"]["model"] == "gpt-test"
+    check_prompt(prompt_of(rec), report, hot, [hot])
+    check_printed(out)
+    no_key_anywhere(KEY, rec, out, err, tmp_path)
+
+
+def test_openai_default_provider_from_key(profile, standin):
+    """Without --ai-provider, OPENAI_API_KEY picks OpenAI; OPENAI_BASE_URL its server."""
+    path, report, hot = profile
+    rc, out, err, _ = view(["--optimize", "ai_hot.py:%d" % hot, path],
+                           env={"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": standin.base + "/v1"})
+    assert rc == 0, err
+    assert standin.requests[0]["kind"] == "openai" and standin.requests[0]["body"]["model"] == "gpt-4o"
+    check_printed(out)
+
+
+def test_ollama_function_region(profile, standin):
+    """A region: the whole function, with the figures of its hot line."""
+    path, report, hot = profile
+    start, end = hot - 3, hot + 1  # def sum_squares .. return total
+    rc, out, err, _ = view(["--optimize", "e2e/programs/ai_hot.py:%d-%d" % (start, end), "--ai-provider",
+                            "ollama", "--ai-model", "qwen-test", "--ai-url", standin.base, path], standin=standin)
+    assert rc == 0, err
+    rec = standin.requests[0]
+    assert rec["kind"] == "ollama" and rec["body"]["model"] == "qwen-test" and rec["body"]["stream"] is False
+    assert "authorization" not in rec["headers"]
+    prompt = prompt_of(rec)
+    check_prompt(prompt, report, hot, range(start, end + 1))
+    assert "(function)" in prompt, prompt
+    assert "+" + PROPOSAL_CODE in out and "Reason: " + REASON in out
+
+
+def test_ollama_is_the_default_without_keys(profile, standin):
+    path, report, hot = profile
+    rc, out, err, _ = view(["--optimize", "ai_hot.py:%d" % hot, path],
+                           env={"OLLAMA_HOST": "127.0.0.1:%d" % standin.port})
+    assert rc == 0, err
+    assert standin.requests[0]["kind"] == "ollama"
+
+
+def test_config_keys(profile, standin, tmp_path):
+    path, report, hot = profile
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text("ai-provider: ollama\nai_model: cfg-model\nai-url: %s\ncpu-only: true\n" % standin.base)
+    rc, out, err, _ = view(["-c", cfg, "--optimize", "ai_hot.py:%d" % hot, path])
+    assert rc == 0, err
+    assert standin.requests[0]["kind"] == "ollama" and standin.requests[0]["body"]["model"] == "cfg-model"
+
+
+# ---- failures: one line, exit 2 ----
+
+
+def one_line_fail(rc, err, *words):
+    assert rc == 2, err
+    assert err.count("\n") == 1 and err.startswith("scalene: "), err
+    for w in words:
+        assert w in err, (w, err)
+    assert KEY not in err
+
+
+def test_no_key(profile):
+    path, report, hot = profile
+    rc, out, err, _ = view(["--optimize", "ai_hot.py:%d" % hot, "--ai-provider", "openai", path])
+    one_line_fail(rc, err, "OPENAI_API_KEY")
+
+
+@pytest.mark.parametrize("provider,var", [("anthropic", "ANTHROPIC_API_KEY"), ("azure", "AZURE_OPENAI_API_KEY"),
+                                          ("bedrock", "AWS_ACCESS_KEY_ID")])
+def test_no_key_others(profile, provider, var):
+    path, report, hot = profile
+    rc, out, err, _ = view(["--optimize", "ai_hot.py:%d" % hot, "--ai-provider", provider, path])
+    one_line_fail(rc, err, var)
+
+
+def test_401(profile, standin):
+    path, report, hot = profile
+    standin.mode = "401"
+    rc, out, err, _ = view(["--optimize", "ai_hot.py:%d" % hot, "--ai-provider", "openai", "--ai-url",
+                            standin.base + "/v1", path], env={"OPENAI_API_KEY": KEY})
+    one_line_fail(rc, err, "401", "refused the key", "Incorrect API key provided")
+
+
+def test_429(profile, standin):
+    path, report, hot = profile
+    standin.mode = "429"
+    rc, out, err, _ = view(["--optimize", "ai_hot.py:%d" % hot, "--ai-provider", "openai", "--ai-url",
+                            standin.base + "/v1", path], env={"OPENAI_API_KEY": KEY})
+    one_line_fail(rc, err, "429", "retry after 7 s")
+
+
+def test_closed_port(profile):
+    path, report, hot = profile
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    rc, out, err, _ = view(["--optimize", "ai_hot.py:%d" % hot, "--ai-provider", "ollama", "--ai-url",
+                            "http://127.0.0.1:%d" % port, path])
+    one_line_fail(rc, err, "cannot reach", "127.0.0.1:%d" % port)
+
+
+@pytest.mark.parametrize("provider", ["openai", "ollama", "anthropic"])
+def test_reply_without_content(profile, standin, provider):
+    path, report, hot = profile
+    standin.mode = "nochoices"
+    url = standin.base + ("/v1" if provider == "openai" else "")
+    rc, out, err, _ = view(["--optimize", "ai_hot.py:%d" % hot, "--ai-provider", provider, "--ai-url", url, path],
+                           env={"OPENAI_API_KEY": KEY, "ANTHROPIC_API_KEY": KEY})
+    one_line_fail(rc, err, "not what the API promises")
+    if provider == "openai":
+        assert "choices[0].message.content" in err
+
+
+def test_stall(profile, standin):
+    """The stand-in answers nothing for 30 s; --ai-timeout 2 gives up in time."""
+    path, report, hot = profile
+    standin.mode = "stall"
+    rc, out, err, took = view(["--optimize", "ai_hot.py:%d" % hot, "--ai-provider", "ollama", "--ai-url",
+                               standin.base, "--ai-timeout", "2", path])
+    one_line_fail(rc, err, "no reply", "within 2 s")
+    assert took < 10, took
+
+
+@pytest.mark.parametrize("spec,words", [("nope.py:3", ["no file of the report ends with 'nope.py'"]),
+                                        ("ai_hot.py:9999", ["no line 9999"]),
+                                        ("ai_hot.py", ["FILE:LINE"]), ("ai_hot.py:5-2", ["FILE:LINE"])])
+def test_bad_region(profile, spec, words):
+    path, report, hot = profile
+    rc, out, err, _ = view(["--optimize", spec, "--ai-provider", "ollama", "--ai-url", "http://127.0.0.1:9", path])
+    one_line_fail(rc, err, *words)
