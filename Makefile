@@ -23,7 +23,7 @@ AGG_LIBS := -lurcu -lurcu-cds -ljson-c -lpthread -lm -ldl
 RT_SRCS := runtime/ring.c runtime/sys.c runtime/pyframe.c runtime/nm.c runtime/mh.c runtime/smp.c runtime/nat.c runtime/rt.c runtime/ext.c fork/fk.c
 AGG_SRCS := aggregator/agg.c aggregator/drn.c aggregator/tbl.c aggregator/stk.c aggregator/rpt.c aggregator/safefile.c aggregator/nv.c runtime/ring.c runtime/sys.c
 TOOL_SRCS := tools/cli.c tools/view.c tools/gui.c tools/cfg.c tools/exp.c tools/ai.c
-TOOL_LIBS := -lmicrohttpd -lyaml -lcurl
+TOOL_LIBS := -lmicrohttpd -lyaml -lcurl -lcrypto
 
 RT_OBJS := $(RT_SRCS:%.c=$(OUT)/rt/%.o)
 BIN_OBJS := $(AGG_SRCS:%.c=$(OUT)/agg/%.o) $(TOOL_SRCS:%.c=$(OUT)/agg/%.o)

@@ -3,8 +3,9 @@
  * region's source, its profile figures, the Python version and the file's
  * imports); each provider is one request builder and one reply reader
  * over a single libcurl POST. libcurl does the transport, the proxies it
- * reads from the environment, TLS and Bedrock's SigV4 signature
- * (CURLOPT_AWS_SIGV4). No redirects are followed: a key must reach only the
+ * reads from the environment and TLS; Bedrock's SigV4 signature is ours
+ * (sigv4_headers(): libcurl 7.88's CURLOPT_AWS_SIGV4 signs the path as sent,
+ * without the second encoding AWS wants for a model id with ':'). No redirects are followed: a key must reach only the
  * host the user named. Every failure is one line; a key never appears in it.
  * Called by tools/view.c, from the main thread or the page server's thread.
  */
@@ -13,6 +14,8 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <json-c/json.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -20,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define AI_MAX_REPLY (16u << 20) /* a bigger reply is no chat completion */
 #define AI_MAX_TOKENS 4096
@@ -416,11 +420,9 @@ static void error_text(const ai_http_t *h, char *out, size_t n)
     json_object_put(o);
 }
 
-/* POSTs body (JSON) to c->url with headers h. sigv4/userpwd: Bedrock's
- * signing. On a 2xx answer returns 0 with the reply in *out; otherwise
+/* POSTs body (JSON) to c->url with headers h. On a 2xx answer returns 0 with the reply in *out; otherwise
  * the failure's errno and line. */
-static int ai_post(ai_call_t *c, struct curl_slist *h, const char *body, const char *sigv4, const char *userpwd,
-                   ai_http_t *out)
+static int ai_post(ai_call_t *c, struct curl_slist *h, const char *body, ai_http_t *out)
 {
     char shown[512], why[256], errbuf[CURL_ERROR_SIZE] = "";
     url_shown(c->url, shown, sizeof shown);
@@ -453,10 +455,6 @@ static int ai_post(ai_call_t *c, struct curl_slist *h, const char *body, const c
     const char *ca = env("CURL_CA_BUNDLE") ? env("CURL_CA_BUNDLE") : env("SSL_CERT_FILE");
     if (ca)
         curl_easy_setopt(cu, CURLOPT_CAINFO, ca);
-    if (sigv4) {
-        curl_easy_setopt(cu, CURLOPT_AWS_SIGV4, sigv4);
-        curl_easy_setopt(cu, CURLOPT_USERPWD, userpwd);
-    }
     CURLcode rc = curl_easy_perform(cu);
     long status = 0;
     curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &status);
@@ -502,6 +500,141 @@ static int ai_post(ai_call_t *c, struct curl_slist *h, const char *body, const c
         return ai_fail(c, -EAGAIN, "%s: rate limit reached (HTTP 429%s); retry later", c->who, why);
     }
     return ai_fail(c, -EIO, "%s: %s answered HTTP %ld%s", c->who, shown, status, why);
+}
+
+static struct curl_slist *add_header(struct curl_slist *h, bool *oom, const char *fmt, const char *v)
+{
+    char line[4096];
+    if (snprintf(line, sizeof line, fmt, v) >= (int)sizeof line) {
+        *oom = true;
+        return h;
+    }
+    struct curl_slist *n = curl_slist_append(h, line);
+    explicit_bzero(line, sizeof line); /* it may hold a key */
+    if (!n)
+        *oom = true;
+    return n ? n : h;
+}
+
+/* --------------------------------------------------------------- SigV4 */
+
+static void hex(const unsigned char *d, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[d[i] >> 4];
+        out[2 * i + 1] = digits[d[i] & 15];
+    }
+    out[2 * n] = 0;
+}
+
+static void sha256_hex(const char *s, size_t n, char out[65])
+{
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)s, n, d);
+    hex(d, sizeof d, out);
+}
+
+static void hmac(const unsigned char *key, size_t kn, const char *msg, unsigned char out[32])
+{
+    unsigned int len = 32;
+    HMAC(EVP_sha256(), key, (int)kn, (const unsigned char *)msg, strlen(msg), out, &len);
+}
+
+/* RFC 3986 encoding of s[0..n), '/' kept when keep_slash (AWS's UriEncode). */
+static void aws_encode(FILE *m, const char *s, size_t n, bool keep_slash)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || strchr("-._~", ch) ||
+            (keep_slash && ch == '/'))
+            fputc(ch, m);
+        else
+            fprintf(m, "%%%02X", ch);
+    }
+}
+
+/* Adds Host, X-Amz-Date, the session token and Authorization for AWS
+ * Signature Version 4 (AWS's documented algorithm: canonical request,
+ * string to sign, a key derived from the secret by date, region and
+ * service). The canonical URI encodes the path as sent a second time, as
+ * AWS does for every service but S3. Returns 0 or -ENOMEM/-EINVAL. */
+static int sigv4_headers(struct curl_slist **h, bool *oom, const char *url, const char *body, const char *region,
+                         const char *service, const char *id, const char *secret, const char *token)
+{
+    const char *auth = strstr(url, "://");
+    if (!auth)
+        return -EINVAL;
+    auth += 3;
+    size_t an = strcspn(auth, "/?#");
+    const char *path = auth + an;
+    size_t pn = strcspn(path, "?#");
+    const char *at = memchr(auth, '@', an);
+    if (at) {
+        an -= (size_t)(at + 1 - auth);
+        auth = at + 1;
+    }
+    char host[256], amz_date[32], date[16], payload[65], creq_hash[65], sig[65];
+    if (an == 0 || an >= sizeof host)
+        return -EINVAL;
+    memcpy(host, auth, an);
+    host[an] = 0;
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(amz_date, sizeof amz_date, "%Y%m%dT%H%M%SZ", &tm);
+    strftime(date, sizeof date, "%Y%m%d", &tm);
+    sha256_hex(body, strlen(body), payload);
+
+    char *creq = NULL, *sts = NULL;
+    size_t cn = 0, sn = 0;
+    FILE *m = open_memstream(&creq, &cn);
+    if (!m)
+        return -ENOMEM;
+    const char *signed_h = token ? "content-type;host;x-amz-date;x-amz-security-token" : "content-type;host;x-amz-date";
+    fputs("POST\n", m);
+    if (pn == 0)
+        fputc('/', m);
+    aws_encode(m, path, pn, true);
+    fprintf(m, "\n\ncontent-type:application/json\nhost:%s\nx-amz-date:%s\n", host, amz_date);
+    if (token)
+        fprintf(m, "x-amz-security-token:%s\n", token);
+    fprintf(m, "\n%s\n%s", signed_h, payload);
+    if (fclose(m) != 0)
+        return -ENOMEM;
+    sha256_hex(creq, cn, creq_hash);
+    free(creq);
+    if (!(m = open_memstream(&sts, &sn)))
+        return -ENOMEM;
+    fprintf(m, "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s", amz_date, date, region, service, creq_hash);
+    if (fclose(m) != 0)
+        return -ENOMEM;
+    unsigned char k[32], k2[32];
+    char kk[256];
+    int kl = snprintf(kk, sizeof kk, "AWS4%s", secret);
+    if (kl < 0 || (size_t)kl >= sizeof kk) {
+        free(sts);
+        return -EINVAL;
+    }
+    hmac((const unsigned char *)kk, (size_t)kl, date, k);
+    hmac(k, 32, region, k2);
+    hmac(k2, 32, service, k);
+    hmac(k, 32, "aws4_request", k2);
+    hmac(k2, 32, sts, k);
+    hex(k, 32, sig);
+    explicit_bzero(kk, sizeof kk);
+    explicit_bzero(k2, sizeof k2);
+    free(sts);
+
+    char line[1024];
+    *h = add_header(*h, oom, "Host: %s", host);
+    *h = add_header(*h, oom, "X-Amz-Date: %s", amz_date);
+    if (token)
+        *h = add_header(*h, oom, "X-Amz-Security-Token: %s", token);
+    snprintf(line, sizeof line, "AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request, SignedHeaders=%s, Signature=%s",
+             id, date, region, service, signed_h, sig);
+    *h = add_header(*h, oom, "Authorization: %s", line);
+    return *oom ? -ENOMEM : 0;
 }
 
 /* ------------------------------------------------------------ providers */
@@ -610,20 +743,6 @@ static ai_provider_t auto_provider(const ai_req_t *req)
     return AI_OLLAMA;
 }
 
-static struct curl_slist *add_header(struct curl_slist *h, bool *oom, const char *fmt, const char *v)
-{
-    char line[4096];
-    if (snprintf(line, sizeof line, fmt, v) >= (int)sizeof line) {
-        *oom = true;
-        return h;
-    }
-    struct curl_slist *n = curl_slist_append(h, line);
-    explicit_bzero(line, sizeof line); /* it may hold a key */
-    if (!n)
-        *oom = true;
-    return n ? n : h;
-}
-
 int ai_propose(const ai_req_t *req, const ai_region_t *r, ai_proposal_t *out, char *err, size_t errn)
 {
     ai_provider_t p = auto_provider(req);
@@ -633,8 +752,8 @@ int ai_propose(const ai_req_t *req, const ai_region_t *r, ai_proposal_t *out, ch
     struct curl_slist *h = NULL;
     json_object *body = json_object_new_object(), *reply = NULL;
     char *prompt = ai_prompt(r), *text = NULL, *userpwd = NULL;
-    const char *model = req->model, *key = req->key, *sigv4 = NULL;
-    char sigv4buf[128], buf[1024], enc[512];
+    const char *model = req->model, *key = req->key, *token = NULL, *region = NULL;
+    char buf[1024], enc[512];
     bool oom = !body || !prompt;
     int rc = 0;
 
@@ -729,8 +848,9 @@ int ai_propose(const ai_req_t *req, const ai_region_t *r, ai_proposal_t *out, ch
     }
     case AI_BEDROCK: {
         /* The key typed in the page is "ACCESS_KEY_ID:SECRET_ACCESS_KEY". */
-        const char *id = env("AWS_ACCESS_KEY_ID"), *secret = env("AWS_SECRET_ACCESS_KEY"), *token = env("AWS_SESSION_TOKEN");
-        const char *region = req->region ? req->region : env("AWS_REGION") ? env("AWS_REGION") : env("AWS_DEFAULT_REGION");
+        const char *id = env("AWS_ACCESS_KEY_ID"), *secret = env("AWS_SECRET_ACCESS_KEY");
+        token = env("AWS_SESSION_TOKEN");
+        region = req->region ? req->region : env("AWS_REGION") ? env("AWS_REGION") : env("AWS_DEFAULT_REGION");
         if (key) {
             if (!strchr(key, ':')) {
                 rc = ai_fail(&c, -EINVAL, "bedrock: the key must be ACCESS_KEY_ID:SECRET_ACCESS_KEY");
@@ -764,10 +884,6 @@ int ai_propose(const ai_req_t *req, const ai_region_t *r, ai_proposal_t *out, ch
             rc = ai_fail(&c, -EINVAL, "bedrock: --ai-url is too long");
             goto out;
         }
-        snprintf(sigv4buf, sizeof sigv4buf, "aws:amz:%s:bedrock", region);
-        sigv4 = sigv4buf;
-        if (token)
-            h = add_header(h, &oom, "x-amz-security-token: %s", token);
         json_object *sys = json_object_new_array(), *s0 = json_object_new_object();
         json_object_object_add(s0, "text", json_object_new_string(ai_system));
         json_object_array_add(sys, s0);
@@ -792,7 +908,21 @@ int ai_propose(const ai_req_t *req, const ai_region_t *r, ai_proposal_t *out, ch
         goto out;
     }
     const char *js = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-    if ((rc = ai_post(&c, h, js, sigv4, userpwd, &http)) != 0)
+    if (!js) {
+        rc = ai_fail(&c, -ENOMEM, "%s: out of memory", c.who);
+        goto out;
+    }
+    if (p == AI_BEDROCK) {
+        char *colon = strchr(userpwd, ':');
+        *colon = 0; /* userpwd: "ID:SECRET" */
+        rc = sigv4_headers(&h, &oom, c.url, js, region, "bedrock", userpwd, colon + 1, token);
+        *colon = ':';
+        if (rc != 0) {
+            rc = ai_fail(&c, rc, "bedrock: cannot sign the request for %s", c.url);
+            goto out;
+        }
+    }
+    if ((rc = ai_post(&c, h, js, &http)) != 0)
         goto out;
 
     /* The reply: what each API promises, else one line saying what is missing. */

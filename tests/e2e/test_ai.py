@@ -241,3 +241,115 @@ def test_bad_region(profile, spec, words):
     path, report, hot = profile
     rc, out, err, _ = view(["--optimize", spec, "--ai-provider", "ollama", "--ai-url", "http://127.0.0.1:9", path])
     one_line_fail(rc, err, *words)
+
+
+# ---- Anthropic, Azure OpenAI, Amazon Bedrock ----
+
+
+def test_anthropic(profile, standin, tmp_path):
+    path, report, hot = profile
+    rc, out, err, _ = view(["--optimize", "ai_hot.py:%d" % hot, "--ai-provider", "anthropic", "--ai-model",
+                            "claude-test", "--ai-url", standin.base, path],
+                           env={"ANTHROPIC_API_KEY": KEY}, standin=standin)
+    assert rc == 0, err
+    rec = standin.requests[0]
+    assert rec["kind"] == "anthropic" and rec["headers"]["x-api-key"] == KEY
+    assert rec["headers"]["anthropic-version"] == "2023-06-01"
+    assert "authorization" not in rec["headers"]
+    b = rec["body"]
+    assert b["model"] == "claude-test" and b["max_tokens"] > 0 and isinstance(b["system"], str)
+    assert [m["role"] for m in b["messages"]] == ["user"]
+    check_prompt(prompt_of(rec), report, hot, [hot])
+    check_printed(out)
+    no_key_anywhere(KEY, rec, out, err, tmp_path)
+
+
+def test_azure(profile, standin, tmp_path):
+    path, report, hot = profile
+    rc, out, err, _ = view(["--optimize", "ai_hot.py:%d" % hot, "--ai-provider", "azure", "--ai-model", "my-gpt4o",
+                            "--ai-url", standin.base, "--ai-api-version", "2024-10-21", path],
+                           env={"AZURE_OPENAI_API_KEY": KEY}, standin=standin)
+    assert rc == 0, err
+    rec = standin.requests[0]
+    assert rec["path"] == "/openai/deployments/my-gpt4o/chat/completions?api-version=2024-10-21", rec["path"]
+    assert rec["headers"]["api-key"] == KEY and "authorization" not in rec["headers"]
+    check_prompt(prompt_of(rec), report, hot, [hot])
+    check_printed(out)
+    no_key_anywhere(KEY, rec, out, err, tmp_path)
+
+
+AWS_ID = "AKIDEXAMPLESCALENE01"
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+
+
+def sigv4_expected(rec, secret, region="us-west-2", service="bedrock"):
+    """The signature AWS's documented algorithm gives for the recorded
+    request (Signature Version 4: canonical request, string to sign,
+    derived key), over the headers the request says it signed."""
+    auth = rec["headers"]["authorization"]
+    m = re.match(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, "
+                 r"SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$", auth)
+    assert m, auth
+    akid, date, reg, svc, signed, sig = m.groups()
+    assert (akid, reg, svc) == (AWS_ID, region, service)
+    amz_date = rec["headers"]["x-amz-date"]
+    assert re.match(r"^\d{8}T\d{6}Z$", amz_date) and amz_date[:8] == date
+    names = signed.split(";")
+    assert "host" in names and "x-amz-date" in names and names == sorted(names)
+    path, _, query = rec["path"].partition("?")
+    # non-S3 services: each path segment URI-encoded (again) for the canonical URI
+    canon_uri = "/".join(urllib.parse.quote(seg, safe="-_.~") for seg in path.split("/"))
+    canon_query = "&".join(sorted(query.split("&"))) if query else ""
+    canon_headers = "".join("%s:%s\n" % (n, " ".join(rec["headers"][n].strip().split())) for n in names)
+    creq = "\n".join(["POST", canon_uri, canon_query, canon_headers, signed, hashlib.sha256(rec["raw"]).hexdigest()])
+    scope = "%s/%s/%s/aws4_request" % (date, reg, svc)
+    sts = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(creq.encode()).hexdigest()])
+    k = ("AWS4" + secret).encode()
+    for part in (date, reg, svc, "aws4_request"):
+        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+    return sig, hmac.new(k, sts.encode(), hashlib.sha256).hexdigest()
+
+
+@pytest.mark.parametrize("model", ["amazon.nova-lite-v1:0", "meta.llama3-70b-instruct-v1"])
+def test_bedrock_sigv4(profile, standin, tmp_path, model):
+    path, report, hot = profile
+    rc, out, err, _ = view(["--optimize", "ai_hot.py:%d" % hot, "--ai-provider", "bedrock", "--ai-model", model,
+                            "--ai-region", "us-west-2", "--ai-url", standin.base, path],
+                           env={"AWS_ACCESS_KEY_ID": AWS_ID, "AWS_SECRET_ACCESS_KEY": AWS_SECRET}, standin=standin)
+    assert rc == 0, err
+    rec = standin.requests[0]
+    assert rec["kind"] == "bedrock"
+    assert urllib.parse.unquote(rec["path"]) == "/model/%s/converse" % model
+    got, want = sigv4_expected(rec, AWS_SECRET)
+    assert got == want, (rec["headers"]["authorization"], rec["path"])
+    # a wrong secret gives another signature: the check can fail
+    assert sigv4_expected(rec, AWS_SECRET[:-1] + "Z")[1] != got
+    b = rec["body"]
+    assert b["messages"][0]["role"] == "user" and b["inferenceConfig"]["maxTokens"] > 0
+    assert b["system"][0]["text"]
+    check_prompt(prompt_of(rec), report, hot, [hot])
+    check_printed(out)
+    no_key_anywhere(AWS_SECRET, rec, out, err, tmp_path)
+
+
+def test_bedrock_session_token_is_signed(profile, standin):
+    path, report, hot = profile
+    rc, out, err, _ = view(["--optimize", "ai_hot.py:%d" % hot, "--ai-provider", "bedrock", "--ai-model",
+                            "amazon.nova-lite-v1:0", "--ai-url", standin.base, path],
+                           env={"AWS_ACCESS_KEY_ID": AWS_ID, "AWS_SECRET_ACCESS_KEY": AWS_SECRET,
+                                "AWS_SESSION_TOKEN": "FQoGZXIvYXdzEXAMPLETOKEN", "AWS_REGION": "us-west-2"})
+    assert rc == 0, err
+    rec = standin.requests[0]
+    assert rec["headers"]["x-amz-security-token"] == "FQoGZXIvYXdzEXAMPLETOKEN"
+    assert "x-amz-security-token" in rec["headers"]["authorization"]
+    got, want = sigv4_expected(rec, AWS_SECRET)
+    assert got == want
+
+
+def test_bedrock_401(profile, standin):
+    path, report, hot = profile
+    standin.mode = "401"
+    rc, out, err, _ = view(["--optimize", "ai_hot.py:%d" % hot, "--ai-provider", "bedrock", "--ai-url", standin.base,
+                            path], env={"AWS_ACCESS_KEY_ID": AWS_ID, "AWS_SECRET_ACCESS_KEY": AWS_SECRET})
+    one_line_fail(rc, err, "401")
+    assert AWS_SECRET not in err
