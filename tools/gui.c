@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,6 +33,9 @@
 #define GUI_MAX_ASSET (256u << 20) /* a bigger "asset" is not the viewer */
 #define GUI_CONN_TIMEOUT_S 30u     /* an idle connection must not hold a stop back */
 #define GUI_CONN_LIMIT 64u
+#define GUI_API_MAX_BODY (256u << 10) /* a proposal request is a few hundred bytes */
+#define GUI_CSP_FROM "default-src 'none';"
+#define GUI_CSP_TO "default-src 'none'; connect-src 'self';"
 
 extern char **environ;
 
@@ -40,6 +44,11 @@ struct gui {
     size_t tmpl_n, js_n, css_n;
     char *page; /* the last gui_build(), or NULL */
     size_t page_n;
+    /* the proposal endpoint (gui_set_api), or api NULL */
+    gui_api_fn api;
+    void *api_ctx;
+    char token[65];  /* hex of 32 random bytes */
+    char *api_block; /* the JSON of <script id="scalene-ai"> */
 };
 
 typedef struct gui_buf {
@@ -134,6 +143,29 @@ gui_t *gui_open(const char *dir, char *err, size_t n)
     return g;
 }
 
+int gui_set_api(gui_t *g, gui_api_fn fn, void *ctx, const char *defaults_json)
+{
+    unsigned char r[32];
+    size_t got = 0;
+    while (got < sizeof r) {
+        ssize_t k = getrandom(r + got, sizeof r - got, 0);
+        if (k < 0 && errno != EINTR)
+            return -errno;
+        got += k > 0 ? (size_t)k : 0;
+    }
+    for (size_t i = 0; i < sizeof r; i++)
+        snprintf(g->token + 2 * i, 3, "%02x", r[i]);
+    char *block = NULL;
+    if (asprintf(&block, "{\"endpoint\":\"%s\",\"token\":\"%s\",\"defaults\":%s}", GUI_API_PATH, g->token,
+                 defaults_json && *defaults_json ? defaults_json : "{}") < 0)
+        return -ENOMEM;
+    free(g->api_block);
+    g->api_block = block;
+    g->api = fn;
+    g->api_ctx = ctx;
+    return 0;
+}
+
 void gui_close(gui_t *g)
 {
     if (!g)
@@ -142,6 +174,8 @@ void gui_close(gui_t *g)
     free(g->js);
     free(g->css);
     free(g->page);
+    free(g->api_block);
+    explicit_bzero(g->token, sizeof g->token);
     free(g);
 }
 
@@ -249,6 +283,18 @@ int gui_build(gui_t *g, const char *json, size_t len)
     for (int i = 0; i < 3; i++) {
         if (m[i].at < from)
             return -EINVAL; /* overlapping markers: cannot happen with distinct texts */
+        /* The served page asks its own server for proposals: the one
+         * source its CSP gains, in the policy before the first marker. */
+        const char *csp = i == 0 && g->api_block ? memmem(from, (size_t)(m[i].at - from), GUI_CSP_FROM, strlen(GUI_CSP_FROM)) : NULL;
+        if (i == 0 && g->api_block && !csp) {
+            free(b.p);
+            return -EINVAL; /* a template without the policy we extend */
+        }
+        if (csp) {
+            buf_add(&b, from, (size_t)(csp - from));
+            buf_str(&b, GUI_CSP_TO);
+            from = csp + strlen(GUI_CSP_FROM);
+        }
         buf_add(&b, from, (size_t)(m[i].at - from));
         if (m[i].which == 0) {
             buf_str(&b, "<style>");
@@ -262,6 +308,11 @@ int gui_build(gui_t *g, const char *json, size_t len)
             buf_str(&b, "<script id=\"scalene-data\" type=\"application/json\">");
             buf_escaped(&b, json, len, GUI_ESC_DATA);
             buf_str(&b, "</script>");
+            if (g->api_block) {
+                buf_str(&b, "<script id=\"scalene-ai\" type=\"application/json\">");
+                buf_escaped(&b, g->api_block, strlen(g->api_block), GUI_ESC_DATA);
+                buf_str(&b, "</script>");
+            }
         }
         from = m[i].at + m[i].len;
     }
@@ -292,7 +343,16 @@ int gui_write(const gui_t *g, const char *path)
 typedef struct gui_srv {
     struct MHD_Response *page, *json, *missing, *forbidden, *method;
     char host_ip[32], host_name[32]; /* "127.0.0.1:PORT", "localhost:PORT" */
+    const gui_t *g;                  /* for the proposal endpoint */
 } gui_srv_t;
+
+/* A proposal request's body, gathered over MHD's upload calls; freed by
+ * the last call or, for a request cut short, by api_done(). */
+typedef struct gui_upload {
+    char *p;
+    size_t n;
+    bool too_big;
+} gui_upload_t;
 
 /* A browser on another site can point a name of its own at 127.0.0.1 (DNS
  * rebinding) and read the page with its scripts; its requests then carry
@@ -302,14 +362,123 @@ static bool host_ok(const gui_srv_t *s, const char *host)
     return !host || strcmp(host, s->host_ip) == 0 || strcasecmp(host, s->host_name) == 0;
 }
 
+/* A JSON answer of the endpoint; takes body (malloc'd) or copies a literal. */
+static enum MHD_Result api_reply(struct MHD_Connection *c, unsigned status, char *body, size_t n, const char *literal)
+{
+    struct MHD_Response *r = body ? MHD_create_response_from_buffer(n, body, MHD_RESPMEM_MUST_FREE)
+                                  : MHD_create_response_from_buffer(strlen(literal), (void *)literal,
+                                                                    MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "POST");
+    enum MHD_Result rc = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+/* Equal in time that does not depend on where they differ. */
+static bool same_secret(const char *a, const char *b)
+{
+    size_t n = strlen(b);
+    if (!a || strlen(a) != n)
+        return false;
+    unsigned char d = 0;
+    for (size_t i = 0; i < n; i++)
+        d |= (unsigned char)(a[i] ^ b[i]);
+    return d == 0;
+}
+
+/* POST GUI_API_PATH: the page's token (X-Scalene-Token), this server's
+ * Host, the page's own Origin when the browser sends one, and a JSON
+ * body; then the caller's gui_api_fn. Other local pages cannot read the
+ * token (same-origin policy) and cannot send the header without a CORS
+ * preflight, which this server never grants. */
+static enum MHD_Result api_answer(const gui_srv_t *s, struct MHD_Connection *c, const char *method,
+                                  const char *upload, size_t *upload_n, void **req)
+{
+    gui_upload_t *u = *req;
+    if (!u) {
+        if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+            return api_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, NULL, 0, "{\"error\":\"only POST\"}");
+        if (!(u = calloc(1, sizeof *u)))
+            return MHD_NO;
+        *req = u;
+        return MHD_YES;
+    }
+    if (*upload_n > 0) {
+        if (u->n + *upload_n > GUI_API_MAX_BODY)
+            u->too_big = true;
+        else {
+            char *p = realloc(u->p, u->n + *upload_n + 1);
+            if (!p)
+                return MHD_NO;
+            memcpy(p + u->n, upload, *upload_n);
+            u->p = p;
+            u->n += *upload_n;
+            p[u->n] = 0;
+        }
+        *upload_n = 0;
+        return MHD_YES;
+    }
+    /* the whole body is here: judge the request */
+    *req = NULL;
+    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *token = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Scalene-Token");
+    enum MHD_Result rc;
+    bool origin_ok = !origin || (strncmp(origin, "http://", 7) == 0 && host && strcasecmp(origin + 7, host) == 0);
+    if (!host || !host_ok(s, host) || !origin_ok)
+        rc = api_reply(c, MHD_HTTP_FORBIDDEN, NULL, 0, "{\"error\":\"forbidden: not this page's origin\"}");
+    else if (!same_secret(token, s->g->token))
+        rc = api_reply(c, MHD_HTTP_FORBIDDEN, NULL, 0, "{\"error\":\"forbidden: no valid page token\"}");
+    else if (!type || strncasecmp(type, "application/json", 16) != 0)
+        rc = api_reply(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, NULL, 0, "{\"error\":\"send application/json\"}");
+    else if (u->too_big || !u->p)
+        rc = api_reply(c, MHD_HTTP_BAD_REQUEST, NULL, 0, "{\"error\":\"no body, or too big\"}");
+    else {
+        char *out = NULL;
+        size_t out_n = 0;
+        int st = s->g->api(s->g->api_ctx, u->p, u->n, &out, &out_n);
+        rc = out ? api_reply(c, (unsigned)st, out, out_n, NULL)
+                 : api_reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, 0, "{\"error\":\"out of memory\"}");
+    }
+    if (u->p)
+        explicit_bzero(u->p, u->n); /* it may hold a key typed in the page */
+    free(u->p);
+    free(u);
+    return rc;
+}
+
+/* MHD_OPTION_NOTIFY_COMPLETED: a proposal request cut short leaves its body. */
+static void api_done(void *cls, struct MHD_Connection *c, void **req, enum MHD_RequestTerminationCode why)
+{
+    (void)cls;
+    (void)c;
+    (void)why;
+    gui_upload_t *u = *req;
+    if (u) {
+        if (u->p)
+            explicit_bzero(u->p, u->n);
+        free(u->p);
+        free(u);
+        *req = NULL;
+    }
+}
+
 static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                               const char *version, const char *upload, size_t *upload_n, void **req)
 {
     const gui_srv_t *s = cls;
     (void)version;
-    (void)upload;
-    (void)upload_n;
-    (void)req;
+    if (s->g->api && strcmp(url, GUI_API_PATH) == 0)
+        return api_answer(s, c, method, upload, upload_n, req);
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         return MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, s->method);
     if (!host_ok(s, MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST)))
@@ -445,7 +614,7 @@ static void open_browser(const char *url)
 
 int gui_serve(const gui_t *g, const char *download, size_t download_len, bool browser)
 {
-    gui_srv_t s = {.page = NULL};
+    gui_srv_t s = {.page = NULL, .g = g};
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t alen = sizeof a;
     sigset_t stop, old;
@@ -495,7 +664,8 @@ int gui_serve(const gui_t *g, const char *download, size_t download_len, bool br
     pthread_sigmask(SIG_BLOCK, &stop, &old);
     d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL, answer, &s, MHD_OPTION_LISTEN_SOCKET,
                          (MHD_socket)fd, MHD_OPTION_CONNECTION_TIMEOUT, GUI_CONN_TIMEOUT_S,
-                         MHD_OPTION_CONNECTION_LIMIT, GUI_CONN_LIMIT, MHD_OPTION_END);
+                         MHD_OPTION_CONNECTION_LIMIT, GUI_CONN_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, api_done, NULL,
+                         MHD_OPTION_END);
     if (!d) {
         rc = errno ? -errno : -EIO;
         pthread_sigmask(SIG_SETMASK, &old, NULL);

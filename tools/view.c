@@ -1716,6 +1716,143 @@ static int html_path(const char *profile, char *out, size_t n)
     return k < 0 || (size_t)k >= n ? -ENAMETOOLONG : 0;
 }
 
+/* ------------------------------------------- the page's proposal endpoint */
+
+static int vw_propose(const vw_prof_t *p, const char *name, size_t name_n, long long s, long long e,
+                      const char *kind, const ai_req_t *req, ai_proposal_t *out, char *why, size_t wn);
+
+typedef struct vw_api {
+    const vw_prof_t *prof;
+    const vw_opts_t *opts;
+} vw_api_t;
+
+static const char *jstr(json_object *o, const char *key)
+{
+    json_object *v = o ? field(o, key) : NULL;
+    const char *s = v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+    return s && *s ? s : NULL;
+}
+
+static int api_out(json_object *o, int status, char **out, size_t *out_n)
+{
+    size_t n = 0;
+    const char *s = o ? json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n)
+                      : NULL;
+    *out = s ? strndup(s, n) : NULL;
+    *out_n = *out ? n : 0;
+    json_object_put(o);
+    return status;
+}
+
+static int api_error(int status, const char *msg, char **out, size_t *out_n)
+{
+    json_object *o = json_object_new_object();
+    if (o)
+        json_object_object_add(o, "error", json_object_new_string(msg));
+    return api_out(o, status, out, out_n);
+}
+
+/* gui_api_fn: {"file", "start", "end", "kind", "provider", "model", "url",
+ * "key", "api_version", "region"} (file as the report names it; empty
+ * settings fall back to the command line's and the environment's) to
+ * {"code", "reason", "diff", "provider", "model"} or {"error"}: 400 for a
+ * request the profile cannot answer, 502 when the provider failed.
+ * Context: the page server's thread; reads the profile only. */
+static int vw_api(void *ctx, const char *body, size_t n, char **out, size_t *out_n)
+{
+    const vw_api_t *a = ctx;
+    char why[1024];
+    enum json_tokener_error jerr;
+    json_object *rq = NULL;
+    json_tokener *tok = json_tokener_new();
+    if (tok) {
+        rq = json_tokener_parse_ex(tok, body, (int)n);
+        jerr = json_tokener_get_error(tok);
+        json_tokener_free(tok);
+        if (jerr != json_tokener_success) {
+            json_object_put(rq);
+            rq = NULL;
+        }
+    }
+    if (!rq || !json_object_is_type(rq, json_type_object)) {
+        json_object_put(rq);
+        return api_error(400, "the request is not a JSON object", out, out_n);
+    }
+    const char *file = jstr(rq, "file"), *kind = jstr(rq, "kind"), *prov = jstr(rq, "provider");
+    json_object *sv = field(rq, "start"), *ev = field(rq, "end");
+    long long s = sv && json_object_is_type(sv, json_type_int) ? json_object_get_int64(sv) : 0;
+    long long e = ev && json_object_is_type(ev, json_type_int) ? json_object_get_int64(ev) : s;
+    ai_req_t req = a->opts->ai;
+    int st;
+    if (prov && strcmp(prov, "auto") != 0 && ai_provider_parse(prov, &req.provider) != 0) {
+        json_object_put(rq);
+        return api_error(400, "unknown provider", out, out_n);
+    }
+    req.model = jstr(rq, "model") ? jstr(rq, "model") : req.model;
+    req.url = jstr(rq, "url") ? jstr(rq, "url") : req.url;
+    req.key = jstr(rq, "key");
+    req.api_version = jstr(rq, "api_version") ? jstr(rq, "api_version") : req.api_version;
+    req.region = jstr(rq, "region") ? jstr(rq, "region") : req.region;
+    if (!file || s < 1 || e < s || e - s > 100000 ||
+        (kind && strcmp(kind, "line") && strcmp(kind, "loop") && strcmp(kind, "function") && strcmp(kind, "lines"))) {
+        json_object_put(rq);
+        return api_error(400, "the request needs file, start <= end and a kind of line, loop or function", out, out_n);
+    }
+    if (req.url && strncmp(req.url, "http://", 7) != 0 && strncmp(req.url, "https://", 8) != 0) {
+        json_object_put(rq);
+        return api_error(400, "the URL must start with http:// or https://", out, out_n);
+    }
+    ai_proposal_t prop = {0};
+    int rc = vw_propose(a->prof, file, strlen(file), s, e, kind, &req, &prop, why, sizeof why);
+    /* req.key points into rq: wipe the key before the tree goes */
+    json_object *kv = field(rq, "key");
+    if (kv && json_object_is_type(kv, json_type_string) && json_object_get_string_len(kv) > 0)
+        explicit_bzero((char *)json_object_get_string(kv), (size_t)json_object_get_string_len(kv));
+    json_object_put(rq);
+    if (rc != 0)
+        return api_error(rc == -ENOENT || rc == -EINVAL || rc == -ENOKEY ? 400 : 502, why, out, out_n);
+    json_object *o = json_object_new_object();
+    if (o) {
+        json_object_object_add(o, "code", json_object_new_string(prop.code));
+        json_object_object_add(o, "reason", json_object_new_string(prop.reason));
+        json_object_object_add(o, "diff", json_object_new_string(prop.diff));
+        json_object_object_add(o, "provider", json_object_new_string(prop.provider));
+        json_object_object_add(o, "model", json_object_new_string(prop.model));
+    }
+    ai_proposal_free(&prop);
+    st = api_out(o, 200, out, out_n);
+    return st;
+}
+
+/* The settings the page starts with: the command line's --ai-* and which
+ * providers have a key in this server's environment (never the key). */
+static char *api_defaults(const vw_opts_t *opts)
+{
+    json_object *o = json_object_new_object(), *keys = json_object_new_array();
+    if (!o || !keys) {
+        json_object_put(o);
+        json_object_put(keys);
+        return NULL;
+    }
+    json_object_object_add(o, "provider", json_object_new_string(ai_provider_name(opts->ai.provider)));
+    if (opts->ai.model)
+        json_object_object_add(o, "model", json_object_new_string(opts->ai.model));
+    if (opts->ai.url)
+        json_object_object_add(o, "url", json_object_new_string(opts->ai.url));
+    static const char *const vars[][2] = {{"openai", "OPENAI_API_KEY"}, {"azure", "AZURE_OPENAI_API_KEY"},
+                                          {"anthropic", "ANTHROPIC_API_KEY"}, {"bedrock", "AWS_SECRET_ACCESS_KEY"}};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+        const char *v = getenv(vars[i][1]);
+        if (v && *v)
+            json_object_array_add(keys, json_object_new_string(vars[i][0]));
+    }
+    json_object_object_add(o, "env_keys", keys);
+    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    char *copy = s ? strdup(s) : NULL;
+    json_object_put(o);
+    return copy;
+}
+
 static int show_web(const vw_opts_t *opts, const char *libdir)
 {
     vw_load_t ld = {.opts = opts};
@@ -1755,6 +1892,15 @@ static int show_web(const vw_opts_t *opts, const char *libdir)
         raw = NULL;
     } else {
         data = page_json(prof.root, &len);
+    }
+    /* The served page of a readable profile gets the proposal endpoint. */
+    vw_api_t api = {.prof = &prof, .opts = opts};
+    if (ok && opts->mode == VW_SERVE) {
+        char *defaults = api_defaults(opts);
+        int arc = defaults ? gui_set_api(g, vw_api, &api, defaults) : -ENOMEM;
+        free(defaults);
+        if (arc != 0)
+            goto oom;
     }
     if (!data || gui_build(g, data, len) != 0)
         goto oom;
@@ -1844,6 +1990,9 @@ static int show_cli(const vw_opts_t *opts)
 static const vw_file_t *find_file(const vw_prof_t *p, const char *name, size_t n, char *why, size_t wn)
 {
     const vw_file_t *hit = NULL;
+    for (size_t i = 0; i < p->nfiles; i++)
+        if (strlen(p->files[i].name) == n && memcmp(p->files[i].name, name, n) == 0)
+            return &p->files[i]; /* the report's own name: no question */
     for (size_t i = 0; i < p->nfiles; i++) {
         const char *f = p->files[i].name;
         size_t fl = strlen(f);
@@ -1962,7 +2111,7 @@ static char *file_imports(const vw_file_t *f)
 
 /* Asks req's provider about lines s..e of the file matched by name (kind:
  * the caller's word for the region, or NULL to judge it). Returns 0 with
- * *out filled, -EINVAL for a region the report does not have, or
+ * *out filled, -ENOENT for a region the report does not have, or
  * ai_propose()'s error; why says it in one line. Context: thread (the page
  * server calls it from its thread; it only reads prof). */
 static int vw_propose(const vw_prof_t *p, const char *name, size_t name_n, long long s, long long e,
@@ -1970,7 +2119,7 @@ static int vw_propose(const vw_prof_t *p, const char *name, size_t name_n, long 
 {
     const vw_file_t *f = find_file(p, name, name_n, why, wn);
     if (!f)
-        return -EINVAL;
+        return -ENOENT;
     size_t first = f->nlines;
     for (size_t i = 0; i < f->nlines; i++)
         if (f->lines[i].lineno == s) {
@@ -1981,7 +2130,7 @@ static int vw_propose(const vw_prof_t *p, const char *name, size_t name_n, long 
     if (first == f->nlines || first + n > f->nlines || f->lines[first + n - 1].lineno != e) {
         snprintf(why, wn, "%s has no line%s %lld%s%.0lld in the report%s", f->name, s == e ? "" : "s", s,
                  s == e ? "" : "-", s == e ? 0 : e, f->nlines ? "" : " (it lists none of its lines)");
-        return -EINVAL;
+        return -ENOENT;
     }
     ai_line_t *lines = calloc(n, sizeof *lines);
     char *imports = file_imports(f);

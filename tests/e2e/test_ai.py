@@ -353,3 +353,77 @@ def test_bedrock_401(profile, standin):
                             path], env={"AWS_ACCESS_KEY_ID": AWS_ID, "AWS_SECRET_ACCESS_KEY": AWS_SECRET})
     one_line_fail(rc, err, "401")
     assert AWS_SECRET not in err
+
+
+# ---- the served page's endpoint (the browser's side: tests/gui/ai.test.mjs) ----
+
+
+class Served:
+    """scalene view --no-browser PROFILE: its URL, its page and its token."""
+
+    def __init__(self, profile, env=None, args=()):
+        import urllib.request
+        self.p = subprocess.Popen([SCALENE, "view", "--no-browser", *args, profile], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=env_for(env))
+        line = self.p.stdout.readline()
+        m = re.search(r"(http://127\.0\.0\.1:(\d+)/)", line)
+        assert m, (line, self.p.stderr.read() if self.p.poll() is not None else "")
+        self.url, self.port = m.group(1), int(m.group(2))
+        self.page = urllib.request.urlopen(self.url, timeout=10).read().decode()
+        blk = re.search(r'<script id="scalene-ai" type="application/json">(.*?)</script>', self.page, re.S)
+        assert blk, "no scalene-ai block in the served page"
+        self.ai = json.loads(blk.group(1))
+
+    def post(self, body, token=None, headers=None):
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        h = {"Content-Type": "application/json", "Host": "127.0.0.1:%d" % self.port}
+        if token is not None:
+            h["X-Scalene-Token"] = token
+        h.update(headers or {})
+        c.request("POST", self.ai["endpoint"], body=json.dumps(body).encode(), headers=h)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, json.loads(data) if data else None
+
+    def close(self):
+        self.p.terminate()
+        self.p.wait(timeout=10)
+
+
+def test_endpoint_needs_the_token(profile, standin):
+    path, report, hot = profile
+    s = Served(path)
+    try:
+        assert re.fullmatch(r"[0-9a-f]{64}", s.ai["token"])
+        assert "connect-src 'self'" in s.page
+        body = {"file": PROG, "start": hot, "end": hot, "kind": "line", "provider": "openai",
+                "url": standin.base + "/v1", "key": KEY, "model": "m"}
+        assert s.post(body)[0] == 403
+        assert s.post(body, token="0" * 64)[0] == 403
+        assert s.post(body, token=s.ai["token"], headers={"Origin": "http://evil.example"})[0] == 403
+        assert s.post(body, token=s.ai["token"], headers={"Host": "rebound.example:%d" % s.port})[0] == 403
+        assert standin.requests == []  # nothing refused reached the provider
+        st, reply = s.post(body, token=s.ai["token"], headers={"Origin": "http://127.0.0.1:%d" % s.port})
+        assert st == 200, reply
+        assert reply["code"].strip() == PROPOSAL_CODE.strip() + " #1" and reply["reason"] == REASON
+        assert "-        total += i * i  # HOT" in reply["diff"]
+        rec = standin.requests[0]
+        assert rec["headers"]["authorization"] == "Bearer " + KEY
+        check_prompt(prompt_of(rec), report, hot, [hot])
+        # a provider failure is the same one line, as JSON
+        standin.mode = "429"
+        st, reply = s.post(body, token=s.ai["token"])
+        assert st == 502 and "retry after 7 s" in reply["error"] and KEY not in reply["error"]
+        assert KEY not in s.page
+    finally:
+        s.close()
+
+
+def test_standalone_page_has_no_endpoint(profile, tmp_path):
+    path, report, hot = profile
+    out = tmp_path / "p.html"
+    subprocess.run([SCALENE, "view", "--standalone", "-o", out, path], check=True, env=env_for())
+    html = out.read_text()
+    assert 'id="scalene-ai"' not in html and "connect-src" not in html
