@@ -162,13 +162,16 @@ export function bindSettings(root: HTMLElement): void {
   }
 }
 
-/** The ⚡ and 💥 buttons of a line's source cell. */
+/**
+ * The ⚡ and 💥 buttons of a line's source cell. Their glyphs come from the style sheet
+ * (::before), so the cell's text stays the line's source (copying, searching, tests).
+ */
 export function lineButtons(lineno: number, active: boolean, region: Region | undefined): string {
   let h = "";
   if (active)
-    h += `<button type="button" class="ai-btn" data-ai="line" data-start="${lineno}" data-end="${lineno}" data-kind="line" title="Propose an optimization of this line" aria-label="Propose an optimization of line ${lineno}">⚡</button>`;
+    h += `<button type="button" class="ai-btn" data-ai="line" data-start="${lineno}" data-end="${lineno}" data-kind="line" title="Propose an optimization of this line" aria-label="Propose an optimization of line ${lineno}"></button>`;
   if (region)
-    h += `<button type="button" class="ai-btn" data-ai="region" data-start="${region.start}" data-end="${region.end}" data-kind="${region.kind}" title="Propose an optimization of this ${region.kind} (lines ${region.start}-${region.end})" aria-label="Propose an optimization of the ${region.kind} at lines ${region.start}-${region.end}">💥</button>`;
+    h += `<button type="button" class="ai-btn" data-ai="region" data-start="${region.start}" data-end="${region.end}" data-kind="${region.kind}" title="Propose an optimization of this ${region.kind} (lines ${region.start}-${region.end})" aria-label="Propose an optimization of the ${region.kind} at lines ${region.start}-${region.end}"></button>`;
   return h ? `<span class="ai-btns">${h}</span>` : "";
 }
 
