@@ -352,6 +352,7 @@ typedef struct ai_call {
     const char *secret; /* cut out of every error line */
     const char *secret2;
     double timeout_s;
+    const atomic_bool *cancel;
     char *err;
     size_t errn;
 } ai_call_t;
@@ -420,6 +421,15 @@ static void error_text(const ai_http_t *h, char *out, size_t n)
     json_object_put(o);
 }
 
+/* CURLOPT_XFERINFOFUNCTION: libcurl calls it often, at least once a
+ * second while waiting, so a stop request is seen that soon. */
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt, (void)dn, (void)ut, (void)un;
+    /* acquire: pairs with the release store in gui_serve() before it stops the daemon */
+    return ud && atomic_load_explicit((const atomic_bool *)ud, memory_order_acquire) ? 1 : 0;
+}
+
 /* POSTs body (JSON) to c->url with headers h. On a 2xx answer returns 0 with the reply in *out; otherwise
  * the failure's errno and line. */
 static int ai_post(ai_call_t *c, struct curl_slist *h, const char *body, ai_http_t *out)
@@ -449,6 +459,11 @@ static int ai_post(ai_call_t *c, struct curl_slist *h, const char *body, ai_http
     curl_easy_setopt(cu, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(cu, CURLOPT_USERAGENT, "scalene-c");
     curl_easy_setopt(cu, CURLOPT_ACCEPT_ENCODING, "");
+    if (c->cancel) {
+        curl_easy_setopt(cu, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(cu, CURLOPT_XFERINFODATA, (void *)c->cancel);
+        curl_easy_setopt(cu, CURLOPT_NOPROGRESS, 0L);
+    }
     /* libcurl itself reads the proxy variables (http_proxy, https_proxy,
      * no_proxy); the CA bundle variables are the curl tool's and
      * OpenSSL's, so they are passed on here. */
@@ -475,6 +490,8 @@ static int ai_post(ai_call_t *c, struct curl_slist *h, const char *body, ai_http
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
         return ai_fail(c, -EHOSTUNREACH, "%s: cannot reach %s: %s", c->who, shown, why);
+    case CURLE_ABORTED_BY_CALLBACK:
+        return ai_fail(c, -ECANCELED, "%s: stopped: scalene view is shutting down", c->who);
     case CURLE_WRITE_ERROR:
         if (out->too_big)
             return ai_fail(c, -EPROTO, "%s: the reply from %s is over %u MiB: not a chat reply", c->who, shown,
@@ -747,7 +764,7 @@ int ai_propose(const ai_req_t *req, const ai_region_t *r, ai_proposal_t *out, ch
 {
     ai_provider_t p = auto_provider(req);
     ai_call_t c = {.who = ai_provider_name(p), .timeout_s = req->timeout_s > 0 ? req->timeout_s : AI_DEFAULT_TIMEOUT_S,
-                   .err = err, .errn = errn};
+                   .cancel = req->cancel, .err = err, .errn = errn};
     ai_http_t http = {0};
     struct curl_slist *h = NULL;
     json_object *body = json_object_new_object(), *reply = NULL;

@@ -11,6 +11,7 @@
 #ifndef SCALENE_AI_H
 #define SCALENE_AI_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -34,6 +35,9 @@ typedef struct ai_req {
     const char *api_version; /* Azure's api-version */
     const char *region;      /* Bedrock's region */
     double timeout_s;        /* whole request; 0: AI_DEFAULT_TIMEOUT_S */
+    /* or NULL; once true the request stops within about a second with
+     * -ECANCELED (read with acquire; the page server sets it when it stops) */
+    const atomic_bool *cancel;
 } ai_req_t;
 
 #define AI_DEFAULT_TIMEOUT_S 120.0
@@ -86,7 +90,7 @@ char *ai_prompt(const ai_region_t *r);
  * -EACCES 401/403, -EAGAIN 429 (with its retry hint), -EHOSTUNREACH
  * unreachable, -ETIMEDOUT no reply in time, -EPROTO a reply that is not
  * what the API promises or no code block, -EINVAL a bad request setting,
- * -EIO another HTTP error. Thread-safe: each call has its own handle.
+ * -EIO another HTTP error, -ECANCELED req->cancel was set. Thread-safe: each call has its own handle.
  * Context: thread. */
 int ai_propose(const ai_req_t *req, const ai_region_t *r, ai_proposal_t *out, char *err, size_t n);
 

@@ -344,6 +344,10 @@ typedef struct gui_srv {
     struct MHD_Response *page, *json, *missing, *forbidden, *method;
     char host_ip[32], host_name[32]; /* "127.0.0.1:PORT", "localhost:PORT" */
     const gui_t *g;                  /* for the proposal endpoint */
+    /* set by gui_serve() on a stop signal (release), read by the endpoint's
+     * provider call (acquire, ai.c on_progress) so MHD_stop_daemon() does
+     * not wait out a model's answer */
+    atomic_bool x_stop;
 } gui_srv_t;
 
 /* A proposal request's body, gathered over MHD's upload calls; freed by
@@ -445,7 +449,7 @@ static enum MHD_Result api_answer(const gui_srv_t *s, struct MHD_Connection *c, 
     else {
         char *out = NULL;
         size_t out_n = 0;
-        int st = s->g->api(s->g->api_ctx, u->p, u->n, &out, &out_n);
+        int st = s->g->api(s->g->api_ctx, u->p, u->n, &out, &out_n, &s->x_stop);
         rc = out ? api_reply(c, (unsigned)st, out, out_n, NULL)
                  : api_reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, 0, "{\"error\":\"out of memory\"}");
     }
@@ -615,6 +619,7 @@ static void open_browser(const char *url)
 int gui_serve(const gui_t *g, const char *download, size_t download_len, bool browser)
 {
     gui_srv_t s = {.page = NULL, .g = g};
+    atomic_init(&s.x_stop, false);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t alen = sizeof a;
     sigset_t stop, old;
@@ -679,6 +684,8 @@ int gui_serve(const gui_t *g, const char *download, size_t download_len, bool br
         open_browser(url);
     while (sigwait(&stop, &sig) != 0)
         ;
+    /* release: pairs with the acquire in ai.c's on_progress(), via gui_api_fn's stop */
+    atomic_store_explicit(&s.x_stop, true, memory_order_release);
     MHD_stop_daemon(d); /* closes the listening socket too */
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     srv_free(&s);

@@ -10,6 +10,7 @@
 #ifndef SCALENE_GUI_H
 #define SCALENE_GUI_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -54,8 +55,11 @@ int gui_serve(const gui_t *g, const char *download, size_t download_len, bool br
 /* The page's proposal endpoint (POST GUI_API_PATH, docs/AI.md): fn gets
  * the request's JSON body[0..n) and returns the HTTP status with a new
  * JSON body in *out, *out_n (caller of fn frees *out with free()).
- * Context: the server thread; fn may block (it asks a model). */
-typedef int (*gui_api_fn)(void *ctx, const char *body, size_t n, char **out, size_t *out_n);
+ * stop turns true (release; read it with acquire) when the server is
+ * stopping: fn should give up then, as the daemon's thread waits for it.
+ * Context: the server thread; fn may block (it asks a model), and while
+ * it does the server answers nothing else. */
+typedef int (*gui_api_fn)(void *ctx, const char *body, size_t n, char **out, size_t *out_n, const atomic_bool *stop);
 
 #define GUI_API_PATH "/api/optimize"
 

@@ -1758,7 +1758,7 @@ static int api_error(int status, const char *msg, char **out, size_t *out_n)
  * {"code", "reason", "diff", "provider", "model"} or {"error"}: 400 for a
  * request the profile cannot answer, 502 when the provider failed.
  * Context: the page server's thread; reads the profile only. */
-static int vw_api(void *ctx, const char *body, size_t n, char **out, size_t *out_n)
+static int vw_api(void *ctx, const char *body, size_t n, char **out, size_t *out_n, const atomic_bool *stop)
 {
     const vw_api_t *a = ctx;
     char why[1024];
@@ -1784,6 +1784,7 @@ static int vw_api(void *ctx, const char *body, size_t n, char **out, size_t *out
     long long e = ev && json_object_is_type(ev, json_type_int) ? json_object_get_int64(ev) : s;
     ai_req_t req = a->opts->ai;
     int st;
+    req.cancel = stop;
     if (prov && strcmp(prov, "auto") != 0 && ai_provider_parse(prov, &req.provider) != 0) {
         json_object_put(rq);
         return api_error(400, "unknown provider", out, out_n);

@@ -427,3 +427,37 @@ def test_standalone_page_has_no_endpoint(profile, tmp_path):
     subprocess.run([SCALENE, "view", "--standalone", "-o", out, path], check=True, env=env_for())
     html = out.read_text()
     assert 'id="scalene-ai"' not in html and "connect-src" not in html
+
+
+def test_stop_while_a_model_thinks(profile, standin):
+    """Ctrl-C (SIGINT) while the provider stalls: the server stops within
+    seconds, not when the model answers (30 s here) or the timeout (120 s)."""
+    import signal
+    import threading
+
+    path, report, hot = profile
+    standin.mode = "stall"
+    s = Served(path)
+    got = {}
+
+    def ask():
+        try:
+            got["reply"] = s.post({"file": PROG, "start": hot, "end": hot, "kind": "line", "provider": "ollama",
+                                   "url": standin.base}, token=s.ai["token"])
+        except Exception as e:  # the connection may close under it
+            got["error"] = e
+
+    th = threading.Thread(target=ask, daemon=True)
+    th.start()
+    deadline = time.monotonic() + 10
+    while not standin.requests and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert standin.requests, "the request never reached the stand-in"
+    t0 = time.monotonic()
+    s.p.send_signal(signal.SIGINT)
+    rc = s.p.wait(timeout=20)
+    took = time.monotonic() - t0
+    assert rc == 0 and took < 5, (rc, took)
+    th.join(timeout=5)
+    if "reply" in got:
+        assert got["reply"][0] == 502 and "shutting down" in got["reply"][1]["error"], got
