@@ -193,7 +193,7 @@ typedef struct rctx {
     uint64_t total;  /* all profiled CPU ns: the percentages' denominator */
     int ncpus;
     double elapsed;  /* seconds, for rates */
-    uint64_t volume; /* all allocated volume: n_usage_fraction's denominator */
+    uint64_t growth; /* all line rows' growth: n_usage_fraction's denominator */
     mvec_t mlines, mfuncs;
     pvec_t procs;    /* sorted by pid */
     bool reduced;              /* --reduced-profile: only active lines and functions */
@@ -346,12 +346,15 @@ static json_object *series_json(const tbl_series_t *s)
     return a;
 }
 
-/* Scalene's memory fields of a line or function, and ours (n_net_mb,
- * n_freed_mb), from memory block m (zeros and [] when NULL). */
+/* Scalene's memory fields of a line or function, and ours (n_alloc_volume_mb,
+ * n_net_mb, n_freed_mb), from memory block m (zeros and [] when NULL). As in
+ * Scalene, n_malloc_mb / n_mallocs / n_peak_mb measure growth: the rises of
+ * the row's held level (docs/MEMORY.md "Growth"); n_alloc_volume_mb is the
+ * gross volume. */
 static void mem_fields(json_object *o, const tbl_mem_t *m, const rctx_t *c)
 {
     uint64_t vol = 0, pyv = 0, ab = 0, pyb = 0, peak = 0, nlive = 0, kib = 0, copy = 0, net = 0, freed = 0,
-             allocs = 0;
+             grown = 0, ngrow = 0;
     if (m) {
         vol = tbl_rd(&m->volume);
         pyv = tbl_rd(&m->py_volume);
@@ -363,28 +366,30 @@ static void mem_fields(json_object *o, const tbl_mem_t *m, const rctx_t *c)
         copy = tbl_rd(&m->copy_bytes);
         net = tbl_rd(&m->net_end) + tbl_rd(&m->live);
         freed = tbl_rd(&m->freed_bytes);
-        allocs = tbl_rd(&m->n_allocs);
+        grown = tbl_rd(&m->growth);
+        ngrow = tbl_rd(&m->n_growth);
     }
     double peak_mb = mib(peak), avg_mb = nlive ? (double)kib / (double)nlive / 1024.0 : 0.0;
     if (avg_mb > peak_mb)
         avg_mb = peak_mb; /* a snapshot taken mid-update */
     double pyfrac = vol ? (double)pyv / (double)vol : ab ? (double)pyb / (double)ab : 0.0;
-    json_object_object_add(o, "n_malloc_mb", jd(mib(vol)));
-    json_object_object_add(o, "n_mallocs", ji((int64_t)allocs));
+    json_object_object_add(o, "n_malloc_mb", jd(mib(grown)));
+    json_object_object_add(o, "n_mallocs", ji((int64_t)ngrow));
     json_object_object_add(o, "n_peak_mb", jd(peak_mb));
     json_object_object_add(o, "n_avg_mb", jd(avg_mb));
     json_object_object_add(o, "n_growth_mb", jd(peak_mb));
     json_object_object_add(o, "n_python_fraction", jd(pyfrac > 1.0 ? 1.0 : pyfrac));
-    json_object_object_add(o, "n_usage_fraction", jd(c->volume ? (double)vol / (double)c->volume : 0.0));
+    json_object_object_add(o, "n_usage_fraction", jd(c->growth ? (double)grown / (double)c->growth : 0.0));
     json_object_object_add(o, "n_copy_mb_s", jd(c->elapsed > 0 ? mib(copy) / c->elapsed : 0.0));
     json_object_object_add(o, "memory_samples", m ? series_json(&m->tl) : json_object_new_array());
+    json_object_object_add(o, "n_alloc_volume_mb", jd(mib(vol)));
     json_object_object_add(o, "n_net_mb", jd(mib(net)));
     json_object_object_add(o, "n_freed_mb", jd(mib(freed)));
 }
 
-/* The live memory of block m at time at (ns since t0): its timeline's last
+/* The held level of block m at time at (ns since t0): its timeline's last
  * point at or before it. */
-static uint64_t live_at(const tbl_mem_t *m, uint64_t at)
+static uint64_t level_at(const tbl_mem_t *m, uint64_t at)
 {
     tbl_point_t pts[TBL_POINTS];
     size_t n = tbl_series_read(&m->tl, pts);
@@ -395,20 +400,23 @@ static uint64_t live_at(const tbl_mem_t *m, uint64_t at)
 }
 
 /* The leak rule (docs/MEMORY.md) on one process's block of a line, whose
- * process peaked at proc_peak bytes. True when it fires, with its Laplace
- * likelihood and growth velocity (MB/s). */
+ * process peaked at proc_peak bytes. It reads growth, as the other memory
+ * fields do: rises of the held level (n_mallocs: the samples in them) and
+ * give-backs (frees that lowered it), so churn freed at once neither makes
+ * nor hides a leak. True when it fires, with its Laplace likelihood and
+ * growth velocity (MB/s). */
 static bool leak_of(const tbl_mem_t *m, const pmem_t *proc, double *likelihood, double *velocity)
 {
     uint64_t proc_peak = proc ? proc->peak : 0;
-    uint64_t allocs = tbl_rd(&m->n_allocs), frees = tbl_rd(&m->n_frees);
+    uint64_t grows = tbl_rd(&m->n_growth), gives = tbl_rd(&m->n_giveback);
     uint64_t end = tbl_rd(&m->net_end) + tbl_rd(&m->live), peak = tbl_rd(&m->peak);
-    uint64_t first = tbl_rd(&m->first_ns), last = tbl_rd(&m->last_ns);
+    uint64_t first = tbl_rd(&m->first_grow_ns), last = tbl_rd(&m->last_grow_ns);
     uint64_t floor = proc_peak / 100 > RPT_LEAK_MIN_BYTES ? proc_peak / 100 : RPT_LEAK_MIN_BYTES;
-    if (allocs < RPT_LEAK_MIN_ALLOCS || end < floor || last <= first)
+    if (grows < RPT_LEAK_MIN_ALLOCS || end < floor || last <= first)
         return false;
     if ((double)end < 0.9 * (double)peak) /* it gave memory back */
         return false;
-    if ((double)live_at(m, first + (last - first) / 2) > 0.75 * (double)end) /* it stopped growing */
+    if ((double)level_at(m, first + (last - first) / 2) > 0.75 * (double)end) /* it stopped growing */
         return false;
     /* it grew through most of its process's life, not in one burst (a table
      * built at start-up and kept is no leak, however steadily it grew) */
@@ -417,11 +425,11 @@ static bool leak_of(const tbl_mem_t *m, const pmem_t *proc, double *likelihood, 
         if (stop > proc->start_ns && (double)(last - first) < RPT_LEAK_MIN_SPAN * (double)(stop - proc->start_ns))
             return false;
     }
-    double lik = 1.0 - (double)(frees + 1) / (double)(allocs + 2);
+    double lik = 1.0 - (double)(gives + 1) / (double)(grows + 2);
     if (lik < RPT_LEAK_MIN_LIKELIHOOD)
         return false;
     *likelihood = lik;
-    *velocity = ((double)end - (double)tbl_rd(&m->first_live)) / RPT_MIB / ((double)(last - first) / 1e9);
+    *velocity = ((double)end - (double)tbl_rd(&m->first_level)) / RPT_MIB / ((double)(last - first) / 1e9);
     return true;
 }
 
@@ -867,7 +875,7 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
                 .total = tot.all,
                 .ncpus = m->ncpus,
                 .elapsed = rel(m->end_ns, m->t0_ns),
-                .volume = ms.volume,
+                .growth = ms.growth,
                 .reduced = m->reduced,
                 .leaks = !m->no_leaks,
                 .cpu_threshold = m->cpu_percent_threshold,

@@ -455,6 +455,9 @@ static void test_timeline(void)
     start(t, 500, 0);
     for (int i = 1; i <= 10000; i++)
         alloc(t, 500, e, 3, MIB / 64, (uint64_t)i * (SEC / 100)); /* 100 s */
+    /* the line's timeline is its held level (issue 11), which takes the last
+     * rise (< TBL_HOLD_NS old) when the process ends holding it */
+    stop(t, 500, 100 * SEC + SEC / 2);
     json_object *j = report(t, 500, 101 * SEC, true);
     json_object *ms = get(line_obj(j, "/w/e.py", 3), "memory_samples");
     size_t n = 0;
