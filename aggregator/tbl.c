@@ -134,7 +134,7 @@ struct tbl {
     struct cds_lfht *mlines, *mfuncs; /* merged memory rows, pid 0 */
     tbl_msum_t m; /* the run's memory: written by the drain with MW(), read by tbl_mem_summary */
     uint64_t t0_ns;
-    uint64_t big; /* writer-private: an allocation sample above this is growth at once (2 windows) */
+    uint64_t window; /* writer-private: the allocation sampling window (bytes) */
     uint64_t rng; /* writer-private: reservoir sampling */
     int32_t main_pid; /* the program's first process: uatomic_set by tbl_set_main, read by the drain */
     /* writer-private GPU state: on after the first poll, which covered
@@ -176,7 +176,7 @@ tbl_t *tbl_new(uint64_t t0_ns)
     t->mfuncs = ht();
     t->stk = stk_new();
     t->t0_ns = t0_ns;
-    t->big = 2 * 1048576ull; /* AGG_ALLOC_WINDOW_DEFAULT until tbl_mem_window says */
+    t->window = 1048576ull; /* AGG_ALLOC_WINDOW_DEFAULT until tbl_mem_window says */
     t->rng = 0x2545f4914f6cdd1dull;
     if (!t->strs || !t->lines || !t->funcs || !t->procs || !t->threads || !t->mlines || !t->mfuncs || !t->stk) {
         tbl_free(t);
@@ -186,7 +186,7 @@ tbl_t *tbl_new(uint64_t t0_ns)
     return t;
 }
 
-void tbl_mem_window(tbl_t *t, uint64_t window) { t->big = 2 * window; }
+void tbl_mem_window(tbl_t *t, uint64_t window) { t->window = window; }
 
 #define FREE_ALL(h, type, extra)                                                                   \
     if (h) {                                                                                       \
@@ -722,13 +722,26 @@ static void mem_free(tbl_mem_t *m, uint64_t d, uint64_t w, bool move)
  * keeps a held `level`: it follows live down at once (a free that lowers it
  * is a give-back), and up only by what has held: the lowest live since the
  * rise began, once TBL_HOLD_NS have passed (checked at the row's next
- * record, and at the process's end, where what it still holds counts), or
- * at once for one sample above t->big (a big block: Scalene counts it too,
+ * record, at the process's RSS marks, every ~100 ms, and at its end, where
+ * what it still holds counts), or
+ * at once for one sample of a big block (big_block: Scalene counts it too,
  * however short-lived). The rises of the level are the row's growth
  * (n_malloc_mb); the merged row and the run's total take the same rises.
  * A realloc's move does not lower the level: the new block follows. */
 
 enum { H_ALLOC, H_FREE, H_MOVE };
+
+/* Whether an allocation sample of weight w is one big block: more than two
+ * windows, and not k windows for a small k: a block smaller than the window
+ * stands for k windows when the countdown crossed zero k times in it, which
+ * for a block near the window's size happens often for k = 2 or 3 (more
+ * than 8 times: ~1e-4). A big block whose size is such a multiple exactly
+ * is taken for small ones: it is growth if it holds TBL_HOLD_NS. */
+static bool big_block(const tbl_t *t, uint64_t w)
+{
+    uint64_t win = t->window ? t->window : 1;
+    return w > 2 * win && (w % win != 0 || w / win > 8);
+}
 
 /* The level of m changed at time at: its peak and timeline. */
 static void level_point(tbl_mem_t *m, uint64_t at)
@@ -828,7 +841,7 @@ static void hold_after(tbl_t *t, mem_node_t *n, uint64_t when, uint64_t w, int w
         unpend(n);
         return;
     }
-    if (what == H_ALLOC && w > t->big) {
+    if (what == H_ALLOC && big_block(t, w)) {
         /* one big block: growth at once, whatever it lives */
         uint64_t g = min_u64(w, m->live - m->level);
         n->pn--;
@@ -1022,6 +1035,11 @@ static void ingest_mem(tbl_t *t, int32_t pid, const rec_t *r)
     uint64_t when = since_t0(t, r->h.t_ns), w = r->u.mem.bytes;
     unsigned fl = r->h.flags;
     if (fl & REC_M_RSS) {
+        /* the process's coarse clock (every ~100 ms): rises that have held
+         * by now are growth, also on rows that got no record since */
+        if (pm->state == TBL_MEM_ACTIVE)
+            for (mem_node_t *n = p->mem; n; n = n->next)
+                hold_check(t, n, when);
         MW(pm->rss, w);
         if (w > pm->rss_peak)
             MW(pm->rss_peak, w);
