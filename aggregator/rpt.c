@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #define RPT_MIB 1048576.0                /* Scalene's "MB" */
-#define RPT_FILE_MIN_MALLOC (1ull << 20) /* a file with this much allocated is reported, as in Scalene */
+#define RPT_FILE_MIN_MALLOC (1ull << 20) /* a file that grew this much (n_malloc_mb) is reported, as in Scalene */
 #define RPT_STACKS_MAX 10000 /* stacks per process and merged: the hottest, as Scalene keeps its 10,000 keys */
 #define RPT_LEAK_MIN_ALLOCS 4            /* the leak rule: see docs/MEMORY.md */
 #define RPT_LEAK_MIN_SPAN 0.5            /* of the process's life the growth must span */
@@ -206,13 +206,14 @@ typedef struct rctx {
 } rctx_t;
 
 /* Whether rows [b, e) (one line or function, a row per process) pass the
- * thresholds: enough of the time, or enough allocation samples. */
+ * thresholds: enough of the time, or enough growth samples (n_mallocs, as
+ * reported: churn freed at once makes no line active, as in Scalene). */
 static bool rows_active(const rctx_t *c, const row_t *b, const row_t *e)
 {
     uint64_t cpu = 0, allocs = 0;
     for (const row_t *r = b; r < e; r++) {
         cpu += r->py + r->nat + r->sys;
-        allocs += r->mem ? tbl_rd(&r->mem->n_allocs) : 0;
+        allocs += r->mem ? tbl_rd(&r->mem->n_growth) : 0;
     }
     return (cpu > 0 && c->total > 0 && 100.0 * (double)cpu / (double)c->total >= c->cpu_threshold) ||
            allocs >= c->malloc_threshold;
@@ -911,10 +912,11 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
         uint64_t ftotal = 0, fvol = 0, fallocs = 0;
         for (; j < lines.n && lines.v[j].file_id == lines.v[i].file_id; j++) {
             ftotal += row_total(&lines.v[j]);
-            fvol += lines.v[j].mem ? tbl_rd(&lines.v[j].mem->volume) : 0;
-            fallocs += lines.v[j].mem ? tbl_rd(&lines.v[j].mem->n_allocs) : 0;
+            fvol += lines.v[j].mem ? tbl_rd(&lines.v[j].mem->growth) : 0;
+            fallocs += lines.v[j].mem ? tbl_rd(&lines.v[j].mem->n_growth) : 0;
         }
-        /* as in Scalene: enough of the time, or enough allocated */
+        /* as in Scalene: enough of the time, or enough allocated (growth:
+         * n_malloc_mb) */
         bool keep = (ftotal > 0 && pct(ftotal, tot.all) >= m->cpu_percent_threshold) ||
                     (fvol >= RPT_FILE_MIN_MALLOC && fallocs >= c.malloc_threshold);
         if (c.nprof)

@@ -11,6 +11,9 @@
  * live memory of the processes alive at the same time, so their peak is the
  * peak of the sum. A process's live memory leaves the run's footprint when
  * the drain sees the last of its records (REC_PROC_EXIT, or tbl_proc_gone).
+ * Issue 11: a row's growth (Scalene's n_malloc_mb) counts the rises of its
+ * held level, not the samples' gross volume (TBL_HOLD_NS), and timelines
+ * keep their peaks and troughs when thinned (tbl_series_t).
  *
  * GPU (issue 7, docs/GPU.md): the drain hands over each NVML poll
  * (tbl_gpu_use per pid, then tbl_gpu_upto); a main-thread CPU sample is
