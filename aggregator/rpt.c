@@ -160,6 +160,7 @@ typedef struct pmem {
     int32_t pid;
     uint64_t peak;
     uint64_t start_ns, end_ns; /* the process's life; end 0 while it runs */
+    uint64_t final_ns;         /* when it began finalizing (REC_M_FINAL); 0: not (yet) */
 } pmem_t;
 
 typedef struct pvec {
@@ -178,7 +179,7 @@ static void take_pmem(const tbl_proc_t *p, void *arg)
         a->v = v;
         a->cap = cap;
     }
-    a->v[a->n++] = (pmem_t){p->pid, tbl_rd(&p->m.peak), p->start_ns, p->end_ns};
+    a->v[a->n++] = (pmem_t){p->pid, tbl_rd(&p->m.peak), p->start_ns, p->end_ns, tbl_rd(&p->m.final_ns)};
 }
 
 static int cmp_pmem(const void *a, const void *b)
@@ -420,9 +421,11 @@ static bool leak_of(const tbl_mem_t *m, const pmem_t *proc, double *likelihood, 
     if ((double)level_at(m, first + (last - first) / 2) > 0.75 * (double)end) /* it stopped growing */
         return false;
     /* it grew through most of its process's life, not in one burst (a table
-     * built at start-up and kept is no leak, however steadily it grew) */
+     * built at start-up and kept is no leak, however steadily it grew). The
+     * life ends when Python began finalizing: its teardown (seconds, for a
+     * big heap on a loaded machine) is no time the line could grow in. */
     if (proc && proc->start_ns) {
-        uint64_t stop = proc->end_ns ? proc->end_ns : tbl_now_ns();
+        uint64_t stop = proc->final_ns ? proc->final_ns : proc->end_ns ? proc->end_ns : tbl_now_ns();
         if (stop > proc->start_ns && (double)(last - first) < RPT_LEAK_MIN_SPAN * (double)(stop - proc->start_ns))
             return false;
     }
@@ -436,7 +439,7 @@ static bool leak_of(const tbl_mem_t *m, const pmem_t *proc, double *likelihood, 
 
 static const pmem_t *proc_mem(const rctx_t *c, int32_t pid)
 {
-    pmem_t k = {pid, 0, 0, 0};
+    pmem_t k = {pid, 0, 0, 0, 0};
     return c->procs.n ? bsearch(&k, c->procs.v, c->procs.n, sizeof k, cmp_pmem) : NULL;
 }
 

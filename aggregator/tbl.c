@@ -1052,6 +1052,7 @@ static void ingest_mem(tbl_t *t, int32_t pid, const rec_t *r)
             /* what the rows hold now they hold to the end: growth */
             for (mem_node_t *n = p->mem; n; n = n->next)
                 hold_end(t, n, when);
+            MW(pm->final_ns, r->h.t_ns);
             /* relaxed: read by reports only */
             __atomic_store_n(&pm->state, TBL_MEM_FINAL, __ATOMIC_RELAXED);
         }
@@ -1173,6 +1174,7 @@ void tbl_ingest(tbl_t *t, int32_t pid, const rec_t *r)
         /* A start after an earlier one is an execve: the old image's memory
          * is gone (its rows keep it as their net at end). */
         proc_retire(t, p, since_t0(t, r->h.t_ns));
+        MW(p->v.m.final_ns, 0); /* the new image has not finalized */
         __atomic_store_n(&p->v.m.state, TBL_MEM_ACTIVE, __ATOMIC_RELAXED); /* relaxed: read by reports only */
         /* A forked child's first start record is followed by another after
          * execve (same pid): the later one names the program it became. */

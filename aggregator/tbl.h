@@ -136,6 +136,7 @@ typedef struct tbl_pmem {
     uint64_t live, py_live;           /* sampled live memory; Python's part */
     uint64_t peak, peak_ns;           /* highest live and when (ns since t0) */
     uint64_t net_end;                 /* live when it finalized or ended (summed over execs) */
+    uint64_t final_ns;                /* CLOCK_MONOTONIC of its REC_M_FINAL (the last image's); 0: none */
     uint64_t alloc_bytes;             /* weights of its allocation samples */
     uint64_t volume, py_volume;       /* newly requested bytes; Python's part */
     uint64_t noframe_volume;          /* of volume, by threads with no Python frame */

@@ -425,6 +425,25 @@ static void test_leaks(void)
     tbl_free(t);
 }
 
+/* A leak whose process takes long to tear down after FINAL (a big heap on
+ * a loaded machine): its life for the leak rule ends at FINAL. */
+static void test_leak_teardown(void)
+{
+    tbl_t *t = new_tbl();
+    uint64_t c = str(t, 310, "/w/c2.py");
+    start(t, 310, 0);
+    for (int i = 0; i < 40; i++)
+        alloc(t, 310, c, 1, MIB, SEC + (uint64_t)i * (SEC / 4)); /* 1 s to 10.75 s */
+    mem(t, 310, REC_M_FINAL, 0, 0, 0, 0, 11 * SEC);
+    stop(t, 310, 30 * SEC); /* 19 s of teardown */
+    json_object *j = report(t, 310, 30 * SEC, true);
+    json_object *l1 = get(get(get(get(j, "files"), "/w/c2.py"), "leaks"), "1");
+    ok(l1 && near(num(l1, "likelihood"), 1.0 - 1.0 / 42.0, 1e-9),
+       "leak: growth over 1..10.75 s of a life that ends at FINAL (11 s), not at exit (30 s)");
+    json_object_put(j);
+    tbl_free(t);
+}
+
 /* Python fraction, native allocations (no frame), out-of-scope sites. */
 static void test_fractions(void)
 {
@@ -773,12 +792,13 @@ static void test_concurrent_report(void)
 
 int main(void)
 {
-    plan(81);
+    plan(82);
     rcu_register_thread();
     test_one_process();
     test_two_processes(true);
     test_two_processes(false);
     test_leaks();
+    test_leak_teardown();
     test_fractions();
     test_timeline();
     test_growth();
