@@ -535,6 +535,28 @@ static void ingest_cpu(tbl_t *t, int32_t pid, const rec_t *r)
         sys += wall - cpu;
     uint64_t when = r->h.t_ns > t->t0_ns ? r->h.t_ns - t->t0_ns : 0;
     proc_row_t *p = proc_row(t, pid);
+    /* The main thread with no Python frame at all, or before the process
+     * ran its first line of the program (site, runpy, a spawned child's
+     * bootstrap): the interpreter starting up or shutting down. */
+    bool in_scope = !(r->h.flags & (REC_F_OUTSIDE | REC_F_NOFRAME));
+    if (p && in_scope && !uatomic_read(&p->v.ran)) {
+        /* what ran before is start-up after all */
+        uatomic_add(&p->v.interpreter_ns, p->v.pre_py_ns + p->v.pre_nat_ns + p->v.pre_sys_ns);
+        uatomic_set(&p->v.ran, 1);
+    }
+    if ((r->h.flags & REC_F_MAIN) && !other && (r->h.flags & REC_F_NOFRAME)) {
+        if (p)
+            uatomic_add(&p->v.interpreter_ns, py + nat + sys);
+        return;
+    }
+    if (p && (r->h.flags & REC_F_MAIN) && !other && !in_scope && !uatomic_read(&p->v.ran)) {
+        /* start-up, unless the process never runs a line in scope (a scope
+         * that holds none of its files): rpt counts it then */
+        uatomic_add(&p->v.pre_py_ns, py);
+        uatomic_add(&p->v.pre_nat_ns, nat);
+        uatomic_add(&p->v.pre_sys_ns, sys);
+        return;
+    }
     if (p)
         bump(t, &p->v.c, py, nat, sys, cpu + other, wall, when);
     thread_row_t *th = thread_row(t, pid, (int32_t)r->h.tid);
@@ -542,8 +564,15 @@ static void ingest_cpu(tbl_t *t, int32_t pid, const rec_t *r)
         bump(t, &th->v.c, py, nat - other, sys, cpu, wall, when);
     if (r->h.aux)
         stk_charge(t->stk, pid, r->h.aux, py, nat, sys); /* what the line gets, or would if in scope */
-    if (r->h.flags & (REC_F_OUTSIDE | REC_F_NOFRAME))
+    if (p && (r->h.flags & REC_F_HELD))
+        uatomic_add(&p->v.held_samples, 1);
+    if (r->h.flags & (REC_F_OUTSIDE | REC_F_NOFRAME)) {
+        if (p) {
+            uatomic_add(&p->v.unattributed_ns, py + nat + sys);
+            uatomic_add(&p->v.unattributed_samples, 1);
+        }
         return;
+    }
     line_row_t *l = line_row(t, pid, r->u.cpu.file_id, r->u.cpu.line);
     if (l)
         bump(t, &l->v.c, py, nat, sys, cpu + other, wall, when);
@@ -1248,6 +1277,32 @@ void tbl_slot_stats(tbl_t *t, int32_t pid, const ring_slot_info_t *info)
         uatomic_set(&p->v.torn, info->torn);
     }
     rcu_read_unlock();
+}
+
+void tbl_proc_exe(tbl_t *t, int32_t pid, const char *path)
+{
+    proc_row_t *p = proc_row(t, pid);
+    if (!p)
+        return;
+    /* the text goes in as the runtime's REC_STR chunks would bring it, so
+     * it is published (and cut) exactly like every other string */
+    size_t n = strnlen(path, REC_STR_MAX);
+    rec_t r;
+    memset(&r, 0, sizeof r);
+    r.h.kind = REC_STR;
+    r.u.str.id = rec_str_id(path, n);
+    r.u.str.total = (uint16_t)n;
+    size_t off = 0;
+    do {
+        size_t k = n - off < REC_STR_CHUNK ? n - off : REC_STR_CHUNK;
+        r.u.str.off = (uint16_t)off;
+        r.u.str.n = (uint8_t)k;
+        memset(r.u.str.text, 0, sizeof r.u.str.text);
+        memcpy(r.u.str.text, path + off, k);
+        ingest_str(t, &r);
+        off += k;
+    } while (off < n);
+    uatomic_set(&p->v.exe_id, r.u.str.id);
 }
 
 void tbl_proc_end(tbl_t *t, int32_t pid, bool has_status, int status, uint64_t now_ns)

@@ -150,6 +150,7 @@ typedef struct tbl_pmem {
 typedef struct tbl_proc {
     int32_t pid, ppid;
     uint64_t argv_id;
+    uint64_t exe_id;           /* string id of the binary it runs (tbl_proc_exe); 0 if unknown */
     uint64_t start_ns, end_ns; /* CLOCK_MONOTONIC; 0 if unknown */
     uint32_t pyver;
     uint32_t how;    /* 0 exec'd, 1 forked (REC_PROC_START) */
@@ -159,6 +160,21 @@ typedef struct tbl_proc {
     int exit_code;
     uint64_t utime_us, stime_us; /* getrusage at exit, if it exited by itself */
     uint64_t written, dropped, torn;
+    /* CPU samples whose time reached no line: no Python frame (interpreter
+     * start-up and shut-down, a thread in C only) or none in profile scope;
+     * and samples charged where the thread was last seen because its frames
+     * could not be read consistently (REC_F_HELD). uatomic_add by the drain. */
+    uint64_t unattributed_ns, unattributed_samples, held_samples;
+    /* Main-thread time with no Python frame at all, or out of scope before
+     * the process's first in-scope sample: the interpreter starting up or
+     * shutting down around the program (module teardown after the last
+     * line). Not the program's time, so in no total, as in Scalene, which
+     * profiles from the program's first line to its exit. */
+    uint64_t interpreter_ns;
+    /* Main-thread time out of scope before the first sample in scope (ran):
+     * start-up once ran is set, else the process's own time. */
+    uint64_t pre_py_ns, pre_nat_ns, pre_sys_ns;
+    uint64_t ran; /* 0 or 1 */
     tbl_cpu_t c;
     tbl_pmem_t m;
     tbl_gpu_t g;
@@ -208,6 +224,12 @@ void tbl_ingest(tbl_t *t, int32_t pid, const rec_t *r);
 
 /* Slot counters of pid (attempts, drops, torn), replacing earlier values. */
 void tbl_slot_stats(tbl_t *t, int32_t pid, const ring_slot_info_t *info);
+
+/* The binary pid runs, as the kernel names it (/proc/<pid>/exe, read by
+ * the drain when it meets the process's REC_PROC_START): interned like a
+ * string the runtime sent, the latest one wins (an execve starts again).
+ * Single writer, like tbl_ingest: the drain thread. Context: thread. */
+void tbl_proc_exe(tbl_t *t, int32_t pid, const char *path);
 
 /* The aggregator (or drain) learnt that pid ended: wait status if has_status,
  * at now_ns. */

@@ -14,6 +14,16 @@
 #define REC_VERSION 4u
 #define REC_SIZE 56u /* bytes; a ring cell is an 8-byte sequence word + one record */
 
+/* The CPython versions this build profiles: PY_VERSION_HEX from MIN to MAX,
+ * inclusive, GIL builds only. The one definition both sides use: the
+ * aggregator probes the program's interpreter and refuses one outside the
+ * range before the program runs (aggregator/agg.c), and the frame walker
+ * (runtime/pyframe.c) reads only these layouts. 3.11 only for now; the
+ * multi-version walker (issue 12) widens it. Not part of the record layout:
+ * changing it does not bump REC_VERSION. */
+#define REC_PY_MIN_HEX 0x030B0000u
+#define REC_PY_MAX_HEX 0x030BFFFFu
+
 /* Record kinds. Values are part of the wire format: never renumber. */
 enum rec_kind {
     REC_NONE = 0,
@@ -38,6 +48,8 @@ enum rec_kind {
 #define REC_F_OUTSIDE 0x08u  /* no frame in profile scope: file/line name the leaf frame */
 #define REC_F_VIRTUAL 0x10u  /* virtual-time mode: off-CPU time was not counted */
 #define REC_F_LEAFIN 0x20u   /* the in-scope frame is the leaf frame */
+#define REC_F_HELD 0x40u     /* the frames could not be read consistently this time: the place is the
+                              * thread's previous in-scope one (sample and hold) */
 /* REC_CPU aux: with --stacks, the number (1..65535) of the sampled thread's
  * call stack, defined earlier in the same slot by REC_STACK records of the
  * same number; 0: no stack (off, no frame, or the process ran out of numbers). */
@@ -89,7 +101,7 @@ typedef struct rec {
             uint32_t func_line; /* the function's first line */
             uint32_t cpu_ns;  /* thread CPU time (user+kernel) since its previous sample */
             uint32_t sys_ns;  /* kernel part of cpu_ns (estimated from /proc ticks) */
-            uint32_t wall_ns; /* wall time since this thread's previous sample */
+            uint32_t wall_ns; /* wall time since this thread's previous sample, less its run-queue wait (main thread, wall mode) */
             uint32_t other_ns; /* CPU of threads with no Python state (BLAS pools,
                                 * C threads) in the interval: native time of the
                                 * main thread's line; 0 on other threads */
