@@ -38,6 +38,11 @@ static const struct cfg_key {
     double min;
 } cfg_keys[] = {
     {"outfile", 'o', CFG_STR, false, 0},
+    {"json", 0, CFG_BOOL, false, 0},
+    {"cli", 0, CFG_BOOL, false, 0},
+    {"html", 0, CFG_BOOL, false, 0},
+    {"web", 0, CFG_BOOL, false, 0},
+    {"no-browser", 0, CFG_BOOL, false, 0},
     {"cpu-only", 0, CFG_BOOL, false, 0},
     {"memory", 0, CFG_BOOL, false, 0},
     {"off", 0, CFG_BOOL, false, 0},
