@@ -394,6 +394,7 @@ while time.process_time() - t < 0.5: x += 1  # ON
 """)
     out = tmp_path / "r.json"
     proc = spawn(["-q", "--off", "-o", out, prog, "---", go], tmp_path)
+    pid = None
     try:
         pid = int(first_line(proc)[0])
         assert pid != proc.pid
@@ -407,6 +408,8 @@ while time.process_time() - t < 0.5: x += 1  # ON
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        if pid and alive(pid):
+            os.kill(pid, signal.SIGKILL)
     r = json.loads(out.read_text())
     rows = {x["line"].split("# ")[-1].strip(): x for x in r["files"][str(prog)]["lines"] if "# " in x["line"]}
     on = rows["ON"]["n_cpu_percent_python"] + rows["ON"]["n_cpu_percent_c"] + rows["ON"]["n_sys_percent"]
