@@ -216,7 +216,7 @@ static bool env_has(const char *env, size_t n, const char *key, const char *want
  * descendant whose executable is a Python but whose environment lacks our
  * LD_PRELOAD or SCALENE_SHM (subprocess.run(..., env={}), `env -i`). It
  * sends no record, so only its existence is known: looked for every
- * AGG_SCAN_PERIOD_NS, or 100 times as long as the last look took, in the
+ * AGG_SCAN_PERIOD_NS, or 100 times the CPU time the last look took, in the
  * process tree under us (/proc/P/task/T/children; a process that lives
  * less than that can be missed). Each is recorded
  * once, for the report's scalene_c.children_unprofiled. */
@@ -564,6 +564,7 @@ int agg_run(const agg_opts_t *o, bool *written)
     int stop_sig = 0;          /* the signal that ended the wait early */
     uint64_t sig_ns[2] = {0, 0}; /* the two previous SIGINT/SIGTERM, older first */
     static agg_scan_t scan; /* 128 KiB: not on the stack */
+    memset(&scan, 0, sizeof scan);
     scan.shm = shm;
     scan.lib = o->runtime_lib;
     uint64_t next_scan = 0;
@@ -591,15 +592,20 @@ int agg_run(const agg_opts_t *o, bool *written)
         if (r < 0 && errno == ECHILD)
             break;
         if (tbl_now_ns() >= next_scan) {
-            /* at most 1% of the time: 100 processes take ~3 ms a look */
-            uint64_t t = tbl_now_ns();
+            /* at most 1% of a CPU: 100 processes take ~3 ms a look (CPU
+             * time, not wall: a loaded machine must not space the looks) */
+            struct timespec c0, c1;
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
             scan_tree(&scan);
-            uint64_t took = tbl_now_ns() - t;
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+            uint64_t took = (uint64_t)(c1.tv_sec - c0.tv_sec) * 1000000000ull + (uint64_t)c1.tv_nsec - (uint64_t)c0.tv_nsec;
             next_scan = tbl_now_ns() + (took * 100 > AGG_SCAN_PERIOD_NS ? took * 100 : AGG_SCAN_PERIOD_NS);
         }
         if (tbl_now_ns() >= next_report) {
             m.end_ns = tbl_now_ns();
             m.unslotted = ring_unslotted(seg);
+            m.unprofiled = scan.v;
+            m.nunprofiled = scan.n;
             int wr = rpt_write(tbl, &m, o->outfile);
             if (wr != 0 && !o->quiet)
                 fprintf(stderr, "scalene: cannot write %s: %s\n", o->outfile, strerror(-wr));

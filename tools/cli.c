@@ -339,6 +339,8 @@ static int cmd_run(int argc, char **argv)
         return bad("%s", "cannot find the runtime library libscalene.so next to this program (build with make)");
     o.runtime_lib = lib;
     o.self_dir = libdir;
+    if ((v_cli || v_html || v_web) && strcmp(o.outfile, "-") == 0)
+        return bad("%s", "--cli, --html and --web show the report file: give -o a file, not -");
     bool wrote = false;
     int st = agg_run(&o, &wrote);
     if (!wrote || !(v_cli || v_html || v_web))

@@ -447,7 +447,7 @@ def test_child_with_an_empty_environment_is_named(run_scalene, tmp_path):
     says so; a non-Python child (/bin/true) is neither in `processes` nor
     counted by the summary."""
     prog = write(tmp_path, "parent.py", """import subprocess, sys
-subprocess.run([sys.executable, "-c", "import time\\nt = time.time()\\nwhile time.time() - t < 0.6: pass  # EMPTY_ENV_CHILD"], env={})
+subprocess.run([sys.executable, "-c", "import time\\nt = time.time()\\nwhile time.time() - t < 1.0: pass  # EMPTY_ENV_CHILD"], env={})
 subprocess.run(["/bin/true"])
 """)
     run = run_scalene([prog])
