@@ -128,6 +128,11 @@ $(OUT)/tests/test_tbl_mem: tests/unit/test_tbl_mem.c $(OUT)/agg/aggregator/tbl.o
 	@mkdir -p $(dir $@)
 	$(CC) $(AGG_CFLAGS) -Itests/unit -o $@ $(filter %.c %.o,$^) $(AGG_LIBS)
 
+# the report's text is UTF-8 whatever the processes send (docs/REPORT.md).
+$(OUT)/tests/test_rpt_utf8: tests/unit/test_rpt_utf8.c $(OUT)/agg/aggregator/tbl.o $(OUT)/agg/aggregator/stk.o $(OUT)/agg/aggregator/rpt.o $(OUT)/agg/aggregator/safefile.o $(OUT)/agg/aggregator/nv.o tests/unit/tap.h
+	@mkdir -p $(dir $@)
+	$(CC) $(AGG_CFLAGS) -Itests/unit -o $@ $(filter %.c %.o,$^) $(AGG_LIBS)
+
 # tbl's GPU merging against synthetic records and polls (issue 7).
 $(OUT)/tests/test_tbl_gpu: tests/unit/test_tbl_gpu.c $(OUT)/agg/aggregator/tbl.o $(OUT)/agg/aggregator/stk.o tests/unit/tap.h
 	@mkdir -p $(dir $@)
