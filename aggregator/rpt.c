@@ -768,8 +768,10 @@ static uint64_t stacks_json(tbl_t *t, json_object *root)
 static void take_proc(const tbl_proc_t *p, void *arg)
 {
     pctx_t *c = arg;
-    /* forked, then execve'd a program that is not Python (sh, gzip): noise */
-    if (p->pyver == 0 && tbl_rd(&p->c.samples) == 0 && p->pid != c->m->main_pid)
+    /* forked, then execve'd a program that is not Python (sh, gzip): noise;
+     * but one that wrote broken records is shown (records_invalid) */
+    if (p->pyver == 0 && tbl_rd(&p->c.samples) == 0 && p->pid != c->m->main_pid &&
+        tbl_rd(&p->invalid_recs) + tbl_rd(&p->invalid_cells) == 0 && !__atomic_load_n(&p->quarantined, __ATOMIC_RELAXED))
         return;
     json_object *o = json_object_new_object();
     json_object_object_add(o, "pid", ji(p->pid));
@@ -799,6 +801,8 @@ static void take_proc(const tbl_proc_t *p, void *arg)
     json_object_object_add(o, "records_written", ji((int64_t)p->written));
     json_object_object_add(o, "records_dropped", ji((int64_t)p->dropped));
     json_object_object_add(o, "records_torn", ji((int64_t)p->torn));
+    json_object_object_add(o, "records_invalid", ji((int64_t)(tbl_rd(&p->invalid_recs) + tbl_rd(&p->invalid_cells))));
+    json_object_object_add(o, "ring_quarantined", json_object_new_boolean(__atomic_load_n(&p->quarantined, __ATOMIC_RELAXED)));
     const tbl_pmem_t *pm = &p->m;
     uint64_t vol = tbl_rd(&pm->volume), pyv = tbl_rd(&pm->py_volume);
     json_object_object_add(o, "peak_footprint_mb", jd(mib(tbl_rd(&pm->peak))));
@@ -985,6 +989,7 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
     json_object_object_add(me, "native_sec", jd((double)tot.nat / 1e9));
     json_object_object_add(me, "sys_sec", jd((double)tot.sys / 1e9));
     json_object_object_add(me, "unslotted_processes", ji((int64_t)m->unslotted));
+    json_object_object_add(me, "slots_quarantined", ji((int64_t)tbl_quarantined(t)));
     json_object_object_add(me, "allocation_sampling_window", ji((int64_t)m->alloc_window));
     json_object_object_add(me, "copy_sampling_window", ji((int64_t)m->copy_window));
     json_object_object_add(me, "gpu_status", js(gs ? gs->why : m->gpu_off ? m->gpu_off : "off"));
