@@ -175,13 +175,22 @@ FUZZ_CC ?= clang
 FUZZ_FLAGS := -std=c11 -Wall -Wextra -Werror -g -O1 -D_GNU_SOURCE -fno-omit-frame-pointer \
   -fsanitize=fuzzer,address,undefined -fno-sanitize=pointer-overflow -fno-sanitize-recover=undefined
 FUZZ_SECONDS ?= 300
-FUZZ_TARGETS := drain
+FUZZ_TARGETS := drain cfg view
 FUZZ_BINS := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 FUZZ_SRCS_drain := aggregator/drn.c aggregator/tbl.c aggregator/stk.c aggregator/nv.c runtime/ring.c runtime/sys.c
+FUZZ_SRCS_view := tools/view.c tools/exp.c tools/gui.c aggregator/safefile.c
 
 build/fuzz/fuzz_drain: tests/fuzz/fuzz_drain.c $(FUZZ_SRCS_drain) $(wildcard runtime/*.h aggregator/*.h) | $(OUT)/.deps
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -Iruntime -Iaggregator -o $@ $< $(FUZZ_SRCS_drain) $(AGG_LIBS)
+
+build/fuzz/fuzz_cfg: tests/fuzz/fuzz_cfg.c tools/cfg.c tools/cfg.h | $(OUT)/.deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -Itools -o $@ $< -lyaml -lm
+
+build/fuzz/fuzz_view: tests/fuzz/fuzz_view.c $(FUZZ_SRCS_view) $(wildcard tools/*.h aggregator/*.h) | $(OUT)/.deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -Itools -Iaggregator -Iruntime -o $@ $< $(FUZZ_SRCS_view) -ljson-c -lmicrohttpd -lm
 
 fuzz-replay: $(FUZZ_BINS)
 	@set -e; for t in $(FUZZ_TARGETS); do \
