@@ -291,6 +291,7 @@ out:;
 const ring_cfg_t *ring_cfg(const ring_seg_t *seg) { return &seg->cfg; }
 uint64_t ring_t0_ns(const ring_seg_t *seg) { return seg->t0_ns; }
 uint32_t ring_nslots(const ring_seg_t *seg) { return seg->nslots; }
+uint32_t ring_cap(const ring_seg_t *seg) { return seg->cap; }
 
 bool ring_enabled(const ring_seg_t *seg)
 {

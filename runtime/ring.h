@@ -106,6 +106,7 @@ ring_seg_t *ring_attach(const char *path);
 const ring_cfg_t *ring_cfg(const ring_seg_t *seg);
 uint64_t ring_t0_ns(const ring_seg_t *seg);
 uint32_t ring_nslots(const ring_seg_t *seg);
+uint32_t ring_cap(const ring_seg_t *seg); /* cells per slot */
 
 /* Profiling switch shared by all processes (background on/off, issue 6).
  * Context: signal. */
