@@ -83,6 +83,8 @@ typedef struct pyf_code {
     size_t lt_len;
     const pyf_ck_t *ck;   /* ncode / PYF_CK_UNITS + 1 resume points */
     const uint8_t *calls; /* bit per code unit: a CALL-family instruction starts here */
+    const uint8_t *ops;   /* bit per code unit: an operator that may run a type's C code */
+    bool anon;            /* a <genexpr>, <listcomp>, <lambda>...: not a function row of its own */
     bool in_scope;
     uint32_t pinned;  /* == pyf_gen: loc points into it during this sample */
     uint32_t checked; /* == pyf_gen: validated during this sample */
@@ -486,7 +488,7 @@ typedef union {
  * are skipped, so they read as "not native": a caller's prev_instr points at
  * its CALL's last cache entry while a Python callee runs (the call was
  * inlined, no C in between) and for the moment after it returns. */
-static int pyf_scan_calls(uintptr_t start, size_t n, uint8_t *bits)
+static int pyf_scan_calls(uintptr_t start, size_t n, uint8_t *bits, uint8_t *ops)
 {
     _Py_CODEUNIT buf[512];
     size_t skip = 0;
@@ -508,6 +510,17 @@ static int pyf_scan_calls(uintptr_t start, size_t n, uint8_t *bits)
              * skip the CALL that follows. */
             if (op == PRECALL || op == CALL || op == CALL_FUNCTION_EX)
                 bits[(base + i) >> 3] |= (uint8_t)(1u << ((base + i) & 7));
+            /* Operators whose work is the operand type's slot: C code for
+             * numpy, pandas or torch objects (a @ b, a * b, a[idx],
+             * a[idx] = v, a < b, x in a, iteration), the interpreter's own
+             * for ints, dicts and lists. Which one it is can only be told
+             * from where the thread is running (smp asks nat). LOAD_ATTR
+             * is left out: it is everywhere in Python code and rarely
+             * slow in C. */
+            else if (op == BINARY_OP || op == BINARY_SUBSCR || op == STORE_SUBSCR || op == DELETE_SUBSCR ||
+                     op == COMPARE_OP || op == CONTAINS_OP || op == UNARY_NEGATIVE || op == UNARY_INVERT ||
+                     op == UNARY_POSITIVE || op == GET_ITER || op == FOR_ITER || op == UNPACK_SEQUENCE)
+                ops[(base + i) >> 3] |= (uint8_t)(1u << ((base + i) & 7));
             skip = pyf_opcode_caches[op];
         }
     }
@@ -531,6 +544,21 @@ static int pyf_bytes_len(const void *addr, size_t cap, size_t *len)
     return 0;
 }
 
+/* Whether e is a comprehension, generator expression or lambda: its last
+ * qualname part is "<...>" and it is not a module body. Scalene counts such
+ * lines in the enclosing named function, so that a function's row is the
+ * sum of its lines; the walk finds that function (pyf_sample_once). */
+static void pyf_anon(pyf_code_t *e)
+{
+    const char *q = e->func;
+    size_t n = e->func_len, last = 0;
+    for (size_t i = 0; i < n; i++)
+        if (q[i] == '.')
+            last = i + 1;
+    e->anon = n - last >= 2 && q[last] == '<' && q[n - 1] == '>' &&
+              !(n - last == 8 && memcmp(q + last, "<module>", 8) == 0);
+}
+
 /* Fills the empty slot e for the code object at addr whose head is c.
  * Returns 0 or -errno (e stays empty). */
 static int pyf_entry_fill(pyf_code_t *e, const void *addr, const PyCodeObject *c)
@@ -546,7 +574,7 @@ static int pyf_entry_fill(pyf_code_t *e, const void *addr, const PyCodeObject *c
         lt_len = 0; /* no lines, no CALL bits: keeps every copy bounded */
     size_t nck = lt_len ? ncode / PYF_CK_UNITS + 1 : 0;
     size_t nbits = ncode <= PYF_CODE_CAP ? (ncode + 7) / 8 : 0;
-    size_t size = nck * sizeof(pyf_ck_t) + lt_len + nbits + (size_t)fl + 1 + (size_t)ql + 1;
+    size_t size = nck * sizeof(pyf_ck_t) + lt_len + 2 * nbits + (size_t)fl + 1 + (size_t)ql + 1;
     char *p = pyf_arena_take(size);
     if (!p)
         return -ENOMEM;
@@ -564,10 +592,11 @@ static int pyf_entry_fill(pyf_code_t *e, const void *addr, const PyCodeObject *c
         p += lt_len;
     }
     if (nbits) {
-        if (pyf_scan_calls(start, ncode, (uint8_t *)p) != 0)
+        if (pyf_scan_calls(start, ncode, (uint8_t *)p, (uint8_t *)p + nbits) != 0)
             goto fail;
         e->calls = (const uint8_t *)p;
-        p += nbits;
+        e->ops = (const uint8_t *)p + nbits;
+        p += 2 * nbits;
     }
     memcpy(p, file, (size_t)fl);
     e->file = p;
@@ -576,6 +605,7 @@ static int pyf_entry_fill(pyf_code_t *e, const void *addr, const PyCodeObject *c
     memcpy(p, func, (size_t)ql);
     e->func = p;
     e->func_len = (size_t)ql;
+    pyf_anon(e);
     e->addr = (uintptr_t)addr;
     e->filename = (uintptr_t)c->co_filename;
     e->qualname = (uintptr_t)c->co_qualname;
@@ -755,14 +785,16 @@ static int pyf_sample_once(const void *tstate, pyf_loc_t *loc, bool *torn, pyf_f
      * Without this a program of small dunder methods loses a quarter of its
      * samples as "no frame". */
     _PyInterpreterFrame *cur = NULL;
+    _PyCFrame cfb;
     for (int tries = 0;; tries++) {
         if (!tstate || sys_read_safe(t.raw + PYF_TS_LO, (const char *)tstate + PYF_TS_LO, PYF_TS_HI - PYF_TS_LO) != 0)
             return -EFAULT;
         if (!t.ts.cframe)
             return 0; /* a thread state that never ran: no frame */
         _PyCFrame *cf = t.ts.cframe, *again = NULL;
-        if (PYF_READ_FIELD(cur, _PyCFrame, cf, current_frame) != 0)
-            cur = NULL;
+        if (sys_read_safe(&cfb, cf, sizeof cfb) != 0)
+            memset(&cfb, 0, sizeof cfb);
+        cur = cfb.current_frame;
         if (sys_read_safe(&again, (const char *)tstate + offsetof(PyThreadState, cframe), sizeof again) != 0)
             return -EFAULT;
         if (again == cf && (cur || tries > 0))
@@ -770,6 +802,23 @@ static int pyf_sample_once(const void *tstate, pyf_loc_t *loc, bool *torn, pyf_f
         if (tries == PYF_RETRIES)
             return -EAGAIN;
     }
+    /* An eval loop that C code enters publishes its _PyCFrame (a local of
+     * _PyEval_EvalFrameDefault) in tstate->cframe a moment before it sets
+     * its current_frame: read in that moment, current_frame is whatever an
+     * earlier call left on the C stack, a frame long popped, and the walk
+     * from it names stale frames and ends early (sympy: one sample in ten
+     * had a one-frame stack). A true chain passes through the frame that
+     * was current when that eval loop was entered (the entry frame's
+     * caller): `until` is that frame, and a walk that never meets it is
+     * torn. NULL: this is the thread's outermost eval loop. */
+    uintptr_t until = 0;
+    if (cfb.previous) {
+        _PyInterpreterFrame *pf = NULL;
+        if (PYF_READ_FIELD(pf, _PyCFrame, cfb.previous, current_frame) != 0)
+            return -EFAULT;
+        until = (uintptr_t)pf;
+    }
+    bool met = until == 0;
     pyf_window_t w = {0};
     if (t.ts.datastack_chunk) {
         w.chunk_lo = (uintptr_t)t.ts.datastack_chunk + offsetof(_PyStackChunk, data);
@@ -777,6 +826,8 @@ static int pyf_sample_once(const void *tstate, pyf_loc_t *loc, bool *torn, pyf_f
     }
     uintptr_t fp = (uintptr_t)cur;
     bool leaf = true, broke = false;
+    char owner = FRAME_OWNED_BY_THREAD;
+    const pyf_code_t *anon = NULL; /* the in-scope frame, while its function is still to be found */
     for (int depth = 0; fp && depth < PYF_MAX_DEPTH; depth++) {
         pyf_framebuf_t b;
         /* The leaf alone is one small read: often it is all the walk needs. */
@@ -784,11 +835,27 @@ static int pyf_sample_once(const void *tstate, pyf_loc_t *loc, bool *torn, pyf_f
             broke = true; /* popped under us */
             break;
         }
+        if (fp == until)
+            met = true;
         fp = (uintptr_t)b.f.previous;
+        owner = b.f.owner;
         pyf_code_t *e = pyf_code_lookup(b.f.f_code);
         if (!e)
             continue;
         ptrdiff_t off = pyf_offset(e, &b.f);
+        if (anon && !e->anon && e->file_id == anon->file_id) {
+            /* the named function (or module body) the comprehension, generator
+             * expression or lambda runs in: the caller that is in the same
+             * file, as Scalene finds it. Usually the lexical parent itself. */
+            e->pinned = pyf_gen;
+            loc->func_id = e->func_id;
+            loc->func = e->func;
+            loc->func_len = e->func_len;
+            loc->func_line = (uint32_t)e->firstlineno;
+            anon = NULL;
+            if (!stack && met)
+                break;
+        }
         if (stack) {
             if (loc->stack_n < stack_max) {
                 e->pinned = pyf_gen; /* its strings are the caller's until the next walk */
@@ -803,7 +870,9 @@ static int pyf_sample_once(const void *tstate, pyf_loc_t *loc, bool *torn, pyf_f
         if (leaf) {
             leaf = false;
             loc->has_frame = true;
-            loc->native = e->calls && off >= 0 && off < e->ncode && ((e->calls[off >> 3] >> (off & 7)) & 1);
+            bool in_code = off >= 0 && off < e->ncode;
+            loc->native = e->calls && in_code && ((e->calls[off >> 3] >> (off & 7)) & 1);
+            loc->op = e->ops && in_code && ((e->ops[off >> 3] >> (off & 7)) & 1);
             if (!e->in_scope)
                 pyf_fill(loc, e, off); /* the answer if no frame is in scope */
         }
@@ -811,14 +880,23 @@ static int pyf_sample_once(const void *tstate, pyf_loc_t *loc, bool *torn, pyf_f
             pyf_fill(loc, e, off);
             loc->in_scope = true;
             loc->leaf_in_scope = was_leaf;
-            if (!stack)
+            anon = e->anon ? e : NULL;
+            if (!stack && !anon && met)
                 break;
         }
     }
-    if (fp && stack)
+    /* The outermost frame of a thread is its own (owned by the thread) and
+     * has no caller. A walk that ends at a generator's frame with no caller
+     * read it after it was suspended (it yielded under us: its `previous`
+     * is cleared then), so the callers are missing, and with them,
+     * perhaps, the program's own frame. */
+    bool short_end = !fp && !broke && (owner != FRAME_OWNED_BY_THREAD || !met);
+    if ((fp || short_end) && stack)
         loc->stack_cut = true; /* deeper than PYF_MAX_DEPTH, or the walk broke */
-    /* a walk that lost its way before an in-scope frame may have missed one */
-    *torn = cur != NULL && (!loc->has_frame || (!loc->in_scope && broke));
+    /* a walk that lost its way before an in-scope frame may have missed
+     * one; a stack that lost its way is worth another try */
+    *torn = cur != NULL &&
+            (!loc->has_frame || ((!loc->in_scope || stack) && (broke || short_end)));
     return 0;
 }
 
@@ -836,5 +914,12 @@ int pyf_sample_stack(const void *tstate, pyf_loc_t *loc, pyf_frame_t *stack, int
         if (rc != 0 || !torn)
             return rc;
     }
-    return -EAGAIN;
+    /* Still torn: keep the last walk if it named a frame (its stack is
+     * marked cut), rather than lose the sample; the caller decides. A
+     * thread preempted while its eval loop holds its newest frame pointer
+     * in a register (the compiler may delay the store to the _PyCFrame
+     * until the next call) shows a popped frame for as long as it stays
+     * off the CPU, so every retry fails the same way. */
+    loc->torn = true;
+    return loc->has_frame ? 0 : -EAGAIN;
 }

@@ -55,8 +55,12 @@ typedef struct pyf_loc {
     size_t file_len, func_len;
     uint32_t line;             /* 1-based; 0 if unknown */
     uint32_t func_line;        /* co_firstlineno */
+                               /* func, func_line: for a <genexpr>, <listcomp>, <lambda>... the named
+                                * function it runs in (its first caller in the same file), as Scalene */
     bool has_frame;            /* the thread had at least one Python frame */
     bool native;               /* the leaf frame sits at a CALL: C code runs */
+    bool op;                   /* the leaf sits at an operator (a @ b, a[i], x in a, ...): the operand
+                                * type's code runs, C or the interpreter's; see smp.c */
     bool in_scope;             /* loc names the innermost in-scope frame; else the leaf */
     bool leaf_in_scope;        /* ... and that frame is the leaf: the program's own line runs (or blocks) */
     /* pyf_sample_stack only (NULL otherwise): the frames, leaf first, in
@@ -66,6 +70,8 @@ typedef struct pyf_loc {
     int stack_max;
     int stack_n;
     bool stack_cut;
+    bool torn; /* no walk read a consistent chain (the thread was changing it, or its eval
+                * loop had not stored its newest frame yet): loc is the last try's */
 } pyf_loc_t;
 
 /* Walks the frames of tstate from the leaf outward (at most 256) and fills
