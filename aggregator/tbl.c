@@ -1074,7 +1074,9 @@ uint64_t tbl_quarantined(tbl_t *t) { return uatomic_read(&t->n_quarantined); }
 void tbl_proc_end(tbl_t *t, int32_t pid, bool has_status, int status, uint64_t now_ns)
 {
     rcu_read_lock();
-    proc_row_t *p = proc_row(t, pid);
+    /* Without a status the drain says a slot's owner is gone: a pid that
+     * never got a row (a scribbled owner field) gets none now. */
+    proc_row_t *p = has_status ? proc_row(t, pid) : proc_find(t, pid);
     if (p) {
         if (has_status && !uatomic_read(&p->v.has_wait)) {
             uatomic_set(&p->v.wait_status, status);

@@ -79,3 +79,16 @@ def test_garbage_records_counted(run_scalene):
     assert bad["records_written"] == 40 and bad["samples"] == 0, bad
     assert main["records_invalid"] == 0 and main["ring_quarantined"] is False, main
     assert rep["scalene_c"]["slots_quarantined"] == 0
+
+
+def test_honest_run_has_nothing_invalid(run_scalene):
+    """The checks never fire on what the runtime writes: forked and exec'd
+    processes, memory records, call stacks (REC_STACK), strings."""
+    run = run_scalene(["--stacks", program("nested_fork.py")], timeout=END_WITHIN_SEC + 30)
+    assert run.rc == 0, run.stderr[-3000:]
+    procs = run.report["processes"]
+    assert len(procs) >= 3 and sum(p["records_written"] for p in procs) > 100, procs
+    for p in procs:
+        assert p["records_invalid"] == 0 and p["ring_quarantined"] is False, p
+    assert run.report["scalene_c"]["slots_quarantined"] == 0
+    assert run.report["combined_stacks"], "no stacks: the STACK records were not taken"
