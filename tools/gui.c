@@ -605,14 +605,18 @@ static void front_accept(int lfd, gui_pend_t *p, size_t *np, int ep, struct MHD_
         struct sockaddr_in a;
         socklen_t alen = sizeof a;
         int fd = accept4(lfd, (struct sockaddr *)&a, &alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
-            return; /* EAGAIN; or out of descriptors: the next wakeup retries */
-        if (*np == GUI_PENDING_MAX) {
+        bool full = fd < 0 && (errno == EMFILE || errno == ENFILE);
+        if (fd < 0 && !(full && *np > 0))
+            return; /* EAGAIN (or out of descriptors with none of ours to free) */
+        if (full || *np == GUI_PENDING_MAX) {
+            /* the oldest head makes room: a real client sent its own long ago */
             size_t old = 0;
             for (size_t i = 1; i < *np; i++)
                 if (p[i].t0_ms < p[old].t0_ms)
                     old = i;
             pend_drop(p, np, old, ep, 408);
+            if (full)
+                continue; /* a descriptor is free now: accept again */
         }
         struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.fd = fd};
         if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
