@@ -351,6 +351,7 @@ int agg_run(const agg_opts_t *o)
     uint64_t next_report = period_ns ? tbl_now_ns() + period_ns : UINT64_MAX;
     int main_status = 0;
     bool main_done = false;
+    uint64_t reaped = 0; /* descendants waited for: a bound on the segment's unslotted count */
     int interrupts_after_main = 0;
     for (;;) {
         int st;
@@ -368,6 +369,7 @@ int agg_run(const agg_opts_t *o)
                 continue;
             }
             tbl_proc_end(tbl, r, true, st, tbl_now_ns());
+            reaped++;
             if (r == child) {
                 main_status = st;
                 main_done = true;
@@ -410,7 +412,11 @@ int agg_run(const agg_opts_t *o)
         free(gs);
     }
     m.end_ns = tbl_now_ns();
+    /* The counter lives in the segment, which any process can overwrite;
+     * every process that counted itself there is a descendant we reaped. */
     m.unslotted = ring_unslotted(seg);
+    if (m.unslotted > reaped)
+        m.unslotted = reaped;
     int rc = rpt_write(tbl, &m, o->outfile);
     if (rc != 0)
         fprintf(stderr, "scalene: cannot write %s: %s\n", o->outfile, strerror(-rc));
