@@ -8,6 +8,7 @@
  * process's from its own; leaks are judged per process (docs/MEMORY.md).
  */
 #include "rpt.h"
+#include "record.h"
 #include "safefile.h"
 
 #include <errno.h>
@@ -251,6 +252,11 @@ static void take_total(const tbl_proc_t *p, void *arg)
 {
     totals_t *t = arg;
     uint64_t py = tbl_rd(&p->c.python_ns), nat = tbl_rd(&p->c.native_ns), sys = tbl_rd(&p->c.sys_ns);
+    if (!tbl_rd(&p->ran)) { /* it never ran a line in scope: its start-up is its time */
+        py += tbl_rd(&p->pre_py_ns);
+        nat += tbl_rd(&p->pre_nat_ns);
+        sys += tbl_rd(&p->pre_sys_ns);
+    }
     t->py += py;
     t->nat += nat;
     t->sys += sys;
@@ -781,6 +787,8 @@ static void take_proc(const tbl_proc_t *p, void *arg)
     char ver[16];
     snprintf(ver, sizeof ver, "%u.%u", p->pyver >> 24, (p->pyver >> 16) & 0xff);
     json_object_object_add(o, "python", p->pyver ? js(ver) : NULL);
+    const char *exe = p->exe_id ? tbl_str(c->t, p->exe_id, NULL) : NULL;
+    json_object_object_add(o, "executable", exe ? js(exe) : NULL);
     json_object_object_add(o, "start_sec", jd(rel(p->start_ns, c->m->t0_ns)));
     json_object_object_add(o, "end_sec", p->end_ns ? jd(rel(p->end_ns, c->m->t0_ns)) : NULL);
     json_object *code = NULL, *sig = NULL;
@@ -794,16 +802,20 @@ static void take_proc(const tbl_proc_t *p, void *arg)
     json_object_object_add(o, "exit_signal", sig);
     uint64_t cpu = tbl_rd(&p->c.cpu_ns), ru = (p->utime_us + p->stime_us) * 1000u;
     json_object_object_add(o, "cpu_sec", jd((double)(ru > cpu ? ru : cpu) / 1e9));
-    json_object_object_add(o, "python_sec", jd((double)tbl_rd(&p->c.python_ns) / 1e9));
-    json_object_object_add(o, "native_sec", jd((double)tbl_rd(&p->c.native_ns) / 1e9));
-    json_object_object_add(o, "sys_sec", jd((double)tbl_rd(&p->c.sys_ns) / 1e9));
+    bool ran = tbl_rd(&p->ran);
+    uint64_t pre_py = ran ? 0 : tbl_rd(&p->pre_py_ns), pre_nat = ran ? 0 : tbl_rd(&p->pre_nat_ns),
+             pre_sys = ran ? 0 : tbl_rd(&p->pre_sys_ns);
+    json_object_object_add(o, "python_sec", jd((double)(tbl_rd(&p->c.python_ns) + pre_py) / 1e9));
+    json_object_object_add(o, "native_sec", jd((double)(tbl_rd(&p->c.native_ns) + pre_nat) / 1e9));
+    json_object_object_add(o, "sys_sec", jd((double)(tbl_rd(&p->c.sys_ns) + pre_sys) / 1e9));
     json_object_object_add(o, "samples", ji((int64_t)tbl_rd(&p->c.samples)));
     json_object_object_add(o, "records_written", ji((int64_t)p->written));
     json_object_object_add(o, "records_dropped", ji((int64_t)p->dropped));
     json_object_object_add(o, "records_torn", ji((int64_t)p->torn));
     json_object_object_add(o, "records_invalid", ji((int64_t)(tbl_rd(&p->invalid_recs) + tbl_rd(&p->invalid_cells))));
     json_object_object_add(o, "ring_quarantined", json_object_new_boolean(__atomic_load_n(&p->quarantined, __ATOMIC_RELAXED)));
-    json_object_object_add(o, "unattributed_sec", jd((double)tbl_rd(&p->unattributed_ns) / 1e9));
+    json_object_object_add(o, "unattributed_sec",
+                           jd((double)(tbl_rd(&p->unattributed_ns) + pre_py + pre_nat + pre_sys) / 1e9));
     json_object_object_add(o, "unattributed_samples", ji((int64_t)tbl_rd(&p->unattributed_samples)));
     json_object_object_add(o, "held_samples", ji((int64_t)tbl_rd(&p->held_samples)));
     json_object_object_add(o, "interpreter_sec", jd((double)tbl_rd(&p->interpreter_ns) / 1e9));
@@ -1002,6 +1014,7 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
     json_object_object_add(me, "gpu_samples_lost", ji(gs ? (int64_t)gs->lost : 0));
     free(gs);
     json_object_object_add(me, "python", js(m->python));
+    json_object_object_add(me, "python_version", m->python_version ? js(m->python_version) : NULL);
     json_object_object_add(me, "stacks", json_object_new_boolean(m->stacks));
     json_object_object_add(me, "native_stacks", json_object_new_boolean(m->native));
     json_object_object_add(me, "stack_samples_lost", ji((int64_t)stk_lost(tbl_stk(t))));
@@ -1048,6 +1061,27 @@ static void count_proc(const tbl_proc_t *p, void *arg)
     s->dropped += p->dropped + p->torn;
 }
 
+/* A process whose interpreter the runtime cannot read (a child started
+ * with another Python; the program's own is checked before it runs): it
+ * has no samples, and the summary says why rather than leave it unsaid. */
+static void say_unreadable(const tbl_proc_t *p, void *arg)
+{
+    FILE **out = arg;
+    if (p->pyver == 0 || (p->pyver >= REC_PY_MIN_HEX && p->pyver <= REC_PY_MAX_HEX))
+        return;
+    unsigned a = REC_PY_MIN_HEX >> 24, b = (REC_PY_MIN_HEX >> 16) & 0xff;
+    unsigned c = REC_PY_MAX_HEX >> 24, d = (REC_PY_MAX_HEX >> 16) & 0xff;
+    char ok[32];
+    if (a == c && b == d)
+        snprintf(ok, sizeof ok, "%u.%u", a, b);
+    else
+        snprintf(ok, sizeof ok, "%u.%u to %u.%u", a, b, c, d);
+    fprintf(out[0], "scalene: process %d ran Python %u.%u, which scalene cannot profile (it profiles CPython %s): "
+                    "it has no samples\n",
+            (int)p->pid, p->pyver >> 24, (p->pyver >> 16) & 0xff, ok);
+    out[1] = out[0]; /* non-NULL: at least one */
+}
+
 static void add_gpu_ns(const tbl_proc_t *p, void *arg) { *(uint64_t *)arg += tbl_rd(&p->g.util_ns); }
 
 void rpt_summary(tbl_t *t, const rpt_meta_t *m, const char *path, FILE *out)
@@ -1058,8 +1092,11 @@ void rpt_summary(tbl_t *t, const rpt_meta_t *m, const char *path, FILE *out)
     tbl_each_proc(t, count_proc, &sc);
     fprintf(out, "scalene: profile written to %s (%d process%s, %.2f s elapsed, %llu records dropped)\n", path,
             sc.nproc, sc.nproc == 1 ? "" : "es", rel(m->end_ns, m->t0_ns), (unsigned long long)sc.dropped);
+    FILE *un[2] = {out, NULL};
+    tbl_each_proc(t, say_unreadable, un);
     if (tot.all == 0) {
-        fprintf(out, "scalene: no samples: the program did not run for long enough to profile\n");
+        if (!un[1])
+            fprintf(out, "scalene: no samples: the program did not run for long enough to profile\n");
         return;
     }
     fprintf(out, "scalene: time %.2f s: Python %.1f%%, native %.1f%%, system %.1f%%\n", (double)tot.all / 1e9,

@@ -115,7 +115,6 @@ typedef struct proc_row {
     uint64_t native_live; /* live memory of sites with no Python frame (no row) */
     uint64_t outside_live; /* live memory of sites out of scope (no row, as for CPU) */
     proc_gpu_t *gpu;       /* NULL until GPU use or a main-thread record with GPU on */
-    bool ran;              /* a CPU sample landed in profile scope: the program's first line has run */
 } proc_row_t;
 typedef struct thread_row {
     struct cds_lfht_node node;
@@ -340,6 +339,8 @@ static void ingest_str(tbl_t *t, const rec_t *r)
 {
     uint64_t id = r->u.str.id;
     unsigned total = r->u.str.total, off = r->u.str.off, n = r->u.str.n;
+    if (total > REC_STR_MAX || off + n > total || off % REC_STR_CHUNK != 0 || n > REC_STR_CHUNK)
+        return; /* tbl_rec_ok refuses these; also callers that build records here */
     struct cds_lfht_iter it;
     cds_lfht_lookup(t->strs, mix(id), match_str, &id, &it);
     struct cds_lfht_node *node = cds_lfht_iter_get_node(&it);
@@ -561,12 +562,22 @@ static void ingest_cpu(tbl_t *t, int32_t pid, const rec_t *r)
      * ran its first line of the program (site, runpy, a spawned child's
      * bootstrap): the interpreter starting up or shutting down. */
     bool in_scope = !(r->h.flags & (REC_F_OUTSIDE | REC_F_NOFRAME));
-    if (p && in_scope)
-        p->ran = true;
-    if ((r->h.flags & REC_F_MAIN) && !other &&
-        ((r->h.flags & REC_F_NOFRAME) || (p && !p->ran && !in_scope))) {
+    if (p && in_scope && !uatomic_read(&p->v.ran)) {
+        /* what ran before is start-up after all */
+        uatomic_add(&p->v.interpreter_ns, p->v.pre_py_ns + p->v.pre_nat_ns + p->v.pre_sys_ns);
+        uatomic_set(&p->v.ran, 1);
+    }
+    if ((r->h.flags & REC_F_MAIN) && !other && (r->h.flags & REC_F_NOFRAME)) {
         if (p)
             uatomic_add(&p->v.interpreter_ns, py + nat + sys);
+        return;
+    }
+    if (p && (r->h.flags & REC_F_MAIN) && !other && !in_scope && !uatomic_read(&p->v.ran)) {
+        /* start-up, unless the process never runs a line in scope (a scope
+         * that holds none of its files): rpt counts it then */
+        uatomic_add(&p->v.pre_py_ns, py);
+        uatomic_add(&p->v.pre_nat_ns, nat);
+        uatomic_add(&p->v.pre_sys_ns, sys);
         return;
     }
     if (p)
@@ -1070,6 +1081,32 @@ void tbl_quarantine(tbl_t *t, int32_t pid)
 }
 
 uint64_t tbl_quarantined(tbl_t *t) { return uatomic_read(&t->n_quarantined); }
+
+void tbl_proc_exe(tbl_t *t, int32_t pid, const char *path)
+{
+    proc_row_t *p = proc_row(t, pid);
+    if (!p)
+        return;
+    /* the text goes in as the runtime's REC_STR chunks would bring it, so
+     * it is published (and cut) exactly like every other string */
+    size_t n = strnlen(path, REC_STR_MAX);
+    rec_t r;
+    memset(&r, 0, sizeof r);
+    r.h.kind = REC_STR;
+    r.u.str.id = rec_str_id(path, n);
+    r.u.str.total = (uint16_t)n;
+    size_t off = 0;
+    do {
+        size_t k = n - off < REC_STR_CHUNK ? n - off : REC_STR_CHUNK;
+        r.u.str.off = (uint16_t)off;
+        r.u.str.n = (uint8_t)k;
+        memset(r.u.str.text, 0, sizeof r.u.str.text);
+        memcpy(r.u.str.text, path + off, k);
+        ingest_str(t, &r);
+        off += k;
+    } while (off < n);
+    uatomic_set(&p->v.exe_id, r.u.str.id);
+}
 
 void tbl_proc_end(tbl_t *t, int32_t pid, bool has_status, int status, uint64_t now_ns)
 {

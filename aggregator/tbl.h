@@ -128,6 +128,7 @@ typedef struct tbl_pmem {
 typedef struct tbl_proc {
     int32_t pid, ppid;
     uint64_t argv_id;
+    uint64_t exe_id;           /* string id of the binary it runs (tbl_proc_exe); 0 if unknown */
     uint64_t start_ns, end_ns; /* CLOCK_MONOTONIC; 0 if unknown */
     uint32_t pyver;
     uint32_t how;    /* 0 exec'd, 1 forked (REC_PROC_START) */
@@ -153,6 +154,10 @@ typedef struct tbl_proc {
      * line). Not the program's time, so in no total, as in Scalene, which
      * profiles from the program's first line to its exit. */
     uint64_t interpreter_ns;
+    /* Main-thread time out of scope before the first sample in scope (ran):
+     * start-up once ran is set, else the process's own time. */
+    uint64_t pre_py_ns, pre_nat_ns, pre_sys_ns;
+    uint64_t ran; /* 0 or 1 */
     tbl_cpu_t c;
     tbl_pmem_t m;
     tbl_gpu_t g;
@@ -213,6 +218,12 @@ uint64_t tbl_quarantined(tbl_t *t);
  * earlier values. A quarantined slot's counters go only to a row that
  * exists (its owner field may be garbage). */
 void tbl_slot_stats(tbl_t *t, int32_t pid, const ring_slot_info_t *info);
+
+/* The binary pid runs, as the kernel names it (/proc/<pid>/exe, read by
+ * the drain when it meets the process's REC_PROC_START): interned like a
+ * string the runtime sent, the latest one wins (an execve starts again).
+ * Single writer, like tbl_ingest: the drain thread. Context: thread. */
+void tbl_proc_exe(tbl_t *t, int32_t pid, const char *path);
 
 /* The aggregator (or drain) learnt that pid ended: wait status if has_status,
  * at now_ns. */

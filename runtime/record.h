@@ -14,6 +14,16 @@
 #define REC_VERSION 4u
 #define REC_SIZE 56u /* bytes; a ring cell is an 8-byte sequence word + one record */
 
+/* The CPython versions this build profiles: PY_VERSION_HEX from MIN to MAX,
+ * inclusive, GIL builds only. The one definition both sides use: the
+ * aggregator probes the program's interpreter and refuses one outside the
+ * range before the program runs (aggregator/agg.c), and the frame walker
+ * (runtime/pyframe.c) reads only these layouts. 3.11 only for now; the
+ * multi-version walker (issue 12) widens it. Not part of the record layout:
+ * changing it does not bump REC_VERSION. */
+#define REC_PY_MIN_HEX 0x030B0000u
+#define REC_PY_MAX_HEX 0x030BFFFFu
+
 /* Record kinds. Values are part of the wire format: never renumber. */
 enum rec_kind {
     REC_NONE = 0,

@@ -41,6 +41,12 @@ typedef struct tstat {
     uint64_t gen;
     uint64_t rq;      /* run-queue wait so far (schedstat), valid when rq_ok */
     uint64_t rq_owed; /* run-queue wait not yet taken off an interval's off-CPU time */
+    /* what the thread was found running at an operator (nat_where) on one
+     * line: of op_asked answers, op_native said native. A sample at that
+     * line that cannot ask is native with that probability. */
+    uint64_t op_file;
+    uint32_t op_line;
+    uint16_t op_asked, op_native;
     bool rq_ok;
     uint64_t run_gen; /* run_* hold where the thread was on a CPU at tick run_gen, */
     uint64_t run_cpu; /* when its CPU clock read run_cpu */
@@ -461,6 +467,33 @@ static void tick(void)
          * where it was running at the previous tick, the other end of the
          * same interval; its off-CPU time stays here. */
         bool running = sys_thread_cpu_ns(tid, &cpu2) == 0 && cpu2 > cpu1;
+        /* A leaf at an operator runs the operand type's code: numpy's
+         * matmul or ufunc loops (native), or the interpreter's own int,
+         * dict and list code (Python). Only the thread's own instruction
+         * pointer tells which (nat_where: from /proc for a preempted
+         * thread, else a signal it answers itself; a thread inside a
+         * system call is not asked). */
+        if (loc.op && !loc.native && !hold) {
+            int w = tid != sys_gettid() ? nat_where(tid) : -EAGAIN;
+            bool same = t->op_file == loc.file_id && t->op_line == loc.line;
+            if (w >= 0) {
+                if (!same || t->op_asked >= 64) {
+                    /* a new line, or halve: recent answers count most */
+                    t->op_asked = same ? t->op_asked / 2 : 0;
+                    t->op_native = same ? t->op_native / 2 : 0;
+                }
+                t->op_file = loc.file_id;
+                t->op_line = loc.line;
+                t->op_asked++;
+                t->op_native += (uint16_t)w;
+            } else if (same && t->op_asked > 0) {
+                /* preempted (on a busy machine, most samples), inside a
+                 * system call, or no answer in time: as the same line's
+                 * answers so far, in proportion */
+                w = rng_next() % t->op_asked < t->op_native;
+            }
+            loc.native = w == 1;
+        }
         uint16_t stack = 0;
         if (hold) {
             stack = t->hold_stack;
