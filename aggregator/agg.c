@@ -453,6 +453,8 @@ int agg_run(const agg_opts_t *o)
 
     rcu_register_thread();
     tbl_t *tbl = tbl_new(ring_t0_ns(seg));
+    if (tbl)
+        tbl_mem_window(tbl, cfg.alloc_window);
     drn_t *drn = tbl ? drn_start(seg, tbl, 5000000ull) : NULL;
     if (!drn) {
         fprintf(stderr, "scalene: cannot start the drain: %s\n", strerror(errno));
