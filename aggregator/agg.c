@@ -767,6 +767,7 @@ int agg_run(const agg_opts_t *o, bool *written)
     uint64_t next_report = period_ns ? tbl_now_ns() + period_ns : UINT64_MAX;
     int main_status = 0;
     bool main_done = false;
+    uint64_t reaped = 0; /* descendants waited for: a bound on the segment's unslotted count */
     int interrupts_after_main = 0;
     int stop_sig = 0;          /* the signal that ended the wait early */
     uint64_t sig_ns[2] = {0, 0}; /* the two previous SIGINT/SIGTERM, older first */
@@ -791,6 +792,7 @@ int agg_run(const agg_opts_t *o, bool *written)
                 continue;
             }
             tbl_proc_end(tbl, r, true, st, tbl_now_ns());
+            reaped++;
             if (r == child) {
                 main_status = st;
                 main_done = true;
@@ -860,7 +862,11 @@ int agg_run(const agg_opts_t *o, bool *written)
         free(gs);
     }
     m.end_ns = tbl_now_ns();
+    /* The counter lives in the segment, which any process can overwrite;
+     * every process that counted itself there is a descendant we reaped. */
     m.unslotted = ring_unslotted(seg);
+    if (m.unslotted > reaped)
+        m.unslotted = reaped;
     m.unprofiled = scan.v;
     m.nunprofiled = scan.n;
     if (stop_sig) {

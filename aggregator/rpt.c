@@ -786,9 +786,12 @@ static uint64_t stacks_json(tbl_t *t, json_object *root)
 /* Whether a process has its entry in `processes` (and is counted by the
  * summary): not one that was forked, then execve'd a program that is not
  * Python (sh, gzip), nor one known only from its parent's wait: noise. */
+/* Forked, then execve'd a program that is not Python (sh, gzip): noise;
+ * but one that wrote broken records is shown (records_invalid). */
 static bool proc_shown(const tbl_proc_t *p, int32_t main_pid)
 {
-    return p->pyver != 0 || tbl_rd(&p->c.samples) != 0 || p->pid == main_pid;
+    return p->pyver != 0 || tbl_rd(&p->c.samples) != 0 || p->pid == main_pid ||
+           tbl_rd(&p->invalid_recs) + tbl_rd(&p->invalid_cells) != 0 || __atomic_load_n(&p->quarantined, __ATOMIC_RELAXED);
 }
 
 static void take_proc(const tbl_proc_t *p, void *arg)
@@ -829,6 +832,8 @@ static void take_proc(const tbl_proc_t *p, void *arg)
     json_object_object_add(o, "records_written", ji((int64_t)p->written));
     json_object_object_add(o, "records_dropped", ji((int64_t)p->dropped));
     json_object_object_add(o, "records_torn", ji((int64_t)p->torn));
+    json_object_object_add(o, "records_invalid", ji((int64_t)(tbl_rd(&p->invalid_recs) + tbl_rd(&p->invalid_cells))));
+    json_object_object_add(o, "ring_quarantined", json_object_new_boolean(__atomic_load_n(&p->quarantined, __ATOMIC_RELAXED)));
     json_object_object_add(o, "unattributed_sec",
                            jd((double)(tbl_rd(&p->unattributed_ns) + pre_py + pre_nat + pre_sys) / 1e9));
     json_object_object_add(o, "unattributed_samples", ji((int64_t)tbl_rd(&p->unattributed_samples)));
@@ -1035,6 +1040,7 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
     }
     json_object_object_add(me, "children_unprofiled", unp);
     json_object_object_add(me, "stopped", m->stopped ? js(m->stopped) : NULL);
+    json_object_object_add(me, "slots_quarantined", ji((int64_t)tbl_quarantined(t)));
     json_object_object_add(me, "allocation_sampling_window", ji((int64_t)m->alloc_window));
     json_object_object_add(me, "copy_sampling_window", ji((int64_t)m->copy_window));
     json_object_object_add(me, "gpu_status", js(gs ? gs->why : m->gpu_off ? m->gpu_off : "off"));
