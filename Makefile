@@ -138,6 +138,12 @@ $(OUT)/tests/test_tbl_gpu: tests/unit/test_tbl_gpu.c $(OUT)/agg/aggregator/tbl.o
 	@mkdir -p $(dir $@)
 	$(CC) $(AGG_CFLAGS) -Itests/unit -o $@ $(filter %.c %.o,$^) $(AGG_LIBS)
 
+# ai: reading answers, diffs and the prompt, without a network (the wire
+# formats are tested end to end against stand-ins: tests/e2e/test_ai.py).
+$(OUT)/tests/test_ai: tests/unit/test_ai.c $(OUT)/agg/tools/ai.o tests/unit/tap.h
+	@mkdir -p $(dir $@)
+	$(CC) $(AGG_CFLAGS) -Itests/unit -o $@ $(filter %.c %.o,$^) -ljson-c -lcurl -lcrypto -lpthread
+
 # call stacks: definitions, lost frames, exec'd numbering, merging.
 $(OUT)/tests/test_stk: tests/unit/test_stk.c $(OUT)/agg/aggregator/stk.o tests/unit/tap.h
 	@mkdir -p $(dir $@)
