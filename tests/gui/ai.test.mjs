@@ -1,7 +1,7 @@
 // Browser tests of the optimization proposals (issue 15, gui/src/ai.ts) on the page served by
 // `scalene view --no-browser`, against a loopback stand-in that speaks OpenAI's
 // /v1/chat/completions. The profile is real: tests/e2e/programs/ai_hot.py under scalene.
-// Checks: ⚡ on the hot line shows the stand-in's proposal under it; 💥 on the function sends
+// Checks: ⚡ on the hot line shows the stand-in's proposal under it, Copy copies its code; 💥 on the function sends
 // the whole function; "Another" asks again; the key typed in the settings panel reaches the
 // stand-in, is in no file written and in no request the page makes to anything but its own
 // server, and in no storage unless "remember" is ticked; the endpoint refuses a request
@@ -147,6 +147,12 @@ describe("proposals on the served page", () => {
     assert.ok(!stored.includes(KEY), "the key is in the browser's storage without 'remember'");
     assert.ok(!(await page.content()).includes(KEY), "the key is in the page's markup");
     for (const f of filesUnder(tmp)) assert.ok(!readFileSync(f).includes(KEY), `the key is in ${f}`);
+    // Copy puts the proposed code (not the diff) on the clipboard
+    await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: new URL(server.url).origin });
+    await box.locator("button.ai-copy").click();
+    await page.locator(`${rowSel(hot)} + tr.ai-row button.ai-copy`).filter({ hasText: "Copied" }).waitFor({ timeout: 10_000 });
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()),
+      `    total = sum(i * i for i in range(n))  # STAND-IN #${n}`);
     // "Another" asks again and shows the new answer
     await box.locator("button.ai-again").click();
     await page.locator(`${rowSel(hot)} + tr.ai-row[data-state=done]`).filter({ hasText: `STAND-IN #${n + 1}` }).waitFor({ timeout: 30_000 });
