@@ -43,7 +43,8 @@ typedef struct ai_req {
 #define AI_DEFAULT_TIMEOUT_S 120.0
 
 /* One line of the region with the profile's figures (percentages of the
- * profile's total time; MB as the report has them). */
+ * profile's total time; MB as the report has them). Visible: the caller
+ * (view.c) fills an array of them from its model of the report. */
 typedef struct ai_line {
     long long lineno;
     const char *text;
@@ -54,7 +55,7 @@ typedef struct ai_line {
 
 /* The region to optimize: lines[0..n) in order, borrowed. kind says what
  * it is ("line", "loop", "function", "lines"); imports is the file's
- * import statements, one a line, or NULL. */
+ * import statements, one a line, or NULL. Visible: filled by the caller. */
 typedef struct ai_region {
     const char *file;
     const char *kind;
@@ -67,7 +68,8 @@ typedef struct ai_region {
 
 /* A proposal: the code block of the reply, its one-line reason (may be
  * empty), a unified diff of the region against the code, and which
- * provider/model answered. Free with ai_proposal_free(). */
+ * provider/model answered. Visible: the caller reads every field. Free
+ * with ai_proposal_free(). */
 typedef struct ai_proposal {
     char *code, *reason, *diff;
     char provider[16], model[128];
