@@ -240,7 +240,8 @@ export async function onAiClick(btn: HTMLElement, file: string, ncol: number): P
   }
   if (reply.error || typeof reply.code !== "string") {
     row.dataset.state = "error";
-    box(`<p class="ai-error" role="alert">${esc(reply.error ?? "no proposal")}</p>` +
+    const hint = /no API key|no AWS credentials/.test(reply.error ?? "") ? " Type a key under AI optimization options, or set it in the server's environment." : "";
+    box(`<p class="ai-error" role="alert">${esc((reply.error ?? "no proposal") + hint)}</p>` +
       `<div class="ai-actions"><button type="button" class="ai-again" data-start="${start}" data-end="${end}" data-kind="${esc(kind)}">Try again</button></div>`);
     return;
   }

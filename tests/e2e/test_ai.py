@@ -461,3 +461,21 @@ def test_stop_while_a_model_thinks(profile, standin):
     th.join(timeout=5)
     if "reply" in got:
         assert got["reply"][0] == 502 and "shutting down" in got["reply"][1]["error"], got
+
+
+def test_every_ai_option_has_a_config_key(tmp_path):
+    """Each --ai-* option of `scalene view --help` is a key `scalene view -c`
+    accepts (its value may still be wrong; "unknown key" would be a gap),
+    and `scalene run -c` skips it in a shared file."""
+    help_text = subprocess.run([SCALENE, "view", "--help"], capture_output=True, text=True, env=env_for()).stdout
+    opts = sorted(set(re.findall(r"--(ai-[a-z-]+)", help_text)))
+    assert {"ai-provider", "ai-model", "ai-url", "ai-timeout"} <= set(opts), opts
+    for o in opts:
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text("%s: true\n" % o)
+        r = subprocess.run([SCALENE, "view", "-c", cfg, "--cli", tmp_path / "none.json"], capture_output=True,
+                           text=True, env=env_for())
+        assert r.returncode == 2 and "unknown key" not in r.stderr, (o, r.stderr)
+    cfg.write_text("ai-provider: ollama\nquiet: true\n")
+    r = subprocess.run([SCALENE, "run", "-c", cfg, tmp_path / "none.py"], capture_output=True, text=True, env=env_for())
+    assert "unknown key" not in r.stderr and "ai-provider" not in r.stderr, r.stderr
