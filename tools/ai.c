@@ -93,11 +93,13 @@ char *ai_prompt(const ai_region_t *r)
               "native code), MB the line still held at the end, and MB/s copied (memcpy).",
               m);
     fputs("\n", m);
+    size_t shown = 0;
     for (size_t i = 0; i < r->n; i++) {
         const ai_line_t *l = &r->lines[i];
         double cpu = l->py + l->nat + l->sys;
         if (cpu <= 0 && l->alloc_mb <= 0 && l->copy_mb_s <= 0 && l->net_mb <= 0)
             continue;
+        shown++;
         fprintf(m, "  line %lld: Python %.1f%%, native %.1f%%, system %.1f%%", l->lineno, l->py, l->nat, l->sys);
         if (cpu > 0)
             fprintf(m, " (%s)", l->nat + l->sys > l->py ? "mostly in what the line calls or waits for"
@@ -107,6 +109,8 @@ char *ai_prompt(const ai_region_t *r)
                     100.0 * l->pyfrac, l->net_mb, l->copy_mb_s);
         fputs("\n", m);
     }
+    if (shown == 0)
+        fputs("  (no samples on these lines)\n", m);
     fputs("\nThe code:\n```python\n", m);
     for (size_t i = 0; i < r->n; i++) {
         fwrite(r->lines[i].text, 1, r->lines[i].text_len, m);
@@ -240,6 +244,10 @@ static int split_lines(const char *s, size_t len, ai_lines_t *out)
     if (!out->p || !out->n)
         return -ENOMEM;
     const char *end = s + len;
+    if (len == 0) { /* one empty line, not none: a region can be a blank line */
+        out->p[0] = s;
+        out->n[out->count++] = 0;
+    }
     for (const char *l = s; l < end;) {
         const char *nl = memchr(l, '\n', (size_t)(end - l));
         out->p[out->count] = l;

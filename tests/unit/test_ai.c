@@ -26,7 +26,7 @@ static int extract(const char *reply, const char *want_code, const char *want_re
 
 int main(void)
 {
-    plan(14);
+    plan(15);
     ai_provider_t p = AI_AUTO;
     ok(ai_provider_parse("bedrock", &p) == 0 && p == AI_BEDROCK && strcmp(ai_provider_name(p), "bedrock") == 0,
        "provider names both ways");
@@ -51,6 +51,9 @@ int main(void)
     ok(d && strcmp(d, "--- original\n+++ proposed\n@@ -12,3 +12,2 @@\n-for i in range(n):\n-    t += i\n+t = sum(range(n))\n"
                       " return t\n") == 0,
        "diff: removed, added and the common line");
+    free(d);
+    d = ai_diff("", 0, "pass", 4, "o", "p", 5);
+    ok(d && strcmp(d, "--- o\n+++ p\n@@ -5,1 +5,1 @@\n-\n+pass\n") == 0, "diff: a blank line is one line");
     free(d);
     d = ai_diff("x", 1, "x", 1, "o", "p", 1);
     ok(d && strcmp(d, "--- o\n+++ p\n@@ -1,1 +1,1 @@\n x\n") == 0, "diff of equal texts: context only");
