@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -49,6 +50,7 @@
 #define GUI_HEAD_MAX (16u << 10)   /* front: request line and headers, bytes (431 above) */
 #define GUI_HEAD_DEADLINE_MS 5000u /* front: to send them whole (408 after) */
 #define GUI_API_MAX_BODY (256u << 10) /* a proposal request is a few hundred bytes */
+#define GUI_API_JOBS 4                /* proposals asked at once (each a thread) */
 #define GUI_CSP_FROM "default-src 'none';"
 #define GUI_CSP_TO "default-src 'none'; connect-src 'self';"
 
@@ -353,8 +355,17 @@ int gui_write(const gui_t *g, const char *path)
 
 /* -------------------------------------------------------------- serve */
 
+/* A proposal being worked on: the worker thread asks the model while its
+ * connection is suspended, so the server keeps serving (the page, another
+ * proposal) meanwhile. At most GUI_API_JOBS at once. */
+typedef struct gui_job {
+    pthread_t t;
+    bool used;        /* t was started and not yet joined; guarded by gui_srv.jobs_lock */
+    atomic_bool x_done; /* release: the worker's last step; acquire: the reaper's pthread_join */
+} gui_job_t;
+
 /* Set up before the daemon starts and freed after it stops: the server
- * thread only reads it, so it needs no lock. */
+ * thread only reads it but for jobs[] (jobs_lock) and x_stop. */
 typedef struct gui_srv {
     struct MHD_Response *page, *json, *missing, *forbidden, *method;
     char host_ip[32], host_name[32]; /* "127.0.0.1:PORT", "localhost:PORT" */
@@ -363,14 +374,25 @@ typedef struct gui_srv {
      * provider call (acquire, ai.c on_progress) so MHD_stop_daemon() does
      * not wait out a model's answer */
     atomic_bool x_stop;
+    pthread_mutex_t jobs_lock;
+    gui_job_t jobs[GUI_API_JOBS];
 } gui_srv_t;
 
-/* A proposal request's body, gathered over MHD's upload calls; freed by
- * the last call or, for a request cut short, by api_done(). */
+/* A proposal request: its body, gathered over MHD's upload calls, then
+ * the worker's answer. Freed by the call that queues the answer or, for a
+ * request cut short, by api_done(); the worker never touches it after it
+ * resumes the connection. */
 typedef struct gui_upload {
     char *p;
     size_t n;
     bool too_big;
+    gui_srv_t *srv;
+    struct MHD_Connection *c;
+    size_t slot;        /* its jobs[] entry */
+    char *out;          /* the answer's JSON (malloc'd), or NULL: out of memory */
+    size_t out_n;
+    int status;
+    bool started;       /* a worker took it: the next call is the answer's */
 } gui_upload_t;
 
 /* A browser on another site can point a name of its own at 127.0.0.1 (DNS
@@ -413,15 +435,99 @@ static bool same_secret(const char *a, const char *b)
     return d == 0;
 }
 
+static void upload_free(gui_upload_t *u)
+{
+    if (u->p)
+        explicit_bzero(u->p, u->n); /* it may hold a key typed in the page */
+    free(u->p);
+    free(u->out);
+    free(u);
+}
+
+/* The worker: asks (gui_api_fn), keeps the answer in u, resumes the
+ * connection so that the server thread sends it. Context: its own thread. */
+static void *api_worker(void *arg)
+{
+    gui_upload_t *u = arg;
+    gui_srv_t *s = u->srv;
+    gui_job_t *job = &s->jobs[u->slot];
+    struct MHD_Connection *c = u->c;
+    u->status = s->g->api(s->g->api_ctx, u->p, u->n, &u->out, &u->out_n, &s->x_stop);
+    explicit_bzero(u->p, u->n);
+    /* MHD_resume_connection() takes the daemon's lock: what was written to u
+     * above is visible to the server thread's next call, which may free u */
+    MHD_resume_connection(c);
+    /* release: pairs with the acquire in reap_jobs() before pthread_join */
+    atomic_store_explicit(&job->x_done, true, memory_order_release);
+    return NULL;
+}
+
+/* Joins the workers that are done (all of them when wait), freeing their
+ * slots. Context: the server thread, or gui_serve() once the front stopped. */
+static void reap_jobs(gui_srv_t *s, bool wait)
+{
+    pthread_mutex_lock(&s->jobs_lock);
+    for (size_t i = 0; i < GUI_API_JOBS; i++) {
+        gui_job_t *j = &s->jobs[i];
+        /* acquire: pairs with the release in api_worker() */
+        if (j->used && (wait || atomic_load_explicit(&j->x_done, memory_order_acquire))) {
+            pthread_join(j->t, NULL);
+            j->used = false;
+        }
+    }
+    pthread_mutex_unlock(&s->jobs_lock);
+}
+
+/* Starts a worker for u in a free slot. Returns false when all are busy
+ * or the thread cannot start. Context: the server thread. */
+static bool start_job(gui_srv_t *s, gui_upload_t *u)
+{
+    reap_jobs(s, false);
+    bool ok = false;
+    pthread_mutex_lock(&s->jobs_lock);
+    /* under the lock: gui_serve() sets x_stop before it takes the lock to
+     * join every worker, so no worker starts after that join */
+    bool stopping = atomic_load_explicit(&s->x_stop, memory_order_acquire);
+    for (size_t i = 0; i < GUI_API_JOBS && !ok && !stopping; i++) {
+        gui_job_t *j = &s->jobs[i];
+        if (j->used)
+            continue;
+        u->srv = s;
+        u->slot = i;
+        u->started = true;
+        atomic_store_explicit(&j->x_done, false, memory_order_relaxed); /* no worker reads it yet */
+        MHD_suspend_connection(u->c);
+        if (pthread_create(&j->t, NULL, api_worker, u) == 0) {
+            j->used = ok = true;
+        } else {
+            u->started = false;
+            MHD_resume_connection(u->c);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->jobs_lock);
+    return ok;
+}
+
 /* POST GUI_API_PATH: the page's token (X-Scalene-Token), this server's
  * Host, the page's own Origin when the browser sends one, and a JSON
- * body; then the caller's gui_api_fn. Other local pages cannot read the
- * token (same-origin policy) and cannot send the header without a CORS
- * preflight, which this server never grants. */
-static enum MHD_Result api_answer(const gui_srv_t *s, struct MHD_Connection *c, const char *method,
+ * body; then the caller's gui_api_fn, in a worker thread (start_job()).
+ * Other local pages cannot read the token (same-origin policy) and cannot
+ * send the header without a CORS preflight, which this server never grants. */
+static enum MHD_Result api_answer(gui_srv_t *s, struct MHD_Connection *c, const char *method,
                                   const char *upload, size_t *upload_n, void **req)
 {
     gui_upload_t *u = *req;
+    if (u && u->started) {
+        /* resumed by its worker: send the answer */
+        enum MHD_Result rc = u->out ? api_reply(c, (unsigned)u->status, u->out, u->out_n, NULL)
+                                    : api_reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, 0,
+                                                "{\"error\":\"out of memory\"}");
+        u->out = NULL; /* api_reply took it */
+        *req = NULL;
+        upload_free(u);
+        return rc;
+    }
     if (!u) {
         if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
             return api_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, NULL, 0, "{\"error\":\"only POST\"}");
@@ -446,7 +552,6 @@ static enum MHD_Result api_answer(const gui_srv_t *s, struct MHD_Connection *c, 
         return MHD_YES;
     }
     /* the whole body is here: judge the request */
-    *req = NULL;
     const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
     const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
     const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -462,16 +567,14 @@ static enum MHD_Result api_answer(const gui_srv_t *s, struct MHD_Connection *c, 
     else if (u->too_big || !u->p)
         rc = api_reply(c, MHD_HTTP_BAD_REQUEST, NULL, 0, "{\"error\":\"no body, or too big\"}");
     else {
-        char *out = NULL;
-        size_t out_n = 0;
-        int st = s->g->api(s->g->api_ctx, u->p, u->n, &out, &out_n, &s->x_stop);
-        rc = out ? api_reply(c, (unsigned)st, out, out_n, NULL)
-                 : api_reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, 0, "{\"error\":\"out of memory\"}");
+        u->c = c;
+        if (start_job(s, u))
+            return MHD_YES; /* the worker resumes the connection with the answer */
+        rc = api_reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, 0,
+                       "{\"error\":\"busy: other proposals are being asked; try again when one is done\"}");
     }
-    if (u->p)
-        explicit_bzero(u->p, u->n); /* it may hold a key typed in the page */
-    free(u->p);
-    free(u);
+    *req = NULL;
+    upload_free(u);
     return rc;
 }
 
@@ -483,10 +586,7 @@ static void api_done(void *cls, struct MHD_Connection *c, void **req, enum MHD_R
     (void)why;
     gui_upload_t *u = *req;
     if (u) {
-        if (u->p)
-            explicit_bzero(u->p, u->n);
-        free(u->p);
-        free(u);
+        upload_free(u);
         *req = NULL;
     }
 }
@@ -494,7 +594,7 @@ static void api_done(void *cls, struct MHD_Connection *c, void **req, enum MHD_R
 static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                               const char *version, const char *upload, size_t *upload_n, void **req)
 {
-    const gui_srv_t *s = cls;
+    gui_srv_t *s = cls;
     (void)version;
     if (s->g->api && strcmp(url, GUI_API_PATH) == 0)
         return api_answer(s, c, method, upload, upload_n, req);
@@ -530,6 +630,7 @@ static struct MHD_Response *response(const char *body, size_t n, const char *typ
 
 static void srv_free(gui_srv_t *s)
 {
+    pthread_mutex_destroy(&s->jobs_lock); /* every worker was joined */
     struct MHD_Response *all[] = {s->page, s->json, s->missing, s->forbidden, s->method};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         if (all[i])
@@ -875,6 +976,9 @@ int gui_serve(const gui_t *g, const char *download, size_t download_len, bool br
     char url[64];
 
     atomic_init(&s.x_stop, false);
+    pthread_mutex_init(&s.jobs_lock, NULL);
+    for (size_t i = 0; i < GUI_API_JOBS; i++)
+        atomic_init(&s.jobs[i].x_done, false);
     if (!g->page)
         return -EINVAL;
     /* Our own socket, not MHD's port option: it binds 127.0.0.1 only, and
@@ -918,7 +1022,8 @@ int gui_serve(const gui_t *g, const char *download, size_t download_len, bool br
     pthread_sigmask(SIG_BLOCK, &stop, &old);
     sfd = signalfd(-1, &stop, SFD_CLOEXEC | SFD_NONBLOCK);
     d = sfd < 0 ? NULL
-                : MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC, 0, NULL,
+                : MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC |
+                                                        MHD_ALLOW_SUSPEND_RESUME, 0, NULL,
                                    NULL, answer, &s, MHD_OPTION_CONNECTION_TIMEOUT, GUI_CONN_TIMEOUT_S,
                                    MHD_OPTION_CONNECTION_LIMIT, GUI_CONN_LIMIT, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                                    (size_t)GUI_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, api_done, NULL,
@@ -939,6 +1044,8 @@ int gui_serve(const gui_t *g, const char *download, size_t download_len, bool br
     rc = front_run(fd, sfd, d);
     /* release: pairs with the acquire in ai.c's on_progress(), via gui_api_fn's stop */
     atomic_store_explicit(&s.x_stop, true, memory_order_release);
+    reap_jobs(&s, true); /* they stop within a second and resume their connections; MHD
+                          * must have no suspended connection when it stops */
     MHD_stop_daemon(d);
     close(fd);
     close(sfd);

@@ -57,8 +57,10 @@ int gui_serve(const gui_t *g, const char *download, size_t download_len, bool br
  * JSON body in *out, *out_n (caller of fn frees *out with free()).
  * stop turns true (release; read it with acquire) when the server is
  * stopping: fn should give up then, as the daemon's thread waits for it.
- * Context: the server thread; fn may block (it asks a model), and while
- * it does the server answers nothing else. */
+ * Context: a worker thread of the server's (at most 4 at once; a fifth
+ * request gets 503), while the request's connection is suspended, so the
+ * server keeps serving; fn may block (it asks a model) and must be
+ * thread-safe. gui_serve() joins the workers before it stops. */
 typedef int (*gui_api_fn)(void *ctx, const char *body, size_t n, char **out, size_t *out_n, const atomic_bool *stop);
 
 #define GUI_API_PATH "/api/optimize"

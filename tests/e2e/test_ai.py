@@ -479,3 +479,37 @@ def test_every_ai_option_has_a_config_key(tmp_path):
     cfg.write_text("ai-provider: ollama\nquiet: true\n")
     r = subprocess.run([SCALENE, "run", "-c", cfg, tmp_path / "none.py"], capture_output=True, text=True, env=env_for())
     assert "unknown key" not in r.stderr and "ai-provider" not in r.stderr, r.stderr
+
+
+def test_server_keeps_serving_while_a_model_thinks(profile, standin):
+    """Each proposal runs in a worker with its connection suspended: while
+    the stand-in takes 3 s, the page is served at once, and two proposals
+    asked together take about 3 s, not 6."""
+    import threading
+    import urllib.request
+
+    path, report, hot = profile
+    standin.mode = "stall"
+    standin.stall_s = 3.0
+    s = Served(path)
+    try:
+        body = {"file": PROG, "start": hot, "end": hot, "kind": "line", "provider": "ollama", "url": standin.base}
+        got = []
+        t0 = time.monotonic()
+        ths = [threading.Thread(target=lambda: got.append(s.post(body, token=s.ai["token"]))) for _ in range(2)]
+        for th in ths:
+            th.start()
+        deadline = time.monotonic() + 10
+        while len(standin.requests) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(standin.requests) == 2, "the second proposal waited for the first"
+        g0 = time.monotonic()
+        page = urllib.request.urlopen(s.url, timeout=10).read()
+        assert time.monotonic() - g0 < 1.0 and b'id="scalene-ai"' in page
+        for th in ths:
+            th.join(timeout=20)
+        took = time.monotonic() - t0
+        assert [st for st, _ in got] == [200, 200], got
+        assert took < 5.5, took
+    finally:
+        s.close()
