@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #define RPT_MIB 1048576.0                /* Scalene's "MB" */
-#define RPT_FILE_MIN_MALLOC (1ull << 20) /* a file with this much allocated is reported, as in Scalene */
+#define RPT_FILE_MIN_MALLOC (1ull << 20) /* a file that grew this much (n_malloc_mb) is reported, as in Scalene */
 #define RPT_STACKS_MAX 10000 /* stacks per process and merged: the hottest, as Scalene keeps its 10,000 keys */
 #define RPT_LEAK_MIN_ALLOCS 4            /* the leak rule: see docs/MEMORY.md */
 #define RPT_LEAK_MIN_SPAN 0.5            /* of the process's life the growth must span */
@@ -161,6 +161,7 @@ typedef struct pmem {
     int32_t pid;
     uint64_t peak;
     uint64_t start_ns, end_ns; /* the process's life; end 0 while it runs */
+    uint64_t final_ns;         /* when it began finalizing (REC_M_FINAL); 0: not (yet) */
 } pmem_t;
 
 typedef struct pvec {
@@ -179,7 +180,7 @@ static void take_pmem(const tbl_proc_t *p, void *arg)
         a->v = v;
         a->cap = cap;
     }
-    a->v[a->n++] = (pmem_t){p->pid, tbl_rd(&p->m.peak), p->start_ns, p->end_ns};
+    a->v[a->n++] = (pmem_t){p->pid, tbl_rd(&p->m.peak), p->start_ns, p->end_ns, tbl_rd(&p->m.final_ns)};
 }
 
 static int cmp_pmem(const void *a, const void *b)
@@ -194,7 +195,7 @@ typedef struct rctx {
     uint64_t total;  /* all profiled CPU ns: the percentages' denominator */
     int ncpus;
     double elapsed;  /* seconds, for rates */
-    uint64_t volume; /* all allocated volume: n_usage_fraction's denominator */
+    uint64_t growth; /* all line rows' growth: n_usage_fraction's denominator */
     mvec_t mlines, mfuncs;
     pvec_t procs;    /* sorted by pid */
     bool reduced;              /* --reduced-profile: only active lines and functions */
@@ -208,13 +209,14 @@ typedef struct rctx {
 } rctx_t;
 
 /* Whether rows [b, e) (one line or function, a row per process) pass the
- * thresholds: enough of the time, or enough allocation samples. */
+ * thresholds: enough of the time, or enough growth samples (n_mallocs, as
+ * reported: churn freed at once makes no line active, as in Scalene). */
 static bool rows_active(const rctx_t *c, const row_t *b, const row_t *e)
 {
     uint64_t cpu = 0, allocs = 0;
     for (const row_t *r = b; r < e; r++) {
         cpu += r->py + r->nat + r->sys;
-        allocs += r->mem ? tbl_rd(&r->mem->n_allocs) : 0;
+        allocs += r->mem ? tbl_rd(&r->mem->n_growth) : 0;
     }
     return (cpu > 0 && c->total > 0 && 100.0 * (double)cpu / (double)c->total >= c->cpu_threshold) ||
            allocs >= c->malloc_threshold;
@@ -353,12 +355,15 @@ static json_object *series_json(const tbl_series_t *s)
     return a;
 }
 
-/* Scalene's memory fields of a line or function, and ours (n_net_mb,
- * n_freed_mb), from memory block m (zeros and [] when NULL). */
+/* Scalene's memory fields of a line or function, and ours (n_alloc_volume_mb,
+ * n_net_mb, n_freed_mb), from memory block m (zeros and [] when NULL). As in
+ * Scalene, n_malloc_mb / n_mallocs / n_peak_mb measure growth: the rises of
+ * the row's held level (docs/MEMORY.md "Growth"); n_alloc_volume_mb is the
+ * gross volume. */
 static void mem_fields(json_object *o, const tbl_mem_t *m, const rctx_t *c)
 {
     uint64_t vol = 0, pyv = 0, ab = 0, pyb = 0, peak = 0, nlive = 0, kib = 0, copy = 0, net = 0, freed = 0,
-             allocs = 0;
+             grown = 0, ngrow = 0;
     if (m) {
         vol = tbl_rd(&m->volume);
         pyv = tbl_rd(&m->py_volume);
@@ -370,28 +375,30 @@ static void mem_fields(json_object *o, const tbl_mem_t *m, const rctx_t *c)
         copy = tbl_rd(&m->copy_bytes);
         net = tbl_rd(&m->net_end) + tbl_rd(&m->live);
         freed = tbl_rd(&m->freed_bytes);
-        allocs = tbl_rd(&m->n_allocs);
+        grown = tbl_rd(&m->growth);
+        ngrow = tbl_rd(&m->n_growth);
     }
     double peak_mb = mib(peak), avg_mb = nlive ? (double)kib / (double)nlive / 1024.0 : 0.0;
     if (avg_mb > peak_mb)
         avg_mb = peak_mb; /* a snapshot taken mid-update */
     double pyfrac = vol ? (double)pyv / (double)vol : ab ? (double)pyb / (double)ab : 0.0;
-    json_object_object_add(o, "n_malloc_mb", jd(mib(vol)));
-    json_object_object_add(o, "n_mallocs", ji((int64_t)allocs));
+    json_object_object_add(o, "n_malloc_mb", jd(mib(grown)));
+    json_object_object_add(o, "n_mallocs", ji((int64_t)ngrow));
     json_object_object_add(o, "n_peak_mb", jd(peak_mb));
     json_object_object_add(o, "n_avg_mb", jd(avg_mb));
     json_object_object_add(o, "n_growth_mb", jd(peak_mb));
     json_object_object_add(o, "n_python_fraction", jd(pyfrac > 1.0 ? 1.0 : pyfrac));
-    json_object_object_add(o, "n_usage_fraction", jd(c->volume ? (double)vol / (double)c->volume : 0.0));
+    json_object_object_add(o, "n_usage_fraction", jd(c->growth ? (double)grown / (double)c->growth : 0.0));
     json_object_object_add(o, "n_copy_mb_s", jd(c->elapsed > 0 ? mib(copy) / c->elapsed : 0.0));
     json_object_object_add(o, "memory_samples", m ? series_json(&m->tl) : json_object_new_array());
+    json_object_object_add(o, "n_alloc_volume_mb", jd(mib(vol)));
     json_object_object_add(o, "n_net_mb", jd(mib(net)));
     json_object_object_add(o, "n_freed_mb", jd(mib(freed)));
 }
 
-/* The live memory of block m at time at (ns since t0): its timeline's last
+/* The held level of block m at time at (ns since t0): its timeline's last
  * point at or before it. */
-static uint64_t live_at(const tbl_mem_t *m, uint64_t at)
+static uint64_t level_at(const tbl_mem_t *m, uint64_t at)
 {
     tbl_point_t pts[TBL_POINTS];
     size_t n = tbl_series_read(&m->tl, pts);
@@ -402,39 +409,44 @@ static uint64_t live_at(const tbl_mem_t *m, uint64_t at)
 }
 
 /* The leak rule (docs/MEMORY.md) on one process's block of a line, whose
- * process peaked at proc_peak bytes. True when it fires, with its Laplace
- * likelihood and growth velocity (MB/s). */
+ * process peaked at proc_peak bytes. It reads growth, as the other memory
+ * fields do: rises of the held level (n_mallocs: the samples in them) and
+ * give-backs (frees that lowered it), so churn freed at once neither makes
+ * nor hides a leak. True when it fires, with its Laplace likelihood and
+ * growth velocity (MB/s). */
 static bool leak_of(const tbl_mem_t *m, const pmem_t *proc, double *likelihood, double *velocity)
 {
     uint64_t proc_peak = proc ? proc->peak : 0;
-    uint64_t allocs = tbl_rd(&m->n_allocs), frees = tbl_rd(&m->n_frees);
+    uint64_t grows = tbl_rd(&m->n_growth), gives = tbl_rd(&m->n_giveback);
     uint64_t end = tbl_rd(&m->net_end) + tbl_rd(&m->live), peak = tbl_rd(&m->peak);
-    uint64_t first = tbl_rd(&m->first_ns), last = tbl_rd(&m->last_ns);
+    uint64_t first = tbl_rd(&m->first_grow_ns), last = tbl_rd(&m->last_grow_ns);
     uint64_t floor = proc_peak / 100 > RPT_LEAK_MIN_BYTES ? proc_peak / 100 : RPT_LEAK_MIN_BYTES;
-    if (allocs < RPT_LEAK_MIN_ALLOCS || end < floor || last <= first)
+    if (grows < RPT_LEAK_MIN_ALLOCS || end < floor || last <= first)
         return false;
     if ((double)end < 0.9 * (double)peak) /* it gave memory back */
         return false;
-    if ((double)live_at(m, first + (last - first) / 2) > 0.75 * (double)end) /* it stopped growing */
+    if ((double)level_at(m, first + (last - first) / 2) > 0.75 * (double)end) /* it stopped growing */
         return false;
     /* it grew through most of its process's life, not in one burst (a table
-     * built at start-up and kept is no leak, however steadily it grew) */
+     * built at start-up and kept is no leak, however steadily it grew). The
+     * life ends when Python began finalizing: its teardown (seconds, for a
+     * big heap on a loaded machine) is no time the line could grow in. */
     if (proc && proc->start_ns) {
-        uint64_t stop = proc->end_ns ? proc->end_ns : tbl_now_ns();
+        uint64_t stop = proc->final_ns ? proc->final_ns : proc->end_ns ? proc->end_ns : tbl_now_ns();
         if (stop > proc->start_ns && (double)(last - first) < RPT_LEAK_MIN_SPAN * (double)(stop - proc->start_ns))
             return false;
     }
-    double lik = 1.0 - (double)(frees + 1) / (double)(allocs + 2);
+    double lik = 1.0 - (double)(gives + 1) / (double)(grows + 2);
     if (lik < RPT_LEAK_MIN_LIKELIHOOD)
         return false;
     *likelihood = lik;
-    *velocity = ((double)end - (double)tbl_rd(&m->first_live)) / RPT_MIB / ((double)(last - first) / 1e9);
+    *velocity = ((double)end - (double)tbl_rd(&m->first_level)) / RPT_MIB / ((double)(last - first) / 1e9);
     return true;
 }
 
 static const pmem_t *proc_mem(const rctx_t *c, int32_t pid)
 {
-    pmem_t k = {pid, 0, 0, 0};
+    pmem_t k = {pid, 0, 0, 0, 0};
     return c->procs.n ? bsearch(&k, c->procs.v, c->procs.n, sizeof k, cmp_pmem) : NULL;
 }
 
@@ -810,11 +822,21 @@ static uint64_t stacks_json(tbl_t *t, json_object *root, bool compact)
     return left;
 }
 
+/* Whether a process has its entry in `processes` (and is counted by the
+ * summary): not one that was forked, then execve'd a program that is not
+ * Python (sh, gzip), nor one known only from its parent's wait: noise. */
+/* Forked, then execve'd a program that is not Python (sh, gzip): noise;
+ * but one that wrote broken records is shown (records_invalid). */
+static bool proc_shown(const tbl_proc_t *p, int32_t main_pid)
+{
+    return p->pyver != 0 || tbl_rd(&p->c.samples) != 0 || p->pid == main_pid ||
+           tbl_rd(&p->invalid_recs) + tbl_rd(&p->invalid_cells) != 0 || __atomic_load_n(&p->quarantined, __ATOMIC_RELAXED);
+}
+
 static void take_proc(const tbl_proc_t *p, void *arg)
 {
     pctx_t *c = arg;
-    /* forked, then execve'd a program that is not Python (sh, gzip): noise */
-    if (p->pyver == 0 && tbl_rd(&p->c.samples) == 0 && p->pid != c->m->main_pid)
+    if (!proc_shown(p, c->m->main_pid))
         return;
     json_object *o = json_object_new_object();
     json_object_object_add(o, "host", js(c->m->host));
@@ -850,6 +872,8 @@ static void take_proc(const tbl_proc_t *p, void *arg)
     json_object_object_add(o, "records_written", ji((int64_t)p->written));
     json_object_object_add(o, "records_dropped", ji((int64_t)p->dropped));
     json_object_object_add(o, "records_torn", ji((int64_t)p->torn));
+    json_object_object_add(o, "records_invalid", ji((int64_t)(tbl_rd(&p->invalid_recs) + tbl_rd(&p->invalid_cells))));
+    json_object_object_add(o, "ring_quarantined", json_object_new_boolean(__atomic_load_n(&p->quarantined, __ATOMIC_RELAXED)));
     json_object_object_add(o, "unattributed_sec",
                            jd((double)(tbl_rd(&p->unattributed_ns) + pre_py + pre_nat + pre_sys) / 1e9));
     json_object_object_add(o, "unattributed_samples", ji((int64_t)tbl_rd(&p->unattributed_samples)));
@@ -923,7 +947,7 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
                 .total = tot.all,
                 .ncpus = m->ncpus,
                 .elapsed = rel(m->end_ns, m->t0_ns),
-                .volume = ms.volume,
+                .growth = ms.growth,
                 .reduced = m->reduced,
                 .leaks = !m->no_leaks,
                 .cpu_threshold = m->cpu_percent_threshold,
@@ -965,10 +989,11 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
         uint64_t ftotal = 0, fvol = 0, fallocs = 0;
         for (; j < lines.n && lines.v[j].file_id == lines.v[i].file_id; j++) {
             ftotal += row_total(&lines.v[j]);
-            fvol += lines.v[j].mem ? tbl_rd(&lines.v[j].mem->volume) : 0;
-            fallocs += lines.v[j].mem ? tbl_rd(&lines.v[j].mem->n_allocs) : 0;
+            fvol += lines.v[j].mem ? tbl_rd(&lines.v[j].mem->growth) : 0;
+            fallocs += lines.v[j].mem ? tbl_rd(&lines.v[j].mem->n_growth) : 0;
         }
-        /* as in Scalene: enough of the time, or enough allocated */
+        /* as in Scalene: enough of the time, or enough allocated (growth:
+         * n_malloc_mb) */
         bool keep = (ftotal > 0 && pct(ftotal, tot.all) >= m->cpu_percent_threshold) ||
                     (fvol >= RPT_FILE_MIN_MALLOC && fallocs >= c.malloc_threshold);
         if (c.nprof)
@@ -1054,6 +1079,21 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
     json_object_object_add(me, "native_sec", jd((double)tot.nat / 1e9));
     json_object_object_add(me, "sys_sec", jd((double)tot.sys / 1e9));
     json_object_object_add(me, "unslotted_processes", ji((int64_t)m->unslotted));
+    json_object *unp = json_object_new_array();
+    for (size_t i = 0; i < m->nunprofiled; i++) {
+        const rpt_child_t *u = &m->unprofiled[i];
+        json_object *o = json_object_new_object(), *av = json_object_new_array();
+        for (size_t j = 0; j < u->argv_len; j += strlen(u->argv + j) + 1)
+            json_object_array_add(av, json_object_new_string(u->argv + j));
+        json_object_object_add(o, "pid", ji(u->pid));
+        json_object_object_add(o, "ppid", ji(u->ppid));
+        json_object_object_add(o, "argv", av);
+        json_object_object_add(o, "why", js(u->why));
+        json_object_array_add(unp, o);
+    }
+    json_object_object_add(me, "children_unprofiled", unp);
+    json_object_object_add(me, "stopped", m->stopped ? js(m->stopped) : NULL);
+    json_object_object_add(me, "slots_quarantined", ji((int64_t)tbl_quarantined(t)));
     json_object_object_add(me, "allocation_sampling_window", ji((int64_t)m->alloc_window));
     json_object_object_add(me, "copy_sampling_window", ji((int64_t)m->copy_window));
     json_object_object_add(me, "gpu_status", js(gs ? gs->why : m->gpu_off ? m->gpu_off : "off"));
@@ -1071,6 +1111,67 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
     return root;
 }
 
+/* The length of the valid UTF-8 sequence at s[0..n), 0 if none starts
+ * there (RFC 3629: no overlong forms, no surrogates, nothing above
+ * U+10FFFF). */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char b = s[0];
+    size_t k;
+    unsigned char lo = 0x80, hi = 0xbf; /* the second byte's range */
+    if (b < 0x80)
+        return 1;
+    if (b >= 0xc2 && b <= 0xdf)
+        k = 2;
+    else if (b >= 0xe0 && b <= 0xef) {
+        k = 3;
+        lo = b == 0xe0 ? 0xa0 : 0x80;
+        hi = b == 0xed ? 0x9f : 0xbf;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+        k = 4;
+        lo = b == 0xf0 ? 0x90 : 0x80;
+        hi = b == 0xf4 ? 0x8f : 0xbf;
+    } else
+        return 0;
+    if (n < k || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < k; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0;
+    return k;
+}
+
+/* The one place where text of the profiled processes (file, function and
+ * thread names, argv, paths) reaches the file: json-c copies bytes >= 0x80
+ * through unchanged, so a name that is not UTF-8 would make the report
+ * invalid JSON. json-c's own output is ASCII outside strings, so every
+ * such byte is inside a string literal: each byte that does not start or
+ * belong to a valid sequence becomes "\udcXX", which is what Python's
+ * surrogateescape makes of it (json.load gives the same str as the
+ * program's own __file__; .encode('utf-8', 'surrogateescape') gives back
+ * the bytes). Returns a malloc'd text and its length, or NULL (ENOMEM). */
+static char *utf8_escape(const char *text, size_t n, size_t *out_n)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t bad = 0;
+    for (size_t i = 0, k; i < n; i += k ? k : 1)
+        bad += (k = utf8_len(s + i, n - i)) == 0;
+    char *out = malloc(n + 5 * bad + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (size_t i = 0, k; i < n; i += k ? k : 1) {
+        if ((k = utf8_len(s + i, n - i)) != 0) {
+            memcpy(o, s + i, k);
+            o += k;
+        } else {
+            o += sprintf(o, "\\udc%02x", s[i]);
+        }
+    }
+    *o = 0;
+    *out_n = (size_t)(o - out);
+    return out;
+}
+
 int rpt_write(tbl_t *t, const rpt_meta_t *m, const char *path)
 {
     json_c_set_serialization_double_format("%.12g", JSON_C_OPTION_GLOBAL);
@@ -1079,7 +1180,9 @@ int rpt_write(tbl_t *t, const rpt_meta_t *m, const char *path)
     /* issue 16: plain, not pretty: indentation was a third of a large report */
     const char *text = json_object_to_json_string_length(
         root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
-    int rc = text ? sf_write(path, text, n) : -ENOMEM;
+    char *clean = text ? utf8_escape(text, n, &n) : NULL;
+    int rc = clean ? sf_write(path, clean, n) : -ENOMEM;
+    free(clean);
     json_object_put(root);
     if (rc != 0)
         return rc;
@@ -1101,11 +1204,14 @@ static int cmp_hot(const void *a, const void *b)
 typedef struct sctx {
     int nproc;
     uint64_t dropped;
+    int32_t main_pid;
 } sctx_t;
 
 static void count_proc(const tbl_proc_t *p, void *arg)
 {
     sctx_t *s = arg;
+    if (!proc_shown(p, s->main_pid))
+        return; /* the report leaves it out: so does the count */
     s->nproc++;
     s->dropped += p->dropped + p->torn;
 }
@@ -1137,10 +1243,13 @@ void rpt_summary(tbl_t *t, const rpt_meta_t *m, const char *path, FILE *out)
 {
     totals_t tot = {0};
     tbl_each_proc(t, take_total, &tot);
-    sctx_t sc = {0, 0};
+    sctx_t sc = {0, 0, m->main_pid};
     tbl_each_proc(t, count_proc, &sc);
     fprintf(out, "scalene: profile written to %s (%d process%s, %.2f s elapsed, %llu records dropped)\n", path,
             sc.nproc, sc.nproc == 1 ? "" : "es", rel(m->end_ns, m->t0_ns), (unsigned long long)sc.dropped);
+    for (size_t i = 0; i < m->nunprofiled; i++)
+        fprintf(out, "scalene: Python process %d (child of %d) was not profiled: %s\n", (int)m->unprofiled[i].pid,
+                (int)m->unprofiled[i].ppid, m->unprofiled[i].why);
     FILE *un[2] = {out, NULL};
     tbl_each_proc(t, say_unreadable, un);
     if (tot.all == 0) {

@@ -812,7 +812,9 @@ static int pyf_sample_once(const void *tstate, pyf_loc_t *loc, bool *torn, pyf_f
      * caller): `until` is that frame, and a walk that never meets it is
      * torn. NULL: this is the thread's outermost eval loop. */
     uintptr_t until = 0;
-    if (cfb.previous) {
+    /* the thread's root _PyCFrame (in its tstate) never holds a frame:
+     * the outermost eval loop needs no read */
+    if (cfb.previous && (const char *)cfb.previous != (const char *)tstate + offsetof(PyThreadState, root_cframe)) {
         _PyInterpreterFrame *pf = NULL;
         if (PYF_READ_FIELD(pf, _PyCFrame, cfb.previous, current_frame) != 0)
             return -EFAULT;
