@@ -534,10 +534,11 @@ static int take_files(mctx_t *c, int ii)
             return -ENOMEM;
         f->sec += num(fo, "percent_cpu_time") * c->in[ii].total / 100;
         int rc;
-        char where[64];
-        snprintf(where, sizeof where, "files[...].lines");
-        if ((rc = take_rows(c, &f->lines, arr(fo, "lines"), ii, false, where)) ||
-            (rc = take_rows(c, &f->funcs, arr(fo, "functions"), ii, true, "files[...].functions")))
+        char wl[320], wf[320];
+        snprintf(wl, sizeof wl, "files[\"%.200s\"].lines", name);
+        snprintf(wf, sizeof wf, "files[\"%.200s\"].functions", name);
+        if ((rc = take_rows(c, &f->lines, arr(fo, "lines"), ii, false, wl)) ||
+            (rc = take_rows(c, &f->funcs, arr(fo, "functions"), ii, true, wf)))
             return rc;
         json_object *lk = get(fo, "leaks");
         if (json_object_is_type(lk, json_type_object)) {
