@@ -82,6 +82,7 @@ typedef struct vw_proc {
     long long pid, ppid;
     const char *role;
     const char *host; /* issue 16: the host it ran on (NULL in older reports) */
+    const char *key;  /* issue 16: HOST:PID in a merged report, else NULL */
     double cpu, py, nat, sys, samples, dropped;
     double peak_mb; /* peak_footprint_mb */
     long long code, sig;
@@ -119,7 +120,7 @@ typedef struct vw_opts {
     bool reduced, processes;
     bool has_pid;
     long long pid;
-    char pidkey[24];
+    char pidkey[300]; /* by_process key: the pid, or HOST:PID in a merged report (issue 16) */
     const char *optimize; /* VW_OPTIMIZE: FILE:LINE[-END] */
     ai_req_t ai;          /* --ai-*: the provider for --optimize and the page's default */
 } vw_opts_t;
@@ -826,6 +827,7 @@ static int load_proc(vw_load_t *ld, json_object *o, vw_proc_t *p)
     if ((rc = int_of(ld, o, "pid", &p->pid, NULL)) ||
         (rc = int_of(ld, o, "ppid", &p->ppid, NULL)) ||
         (rc = str_of(ld, o, "role", &p->role, NULL)) || (rc = str_of(ld, o, "host", &p->host, NULL)) ||
+        (rc = str_of(ld, o, "key", &p->key, NULL)) ||
         (rc = num_of(ld, o, "cpu_sec", &p->cpu)) || (rc = num_of(ld, o, "python_sec", &p->py)) ||
         (rc = num_of(ld, o, "native_sec", &p->nat)) || (rc = num_of(ld, o, "sys_sec", &p->sys)) ||
         (rc = num_of(ld, o, "samples", &p->samples)) ||
@@ -858,10 +860,12 @@ static void prof_free(vw_prof_t *p)
     memset(p, 0, sizeof *p);
 }
 
-static const vw_proc_t *find_proc(const vw_prof_t *p, long long pid)
+/* The process --pid names: by its key (HOST:PID) in a merged report, else by pid. */
+static const vw_proc_t *find_proc(const vw_prof_t *p, const vw_opts_t *opts)
 {
+    bool by_key = strchr(opts->pidkey, ':') != NULL;
     for (size_t i = 0; i < p->nprocs; i++)
-        if (p->procs[i].pid == pid)
+        if (by_key ? p->procs[i].key && strcmp(p->procs[i].key, opts->pidkey) == 0 : p->procs[i].pid == opts->pid)
             return &p->procs[i];
     return NULL;
 }
@@ -906,14 +910,25 @@ static int load_model(vw_load_t *ld, vw_prof_t *p)
             p->nprocs++;
         }
     }
-    if (ld->opts->has_pid && !find_proc(p, ld->opts->pid)) {
+    if (ld->opts->has_pid && !strchr(ld->opts->pidkey, ':')) {
+        /* issue 16: a merged report keys its processes HOST:PID */
+        const vw_proc_t *k = NULL;
+        for (size_t i = 0; i < p->nprocs && !k; i++)
+            k = p->procs[i].key ? &p->procs[i] : NULL;
+        if (k)
+            return fail(ld, "a merged report: name the process as HOST:PID with --pid (%s, ...)", k->key);
+    }
+    if (ld->opts->has_pid && !find_proc(p, ld->opts)) {
         if (!p->has_procs)
             return fail(ld, "pid %lld is not in this profile (it has no process table)",
                         ld->opts->pid);
         vw_line_t l = {.n = 0};
         for (size_t i = 0; i < p->nprocs && i < 20; i++)
-            line_addf(&l, "%s%lld", i ? ", " : "", p->procs[i].pid);
-        return fail(ld, "pid %lld is not in this profile (its pids: %s%s)", ld->opts->pid,
+            if (p->procs[i].key) /* a merged report's HOST:PID (profile text: cut, not raw) */
+                line_addf(&l, "%s%.40s", i ? ", " : "", p->procs[i].key);
+            else
+                line_addf(&l, "%s%lld", i ? ", " : "", p->procs[i].pid);
+        return fail(ld, "pid %s is not in this profile (its pids: %s%s)", ld->opts->pidkey,
                     p->nprocs ? l.b : "none", p->nprocs > 20 ? ", ..." : "");
     }
     size_t n = (size_t)json_object_object_length(files);
@@ -1251,7 +1266,7 @@ static void put_header(const vw_out_t *o, const vw_prof_t *p, const vw_opts_t *o
                     p->nprocs - VW_BRIEF_PROCS);
     }
     if (opts->has_pid) {
-        const vw_proc_t *pr = find_proc(p, opts->pid);
+        const vw_proc_t *pr = find_proc(p, opts);
         if (o->color)
             fputs(VW_BOLD, f);
         int col = fprintf(f, "Showing pid %lld only (", opts->pid);
@@ -1482,15 +1497,23 @@ static void usage(FILE *f)
 static int parse_pid(const char *s, vw_opts_t *opts)
 {
     char *end;
+    /* HOST:PID (a merged report's key, issue 16; maybe HOST:PID#2) or PID */
+    const char *colon = strrchr(s, ':');
+    const char *num = colon ? colon + 1 : s;
     errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (s[0] == '\0' || *end != '\0' || errno != 0 || v <= 0 || v > INT_MAX) {
-        err_line("view: --pid needs a process id, not '%s'", s);
+    long long v = strtoll(num, &end, 10);
+    if (colon && *end == '#' && end[1] >= '1' && end[1] <= '9')
+        end += strspn(end + 1, "0123456789") + 1;
+    if (num[0] == '\0' || *end != '\0' || errno != 0 || v <= 0 || v > INT_MAX || (colon && colon == s) ||
+        strlen(s) >= sizeof opts->pidkey) {
+        err_line("view: --pid needs a process id or HOST:PID, not '%s'", s);
         return -EINVAL;
     }
     opts->has_pid = true;
     opts->pid = v;
-    snprintf(opts->pidkey, sizeof opts->pidkey, "%lld", v);
+    snprintf(opts->pidkey, sizeof opts->pidkey, "%s", colon ? s : num);
+    if (!colon)
+        snprintf(opts->pidkey, sizeof opts->pidkey, "%lld", v);
     return 0;
 }
 

@@ -167,6 +167,14 @@ def test_two_hosts_colliding_pids(three):
                        timeout=60, env=scalene_env({"COLUMNS": "160"}))
     assert v.returncode == 0, v.stderr
     assert "host a" in v.stdout and "host b" in v.stdout, v.stdout
+    # --pid names one host's process as HOST:PID; a bare pid is ambiguous
+    one = subprocess.run([SCALENE, "view", "--cli", "--pid", main_b["key"], str(d / "ab.json")], capture_output=True,
+                         text=True, timeout=60, env=scalene_env({"COLUMNS": "160"}))
+    assert one.returncode == 0, one.stderr
+    assert "Showing pid %d only" % main_b["pid"] in one.stdout, one.stdout
+    bare = subprocess.run([SCALENE, "view", "--cli", "--pid", str(main_b["pid"]), str(d / "ab.json")],
+                          capture_output=True, text=True, timeout=60, env=scalene_env())
+    assert bare.returncode == 2 and "HOST:PID" in bare.stderr and len(bare.stderr.strip().splitlines()) == 1
 
 
 def _numbers(rep):
