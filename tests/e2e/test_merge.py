@@ -177,6 +177,42 @@ def test_two_hosts_colliding_pids(three):
     assert bare.returncode == 2 and "HOST:PID" in bare.stderr and len(bare.stderr.strip().splitlines()) == 1
 
 
+def test_page_groups_processes_by_host(three, tmp_path):
+    """The page (Chromium, playwright-core from gui/node_modules, as tests/gui) lists
+    a merged report's processes under one heading row per host, pids colliding."""
+    from conftest import REPO
+    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    if not (os.path.exists(chromium) and shutil.which("node") and
+            os.path.isdir(os.path.join(REPO, "gui", "node_modules", "playwright-core"))):
+        pytest.skip("no chromium / playwright-core")
+    d, runs = three
+    p, m = merge(tmp_path, [runs["a"][0], runs["b"][0]], "ab.json")
+    assert p.returncode == 0, p.stderr
+    html = tmp_path / "ab.html"
+    v = subprocess.run([SCALENE, "view", "--html", "-o", str(html), str(tmp_path / "ab.json")], capture_output=True,
+                       text=True, timeout=60, env=scalene_env())
+    assert v.returncode == 0, v.stderr
+    script = (
+        "const h = await import(process.env.HELPERS);"
+        "const b = await h.launchBrowser();"
+        "try { const p = await h.openPage(b, process.argv[1]);"
+        "const r = await p.page.evaluate(() => [...document.querySelectorAll('#processes tr.host-head, #processes tr.proc')]"
+        ".map(tr => tr.classList.contains('host-head') ? 'H ' + tr.textContent.trim() : 'P ' + tr.dataset.pid));"
+        "console.log(JSON.stringify({rows: r, errors: p.errors})); } finally { await b.close(); }")
+    env = dict(os.environ, HELPERS=os.path.join(REPO, "tests", "gui", "helpers.mjs"))
+    n = subprocess.run(["node", "--input-type=module", "-e", script, str(html)], capture_output=True, text=True,
+                       timeout=180, env=env)
+    assert n.returncode == 0, n.stderr
+    got = json.loads(n.stdout.strip().splitlines()[-1])
+    assert not got["errors"], got
+    rows = got["rows"]
+    assert [r for r in rows if r.startswith("H ")] == ["H host a", "H host b"], rows
+    # each host's processes follow its heading, keyed host:pid
+    ia, ib = rows.index("H host a"), rows.index("H host b")
+    assert all(r.startswith("P a:") for r in rows[ia + 1:ib]) and rows[ia + 1:ib], rows
+    assert all(r.startswith("P b:") for r in rows[ib + 1:]) and rows[ib + 1:], rows
+
+
 def _numbers(rep):
     out = {"total": rep["scalene_c"]["total_sec"], "elapsed": rep["elapsed_time_sec"],
            "start": rep["start_time_absolute"], "peak": rep["max_footprint_mb"], "hosts": tuple(rep["hosts"]),
