@@ -71,6 +71,7 @@ typedef struct mfile {
     double sec; /* Σ percent_cpu_time x total / 100 */
     rows_t lines, funcs;
     json_object *leaks; /* owned */
+    json_object *source; /* owned ref: every line's text (an input's `source`, or its full rows'), or NULL */
 } mfile_t;
 
 typedef struct mctx {
@@ -500,7 +501,29 @@ static mfile_t *file_at(mctx_t *c, const char *name)
     return f;
 }
 
-static int take_rows(mctx_t *c, rows_t *r, json_object *rows, int ii, bool funcs, const char *where)
+static bool is_idle(json_object *row);
+
+/* A file's text, line by line: its `source` (compact), or its rows' text when
+ * they are every line 1..n in order (full); else NULL. A new reference. */
+static json_object *source_of(json_object *fo)
+{
+    json_object *src = arr(fo, "source"), *rows = arr(fo, "lines");
+    if (src)
+        return json_object_get(src);
+    size_t n = rows ? json_object_array_length(rows) : 0;
+    for (size_t i = 0; i < n; i++)
+        if (json_object_get_int64(get(json_object_array_get_idx(rows, i), "lineno")) != (int64_t)i + 1 ||
+            !str(json_object_array_get_idx(rows, i), "line"))
+            return NULL;
+    if (!n)
+        return NULL;
+    json_object *a = json_object_new_array_ext((int)n);
+    for (size_t i = 0; a && i < n; i++)
+        json_object_array_add(a, json_object_get(get(json_object_array_get_idx(rows, i), "line")));
+    return a;
+}
+
+static int take_rows(mctx_t *c, rows_t *r, json_object *rows, int ii, bool funcs, bool skip_idle, const char *where)
 {
     if (!rows)
         return 0;
@@ -509,6 +532,8 @@ static int take_rows(mctx_t *c, rows_t *r, json_object *rows, int ii, bool funcs
         json_object *ln = get(row, "lineno");
         if (!json_object_is_type(row, json_type_object) || !json_object_is_type(ln, json_type_int))
             return bad(c, "%s[%zu] is not a row with a lineno", where, i);
+        if (skip_idle && !funcs && is_idle(row))
+            continue; /* adds nothing; its text is in the file's source */
         char key[600];
         const char *name = funcs ? str(row, "line") : NULL;
         snprintf(key, sizeof key, "%lld\t%s", (long long)json_object_get_int64(ln), name ? name : "");
@@ -533,12 +558,14 @@ static int take_files(mctx_t *c, int ii)
         if (!f)
             return -ENOMEM;
         f->sec += num(fo, "percent_cpu_time") * c->in[ii].total / 100;
+        if (!f->source)
+            f->source = source_of(fo);
         int rc;
         char wl[320], wf[320];
         snprintf(wl, sizeof wl, "files[\"%.200s\"].lines", name);
         snprintf(wf, sizeof wf, "files[\"%.200s\"].functions", name);
-        if ((rc = take_rows(c, &f->lines, arr(fo, "lines"), ii, false, wl)) ||
-            (rc = take_rows(c, &f->funcs, arr(fo, "functions"), ii, true, wf)))
+        if ((rc = take_rows(c, &f->lines, arr(fo, "lines"), ii, false, f->source != NULL, wl)) ||
+            (rc = take_rows(c, &f->funcs, arr(fo, "functions"), ii, true, false, wf)))
             return rc;
         json_object *lk = get(fo, "leaks");
         if (json_object_is_type(lk, json_type_object)) {
@@ -574,6 +601,10 @@ static json_object *files_out(mctx_t *c)
         for (size_t k = 0; k < f->funcs.n; k++)
             json_object_array_add(funcs, row_out(c, &f->funcs.v[k]));
         set(fo, "lines", lines);
+        if (f->source) {
+            set(fo, "source", f->source);
+            f->source = NULL;
+        }
         set(fo, "functions", funcs);
         set(fo, "leaks", f->leaks);
         f->leaks = NULL;
@@ -966,6 +997,7 @@ done:
         rows_free(&c.f[i].lines);
         rows_free(&c.f[i].funcs);
         json_object_put(c.f[i].leaks);
+        json_object_put(c.f[i].source);
     }
     free(c.f);
     free(c.in);
@@ -1111,10 +1143,12 @@ static void derive_stacks(json_object *root)
     set(root, "stacks", sc);
 }
 
-int mrg_expand(json_object *root)
+/* lines: also the idle lines (the terminal view's and the exports' full
+ * form); merge leaves them in `source` and skips them (they add nothing). */
+static int expand(json_object *root, bool lines)
 {
     json_object *files = get(root, "files");
-    if (json_object_is_type(files, json_type_object)) {
+    if (lines && json_object_is_type(files, json_type_object)) {
         json_object_object_foreach(files, name, fo)
         {
             (void)name;
@@ -1150,6 +1184,8 @@ int mrg_expand(json_object *root)
     json_object_object_del(root, "stack_frames");
     return 0;
 }
+
+int mrg_expand(json_object *root) { return expand(root, true); }
 
 /* A row rpt.c writes for a line without samples: no by_process, nothing but zeros. */
 static bool is_idle(json_object *row)
@@ -1316,7 +1352,7 @@ int mrg_main(int argc, char **argv)
             fprintf(stderr, "scalene: %s: not a profile (no \"files\" object)\n", paths[i]);
             goto done;
         }
-        if (mrg_expand(in[i]) != 0) {
+        if (expand(in[i], false) != 0) {
             fprintf(stderr, "scalene: out of memory\n");
             goto done;
         }
