@@ -201,7 +201,7 @@ FUZZ_SECONDS ?= 300
 FUZZ_TARGETS := drain cfg view
 FUZZ_BINS := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 FUZZ_SRCS_drain := aggregator/drn.c aggregator/tbl.c aggregator/stk.c aggregator/nv.c runtime/ring.c runtime/sys.c
-FUZZ_SRCS_view := tools/view.c tools/exp.c tools/gui.c aggregator/safefile.c
+FUZZ_SRCS_view := tools/view.c tools/exp.c tools/gui.c tools/ai.c tools/merge.c tools/pprof.c aggregator/safefile.c $(OUT)/gen/profile.pb-c.c
 
 build/fuzz/fuzz_drain: tests/fuzz/fuzz_drain.c $(FUZZ_SRCS_drain) $(wildcard runtime/*.h aggregator/*.h) | $(OUT)/.deps
 	@mkdir -p $(dir $@)
@@ -211,9 +211,9 @@ build/fuzz/fuzz_cfg: tests/fuzz/fuzz_cfg.c tools/cfg.c tools/cfg.h | $(OUT)/.dep
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -Itools -o $@ $< -lyaml -lm
 
-build/fuzz/fuzz_view: tests/fuzz/fuzz_view.c $(FUZZ_SRCS_view) $(wildcard tools/*.h aggregator/*.h) | $(OUT)/.deps
+build/fuzz/fuzz_view: tests/fuzz/fuzz_view.c $(FUZZ_SRCS_view) $(PB_GEN) $(wildcard tools/*.h aggregator/*.h) | $(OUT)/.deps
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -Itools -Iaggregator -Iruntime -o $@ $< $(FUZZ_SRCS_view) -ljson-c -lmicrohttpd -lm
+	$(FUZZ_CC) $(FUZZ_FLAGS) -Itools -Iaggregator -Iruntime -I$(OUT)/gen -o $@ $< $(FUZZ_SRCS_view) -ljson-c -lmicrohttpd -lcurl -lcrypto -lprotobuf-c -lz -lm
 
 fuzz-replay: $(FUZZ_BINS)
 	@set -e; for t in $(FUZZ_TARGETS); do \
