@@ -103,6 +103,9 @@ typedef struct vw_prof {
     vw_proc_t *procs;
     size_t nprocs;
     bool has_procs;
+    char *page;      /* VW_SERVE: the page's data, the report as read (compact), taken before
+                      * the model was expanded for the proposal endpoint; NULL otherwise */
+    size_t page_len;
 } vw_prof_t;
 
 /* The view asked for: the page served on 127.0.0.1 (the default), the
@@ -856,6 +859,7 @@ static void prof_free(vw_prof_t *p)
     }
     free(p->files);
     free(p->procs);
+    free(p->page);
     json_object_put(p->root);
     memset(p, 0, sizeof *p);
 }
@@ -1701,6 +1705,8 @@ static int parse_args(int argc, char **argv, vw_opts_t *opts)
 /* Reads and checks the profile into prof (the checks --cli makes, so the
  * web view refuses what the terminal view refuses); on error ld->msg says
  * why. With raw, hands over the file's bytes too (caller frees). */
+static const char *page_json(json_object *root, size_t *len);
+
 static int load_profile(vw_load_t *ld, vw_prof_t *prof, char **raw, size_t *raw_len)
 {
     char *buf = NULL;
@@ -1709,8 +1715,21 @@ static int load_profile(vw_load_t *ld, vw_prof_t *prof, char **raw, size_t *raw_
         return -EINVAL;
     prof->root = parse(ld, buf, len);
     /* issue 16: a compact report's idle lines and stack frames, written out
-     * for the terminal and the exports; the page reads the compact form itself */
-    if (prof->root && (ld->opts->mode == VW_CLI || ld->opts->mode == VW_EXPORT) && mrg_expand(prof->root) != 0) {
+     * for the terminal, the exports and the proposals (which read whole
+     * functions); the page reads the compact form itself, so the served
+     * page's data is taken before (--html needs no model beyond the checks) */
+    vw_mode_t mode = ld->opts->mode;
+    if (prof->root && mode == VW_SERVE) {
+        size_t n = 0;
+        const char *d = page_json(prof->root, &n);
+        prof->page = d ? malloc(n + 1) : NULL;
+        if (prof->page) {
+            memcpy(prof->page, d, n + 1);
+            prof->page_len = n;
+        }
+    }
+    if (prof->root && mode != VW_FILE &&
+        ((mode == VW_SERVE && !prof->page) || mrg_expand(prof->root) != 0)) {
         fail(ld, "out of memory");
         free(buf);
         return -EINVAL;
@@ -1958,6 +1977,9 @@ static int show_web(const vw_opts_t *opts, const char *libdir)
         data = json_object_to_json_string_length(err_doc, JSON_C_TO_STRING_PLAIN, &len);
         free(raw);
         raw = NULL;
+    } else if (prof.page) {
+        data = prof.page;
+        len = prof.page_len;
     } else {
         data = page_json(prof.root, &len);
     }
