@@ -14,6 +14,12 @@
 #define REC_VERSION 4u
 #define REC_SIZE 56u /* bytes; a ring cell is an 8-byte sequence word + one record */
 
+/* The CPython versions runtime/pyframe.c reads, as PY_VERSION_HEX, both
+ * ends inclusive (every micro release of 3.8 .. 3.13). The runtime refuses
+ * others (pyf_init: -ENOTSUP) and the aggregator says so from pyver. */
+#define REC_PY_MIN_HEX 0x03080000u
+#define REC_PY_MAX_HEX 0x030DFFFFu
+
 /* Record kinds. Values are part of the wire format: never renumber. */
 enum rec_kind {
     REC_NONE = 0,
