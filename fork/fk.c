@@ -12,6 +12,9 @@
  */
 #include "fk.h"
 
+/* The stable ABI only (PEP 384): the same calls and structs in every
+ * CPython this runtime serves, whichever python3-dev built it. */
+#define Py_LIMITED_API 0x03080000
 #include <Python.h>
 #include <dlfcn.h>
 #include <errno.h>
