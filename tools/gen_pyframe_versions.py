@@ -99,6 +99,11 @@ int main(void)
     printf("    .hex = 0x%08x,\n", (unsigned)((PY_VERSION_HEX >> 16) << 16));
     F("rt_main", offsetof(_PyRuntimeState, interpreters.main));
     F("rt_head", offsetof(_PyRuntimeState, interpreters.head));
+#if PY_VERSION_HEX < 0x03090000
+    /* 3.8's pending-call lock is runtime-wide and created after the first
+     * thread state: Py_AddPendingCall before core_initialized crashes */
+    F("rt_ready", offsetof(_PyRuntimeState, core_initialized));
+#endif
 #if PY_VERSION_HEX >= 0x030B0000
     F("is_threads", offsetof(PyInterpreterState, threads.head));
 #else
