@@ -125,6 +125,8 @@ int main(void)
     printf("    .frames = PYF_FRAMES_INTERP, .ts_cur = PYF_TS_CFRAME,\n");
     F("ts_frame", offsetof(ts, cframe));
     F("cf_current", offsetof(_PyCFrame, current_frame));
+    F("cf_previous", offsetof(_PyCFrame, previous));
+    F("cf_size", sizeof(_PyCFrame));
 #else
     printf("    .frames = PYF_FRAMES_OBJECT, .ts_cur = PYF_TS_FRAME,\n");
     F("ts_frame", offsetof(ts, frame));
@@ -141,11 +143,13 @@ int main(void)
     F("fr_instr", offsetof(_PyInterpreterFrame, prev_instr));
     printf("    .instr = PYF_INSTR_PREV,\n");
 #endif
-#if PY_VERSION_HEX >= 0x030C0000
     F("fr_owner", offsetof(_PyInterpreterFrame, owner));
+    F("owner_generator", FRAME_OWNED_BY_GENERATOR);
+    F("owner_frame_object", FRAME_OWNED_BY_FRAME_OBJECT);
+#if PY_VERSION_HEX >= 0x030C0000
     F("owner_cstack", FRAME_OWNED_BY_CSTACK);
 #else
-    F("fr_owner", 0);
+    F("owner_cstack", 255); /* none in 3.11 */
 #endif
 #else
     F("fr_head", offsetof(PyFrameObject, f_lasti) + sizeof(int));
