@@ -799,6 +799,10 @@ static void take_proc(const tbl_proc_t *p, void *arg)
     json_object_object_add(o, "records_written", ji((int64_t)p->written));
     json_object_object_add(o, "records_dropped", ji((int64_t)p->dropped));
     json_object_object_add(o, "records_torn", ji((int64_t)p->torn));
+    json_object_object_add(o, "unattributed_sec", jd((double)tbl_rd(&p->unattributed_ns) / 1e9));
+    json_object_object_add(o, "unattributed_samples", ji((int64_t)tbl_rd(&p->unattributed_samples)));
+    json_object_object_add(o, "held_samples", ji((int64_t)tbl_rd(&p->held_samples)));
+    json_object_object_add(o, "interpreter_sec", jd((double)tbl_rd(&p->interpreter_ns) / 1e9));
     const tbl_pmem_t *pm = &p->m;
     uint64_t vol = tbl_rd(&pm->volume), pyv = tbl_rd(&pm->py_volume);
     json_object_object_add(o, "peak_footprint_mb", jd(mib(tbl_rd(&pm->peak))));

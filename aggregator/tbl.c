@@ -115,6 +115,7 @@ typedef struct proc_row {
     uint64_t native_live; /* live memory of sites with no Python frame (no row) */
     uint64_t outside_live; /* live memory of sites out of scope (no row, as for CPU) */
     proc_gpu_t *gpu;       /* NULL until GPU use or a main-thread record with GPU on */
+    bool ran;              /* a CPU sample landed in profile scope: the program's first line has run */
 } proc_row_t;
 typedef struct thread_row {
     struct cds_lfht_node node;
@@ -523,6 +524,18 @@ static void ingest_cpu(tbl_t *t, int32_t pid, const rec_t *r)
         sys += wall - cpu;
     uint64_t when = r->h.t_ns > t->t0_ns ? r->h.t_ns - t->t0_ns : 0;
     proc_row_t *p = proc_row(t, pid);
+    /* The main thread with no Python frame at all, or before the process
+     * ran its first line of the program (site, runpy, a spawned child's
+     * bootstrap): the interpreter starting up or shutting down. */
+    bool in_scope = !(r->h.flags & (REC_F_OUTSIDE | REC_F_NOFRAME));
+    if (p && in_scope)
+        p->ran = true;
+    if ((r->h.flags & REC_F_MAIN) && !other &&
+        ((r->h.flags & REC_F_NOFRAME) || (p && !p->ran && !in_scope))) {
+        if (p)
+            uatomic_add(&p->v.interpreter_ns, py + nat + sys);
+        return;
+    }
     if (p)
         bump(t, &p->v.c, py, nat, sys, cpu + other, wall, when);
     thread_row_t *th = thread_row(t, pid, (int32_t)r->h.tid);
@@ -530,8 +543,15 @@ static void ingest_cpu(tbl_t *t, int32_t pid, const rec_t *r)
         bump(t, &th->v.c, py, nat - other, sys, cpu, wall, when);
     if (r->h.aux)
         stk_charge(t->stk, pid, r->h.aux, py, nat, sys); /* what the line gets, or would if in scope */
-    if (r->h.flags & (REC_F_OUTSIDE | REC_F_NOFRAME))
+    if (p && (r->h.flags & REC_F_HELD))
+        uatomic_add(&p->v.held_samples, 1);
+    if (r->h.flags & (REC_F_OUTSIDE | REC_F_NOFRAME)) {
+        if (p) {
+            uatomic_add(&p->v.unattributed_ns, py + nat + sys);
+            uatomic_add(&p->v.unattributed_samples, 1);
+        }
         return;
+    }
     line_row_t *l = line_row(t, pid, r->u.cpu.file_id, r->u.cpu.line);
     if (l)
         bump(t, &l->v.c, py, nat, sys, cpu + other, wall, when);

@@ -137,6 +137,17 @@ typedef struct tbl_proc {
     int exit_code;
     uint64_t utime_us, stime_us; /* getrusage at exit, if it exited by itself */
     uint64_t written, dropped, torn;
+    /* CPU samples whose time reached no line: no Python frame (interpreter
+     * start-up and shut-down, a thread in C only) or none in profile scope;
+     * and samples charged where the thread was last seen because its frames
+     * could not be read consistently (REC_F_HELD). uatomic_add by the drain. */
+    uint64_t unattributed_ns, unattributed_samples, held_samples;
+    /* Main-thread time with no Python frame at all, or out of scope before
+     * the process's first in-scope sample: the interpreter starting up or
+     * shutting down around the program (module teardown after the last
+     * line). Not the program's time, so in no total, as in Scalene, which
+     * profiles from the program's first line to its exit. */
+    uint64_t interpreter_ns;
     tbl_cpu_t c;
     tbl_pmem_t m;
     tbl_gpu_t g;

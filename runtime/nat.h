@@ -31,6 +31,18 @@ int nat_start(void);
  * taken over by the program). Context: sampler thread. */
 int nat_unwind(pid_t tid, uintptr_t *ips, int max);
 
+/* Where thread tid of this process is running, for a thread whose Python
+ * leaf sits at an operator (a @ b, a[i] = v, x in a): 1 in a C extension's
+ * or library's code (numpy, pandas, torch), 0 in the interpreter's own
+ * (big-int arithmetic, dict and list operations), judged from the
+ * interrupted instruction and, with libunwind, the NAT_WHERE_FRAMES frames
+ * above it, skipping shared helpers (libc, libm, the loader, our hooks).
+ * Installs the signal handler on first use, without --native too. Returns
+ * 1, 0 or -errno (no free signal, the thread inside a system call, no
+ * answer in time). Context: sampler thread. */
+#define NAT_WHERE_FRAMES 16
+int nat_where(pid_t tid);
+
 /* What a native frame is, for the report. The strings are dladdr's
  * (valid while the module stays loaded). The function is the exported
  * symbol that contains ip (NULL if none: a static function) and offset its

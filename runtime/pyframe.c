@@ -66,9 +66,10 @@ typedef struct pyf_layout {
     uint16_t ts_next, ts_interp, ts_thread_id, ts_native_tid, ts_chunk, ts_top, chunk_data;
     uint8_t frames, ts_cur, instr, lines, code_inline;
     uint16_t ts_frame;   /* frame, cframe or current_frame, as ts_cur says */
-    uint16_t cf_current; /* _PyCFrame.current_frame */
+    uint16_t cf_current, cf_previous, cf_size; /* _PyCFrame: current_frame, previous; its size */
     /* frame: bytes read per frame, and its fields; fr_owner 0: no owner field */
-    uint16_t fr_head, fr_previous, fr_code, fr_instr, fr_owner, owner_cstack;
+    uint16_t fr_head, fr_previous, fr_code, fr_instr, fr_owner;
+    uint8_t owner_generator, owner_frame_object, owner_cstack; /* FRAME_OWNED_BY_* (3.11+) */
     /* code object; co_code: the code units (inline) or the co_code bytes object */
     uint16_t co_filename, co_firstlineno, co_name, co_linetable, co_code, co_head;
     /* str: PyASCIIObject/PyCompactUnicodeObject sizes and fields, state bits */
@@ -127,6 +128,8 @@ typedef struct pyf_code {
     bool one_line; /* 3.8-3.9: an empty co_lnotab, every unit on co_firstlineno */
     const pyf_ck_t *ck;   /* ncode / PYF_CK_UNITS + 1 resume points */
     const uint8_t *calls; /* bit per code unit: a CALL-family instruction starts here */
+    const uint8_t *ops;   /* bit per code unit: an operator that may run a type's C code */
+    bool anon;            /* a <genexpr>, <listcomp>, <lambda>...: not a function row of its own */
     bool in_scope;
     uint32_t pinned;  /* == pyf_gen: loc points into it during this sample */
     uint32_t checked; /* == pyf_gen: validated during this sample */
@@ -757,7 +760,7 @@ static inline bool pyf_bit(const uint8_t *set, unsigned op) { return (set[op >> 
  * prev_instr points at its CALL's last cache entry while a Python callee
  * runs (the call was inlined, no C in between) and for the moment after it
  * returns. Code units are (opcode, oparg) bytes, little-endian here. */
-static int pyf_scan_calls(uintptr_t start, size_t n, uint8_t *bits)
+static int pyf_scan_calls(uintptr_t start, size_t n, uint8_t *bits, uint8_t *ops)
 {
     uint16_t buf[512];
     size_t skip = 0;
@@ -777,6 +780,17 @@ static int pyf_scan_calls(uintptr_t start, size_t n, uint8_t *bits)
              * call themselves and skip the CALL that follows. */
             if (pyf_bit(L->calls, op))
                 bits[(base + i) >> 3] |= (uint8_t)(1u << ((base + i) & 7));
+            /* Operators whose work is the operand type's slot: C code for
+             * numpy, pandas or torch objects (a @ b, a * b, a[idx],
+             * a[idx] = v, a < b, x in a, iteration), the interpreter's own
+             * for ints, dicts and lists. Which one it is can only be told
+             * from where the thread is running (smp asks nat). LOAD_ATTR
+             * is left out: it is everywhere in Python code and rarely
+             * slow in C. The set per version (BINARY_OP from 3.11, one
+             * BINARY_x / INPLACE_x per operator before) is the generator's
+             * OPERATORS list. */
+            else if (pyf_bit(L->ops, op))
+                ops[(base + i) >> 3] |= (uint8_t)(1u << ((base + i) & 7));
             skip = L->caches[op];
         }
     }
@@ -796,6 +810,22 @@ static int pyf_bytes_len(uintptr_t addr, size_t cap, size_t *len)
     if (*len > cap)
         *len = 0;
     return 0;
+}
+
+/* Whether e is a comprehension, generator expression or lambda: its last
+ * qualname part is "<...>" and it is not a module body. Scalene counts such
+ * lines in the enclosing named function, so that a function's row is the
+ * sum of its lines; the walk finds that function (pyf_sample_once). Before
+ * 3.11 the name is co_name, "<genexpr>" alone: the same test holds. */
+static void pyf_anon(pyf_code_t *e)
+{
+    const char *q = e->func;
+    size_t n = e->func_len, last = 0;
+    for (size_t i = 0; i < n; i++)
+        if (q[i] == '.')
+            last = i + 1;
+    e->anon = n - last >= 2 && q[last] == '<' && q[n - 1] == '>' &&
+              !(n - last == 8 && memcmp(q + last, "<module>", 8) == 0);
 }
 
 /* A code object's head (everything before the code units), read in one
@@ -851,7 +881,7 @@ static int pyf_entry_fill(pyf_code_t *e, uintptr_t addr, const pyf_head_t *c)
         lt_len = 0; /* no lines, no CALL bits: keeps every copy bounded */
     size_t nck = lt_len ? ncode / PYF_CK_UNITS + 1 : 0;
     size_t nbits = ncode <= PYF_CODE_CAP ? (ncode + 7) / 8 : 0;
-    size_t size = nck * sizeof(pyf_ck_t) + lt_len + nbits + (size_t)fl + 1 + (size_t)ql + 1;
+    size_t size = nck * sizeof(pyf_ck_t) + lt_len + 2 * nbits + (size_t)fl + 1 + (size_t)ql + 1;
     char *p = pyf_arena_take(size);
     if (!p)
         return -ENOMEM;
@@ -868,10 +898,11 @@ static int pyf_entry_fill(pyf_code_t *e, uintptr_t addr, const pyf_head_t *c)
         p += lt_len;
     }
     if (nbits) {
-        if (pyf_scan_calls(start, ncode, (uint8_t *)p) != 0)
+        if (pyf_scan_calls(start, ncode, (uint8_t *)p, (uint8_t *)p + nbits) != 0)
             goto fail;
         e->calls = (const uint8_t *)p;
-        p += nbits;
+        e->ops = (const uint8_t *)p + nbits;
+        p += 2 * nbits;
     }
     memcpy(p, file, (size_t)fl);
     e->file = p;
@@ -880,6 +911,7 @@ static int pyf_entry_fill(pyf_code_t *e, uintptr_t addr, const pyf_head_t *c)
     memcpy(p, func, (size_t)ql);
     e->func = p;
     e->func_len = (size_t)ql;
+    pyf_anon(e);
     e->addr = addr;
     e->filename = c->filename;
     e->qualname = c->name;
@@ -955,7 +987,7 @@ static pyf_code_t *pyf_code_lookup(uintptr_t addr)
     return slot;
 }
 
-int pyf_code_line(const void *code, ptrdiff_t unit, uint32_t *line, bool *call)
+int pyf_code_line(const void *code, ptrdiff_t unit, uint32_t *line, bool *call, bool *op)
 {
     if (!L)
         return -ENOENT;
@@ -972,6 +1004,7 @@ int pyf_code_line(const void *code, ptrdiff_t unit, uint32_t *line, bool *call)
         return -EINVAL;
     *line = pyf_line(e, unit);
     *call = e->calls && unit >= 0 && unit < e->ncode && pyf_bit(e->calls, (unsigned)unit);
+    *op = e->ops && unit >= 0 && unit < e->ncode && pyf_bit(e->ops, (unsigned)unit);
     return 0;
 }
 
@@ -1050,8 +1083,10 @@ static void pyf_fill(pyf_loc_t *loc, pyf_code_t *e, ptrdiff_t off)
 #define PYF_RETRIES 8
 
 /* The leaf frame of tstate, and the data stack bounds (3.11+) into w.
- * Returns 0 (*cur 0: no frame) or -errno. */
-static int pyf_leaf(uintptr_t tstate, uintptr_t *cur, pyf_window_t *w)
+ * *until (3.11-3.12): the frame a true chain from the leaf passes through,
+ * 0 if none is known (see pyf_sample_once). Returns 0 (*cur 0: no frame)
+ * or -errno. */
+static int pyf_leaf(uintptr_t tstate, uintptr_t *cur, uintptr_t *until, pyf_window_t *w)
 {
     _Alignas(8) char t[PYF_HEAD_MAX];
     size_t lo = L->ts_frame, hi = L->ts_frame + sizeof(uintptr_t);
@@ -1061,7 +1096,10 @@ static int pyf_leaf(uintptr_t tstate, uintptr_t *cur, pyf_window_t *w)
     }
     if (hi - lo > sizeof t)
         return -EFAULT;
-    *cur = 0;
+    *cur = *until = 0;
+    _Alignas(8) char cfb[64] = {0};
+    if (L->ts_cur == PYF_TS_CFRAME && L->cf_size > sizeof cfb)
+        return -EFAULT;
     /* 3.11-3.12: tstate->cframe points into the thread's C stack: every
      * call that enters a new eval loop (a dunder method called from a C
      * slot, say) pushes one and pops it on return, within a microsecond.
@@ -1080,8 +1118,9 @@ static int pyf_leaf(uintptr_t tstate, uintptr_t *cur, pyf_window_t *w)
         if (!p)
             return 0; /* a thread state that never ran: no frame */
         uintptr_t again = 0;
-        if (pyf_read_ptr(p, L->cf_current, cur) != 0)
-            *cur = 0;
+        if (sys_read_safe(cfb, (const void *)p, L->cf_size) != 0)
+            memset(cfb, 0, sizeof cfb);
+        *cur = pyf_ptr(cfb, L->cf_current);
         if (pyf_read_ptr(tstate, L->ts_frame, &again) != 0)
             return -EFAULT;
         if (again == p && (*cur || tries > 0))
@@ -1089,6 +1128,19 @@ static int pyf_leaf(uintptr_t tstate, uintptr_t *cur, pyf_window_t *w)
         if (tries == PYF_RETRIES)
             return -EAGAIN;
     }
+    /* An eval loop that C code enters publishes its _PyCFrame (a local of
+     * _PyEval_EvalFrameDefault) in tstate->cframe a moment before it sets
+     * its current_frame: read in that moment, current_frame is whatever an
+     * earlier call left on the C stack, a frame long popped, and the walk
+     * from it names stale frames and ends early (sympy: one sample in ten
+     * had a one-frame stack). A true chain passes through the frame that
+     * was current when that eval loop was entered (the entry frame's
+     * caller): `until` is that frame, and a walk that never meets it is
+     * torn. 0: this is the thread's outermost eval loop (or 3.8-3.10,
+     * 3.13+, which have no _PyCFrame chain). */
+    uintptr_t prev = L->ts_cur == PYF_TS_CFRAME ? pyf_ptr(cfb, L->cf_previous) : 0;
+    if (prev && pyf_read_ptr(prev, L->cf_current, until) != 0)
+        return -EFAULT;
     if (L->ts_chunk) {
         uintptr_t chunk = pyf_ptr(t, L->ts_chunk - lo);
         if (chunk) {
@@ -1121,13 +1173,16 @@ static int pyf_sample_once(const void *tstate, pyf_loc_t *loc, bool *torn, pyf_f
     if (++pyf_gen == 0)
         pyf_gen = 1; /* 0 is the "never" of a fresh slot */
     pyf_window_t w = {0};
-    uintptr_t cur = 0;
-    int rc = pyf_leaf((uintptr_t)tstate, &cur, &w);
+    uintptr_t cur = 0, until = 0;
+    int rc = pyf_leaf((uintptr_t)tstate, &cur, &until, &w);
     if (rc != 0)
         return rc;
+    bool met = until == 0;
     bool objects = L->frames == PYF_FRAMES_OBJECT;
     uintptr_t fp = cur;
     bool leaf = true, broke = false;
+    uint8_t owner = 0; /* of the last frame read (3.11+); 0, FRAME_OWNED_BY_THREAD, before */
+    const pyf_code_t *anon = NULL; /* the in-scope frame, while its function is still to be found */
     for (int depth = 0; fp && depth < PYF_MAX_DEPTH; depth++) {
         _Alignas(8) char b[PYF_HEAD_MAX];
         /* The leaf alone is one small read: often it is all the walk needs. */
@@ -1136,15 +1191,31 @@ static int pyf_sample_once(const void *tstate, pyf_loc_t *loc, bool *torn, pyf_f
             broke = true; /* popped under us */
             break;
         }
+        if (fp == until)
+            met = true;
         fp = pyf_ptr(b, L->fr_previous);
+        owner = L->fr_owner ? (uint8_t)b[L->fr_owner] : 0;
         /* 3.12+: the entry frame an eval loop pushes on the C stack is no
          * Python code */
-        if (L->fr_owner && (uint8_t)b[L->fr_owner] == L->owner_cstack)
+        if (L->fr_owner && owner == L->owner_cstack)
             continue;
         pyf_code_t *e = pyf_code_lookup(pyf_ptr(b, L->fr_code));
         if (!e)
             continue;
         ptrdiff_t off = pyf_offset(e, b);
+        if (anon && !e->anon && e->file_id == anon->file_id) {
+            /* the named function (or module body) the comprehension, generator
+             * expression or lambda runs in: the caller that is in the same
+             * file, as Scalene finds it. Usually the lexical parent itself. */
+            e->pinned = pyf_gen;
+            loc->func_id = e->func_id;
+            loc->func = e->func;
+            loc->func_len = e->func_len;
+            loc->func_line = (uint32_t)e->firstlineno;
+            anon = NULL;
+            if (!stack && met)
+                break;
+        }
         if (stack) {
             if (loc->stack_n < stack_max) {
                 e->pinned = pyf_gen; /* its strings are the caller's until the next walk */
@@ -1159,7 +1230,9 @@ static int pyf_sample_once(const void *tstate, pyf_loc_t *loc, bool *torn, pyf_f
         if (leaf) {
             leaf = false;
             loc->has_frame = true;
-            loc->native = e->calls && off >= 0 && off < e->ncode && pyf_bit(e->calls, (unsigned)off);
+            bool in_code = off >= 0 && off < e->ncode;
+            loc->native = e->calls && in_code && pyf_bit(e->calls, (unsigned)off);
+            loc->op = e->ops && in_code && pyf_bit(e->ops, (unsigned)off);
             if (!e->in_scope)
                 pyf_fill(loc, e, off); /* the answer if no frame is in scope */
         }
@@ -1167,14 +1240,25 @@ static int pyf_sample_once(const void *tstate, pyf_loc_t *loc, bool *torn, pyf_f
             pyf_fill(loc, e, off);
             loc->in_scope = true;
             loc->leaf_in_scope = was_leaf;
-            if (!stack)
+            anon = e->anon ? e : NULL;
+            if (!stack && !anon && met)
                 break;
         }
     }
-    if (fp && stack)
+    /* The outermost frame of a thread is its own (owned by the thread, or
+     * 3.12+'s entry shim on the C stack) and has no caller. A walk that
+     * ends at a generator's frame (or one a frame object took over) with no
+     * caller read it after it was suspended (it yielded under us: its
+     * `previous` is cleared then), so the callers are missing, and with
+     * them, perhaps, the program's own frame. 3.8-3.10 frame objects carry
+     * no owner: their walks are not checked this way. */
+    bool stale_end = L->fr_owner && (owner == L->owner_generator || owner == L->owner_frame_object);
+    bool short_end = !fp && !broke && (stale_end || !met);
+    if ((fp || short_end) && stack)
         loc->stack_cut = true; /* deeper than PYF_MAX_DEPTH, or the walk broke */
-    /* a walk that lost its way before an in-scope frame may have missed one */
-    *torn = cur != 0 && (!loc->has_frame || (!loc->in_scope && broke));
+    /* a walk that lost its way before an in-scope frame may have missed
+     * one; a stack that lost its way is worth another try */
+    *torn = cur != 0 && (!loc->has_frame || ((!loc->in_scope || stack) && (broke || short_end)));
     return 0;
 }
 
@@ -1192,5 +1276,12 @@ int pyf_sample_stack(const void *tstate, pyf_loc_t *loc, pyf_frame_t *stack, int
         if (rc != 0 || !torn)
             return rc;
     }
-    return -EAGAIN;
+    /* Still torn: keep the last walk if it named a frame (its stack is
+     * marked cut), rather than lose the sample; the caller decides. A
+     * thread preempted while its eval loop holds its newest frame pointer
+     * in a register (the compiler may delay the store to the _PyCFrame
+     * until the next call) shows a popped frame for as long as it stays
+     * off the CPU, so every retry fails the same way. */
+    loc->torn = true;
+    return loc->has_frame ? 0 : -EAGAIN;
 }

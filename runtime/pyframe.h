@@ -64,8 +64,12 @@ typedef struct pyf_loc {
     size_t file_len, func_len;
     uint32_t line;             /* 1-based; 0 if unknown */
     uint32_t func_line;        /* co_firstlineno */
+                               /* func, func_line: for a <genexpr>, <listcomp>, <lambda>... the named
+                                * function it runs in (its first caller in the same file), as Scalene */
     bool has_frame;            /* the thread had at least one Python frame */
     bool native;               /* the leaf frame sits at a CALL: C code runs */
+    bool op;                   /* the leaf sits at an operator (a @ b, a[i], x in a, ...): the operand
+                                * type's code runs, C or the interpreter's; see smp.c */
     bool in_scope;             /* loc names the innermost in-scope frame; else the leaf */
     bool leaf_in_scope;        /* ... and that frame is the leaf: the program's own line runs (or blocks) */
     /* pyf_sample_stack only (NULL otherwise): the frames, leaf first, in
@@ -75,6 +79,8 @@ typedef struct pyf_loc {
     int stack_max;
     int stack_n;
     bool stack_cut;
+    bool torn; /* no walk read a consistent chain (the thread was changing it, or its eval
+                * loop had not stored its newest frame yet): loc is the last try's */
 } pyf_loc_t;
 
 /* Walks the frames of tstate from the leaf outward (at most 256) and fills
@@ -90,10 +96,11 @@ int pyf_sample(const void *tstate, pyf_loc_t *loc);
 int pyf_sample_stack(const void *tstate, pyf_loc_t *loc, pyf_frame_t *stack, int stack_max);
 
 /* For tests: the line of code unit `unit` of the code object at code, and
- * whether a call instruction starts there, as a walk would report them.
+ * whether a call (an operator) instruction starts there, as a walk would
+ * report them in loc->line, loc->native (loc->op).
  * Returns 0, or -EINVAL if code is no code object. Caller holds the lock.
  * Context: thread. */
-int pyf_code_line(const void *code, ptrdiff_t unit, uint32_t *line, bool *call);
+int pyf_code_line(const void *code, ptrdiff_t unit, uint32_t *line, bool *call, bool *op);
 
 /* Drops the code cache (after fork in the child the addresses stay valid,
  * so this is only for tests). Caller holds the lock. Context: thread. */

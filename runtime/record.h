@@ -44,6 +44,8 @@ enum rec_kind {
 #define REC_F_OUTSIDE 0x08u  /* no frame in profile scope: file/line name the leaf frame */
 #define REC_F_VIRTUAL 0x10u  /* virtual-time mode: off-CPU time was not counted */
 #define REC_F_LEAFIN 0x20u   /* the in-scope frame is the leaf frame */
+#define REC_F_HELD 0x40u     /* the frames could not be read consistently this time: the place is the
+                              * thread's previous in-scope one (sample and hold) */
 /* REC_CPU aux: with --stacks, the number (1..65535) of the sampled thread's
  * call stack, defined earlier in the same slot by REC_STACK records of the
  * same number; 0: no stack (off, no frame, or the process ran out of numbers). */
@@ -95,7 +97,7 @@ typedef struct rec {
             uint32_t func_line; /* the function's first line */
             uint32_t cpu_ns;  /* thread CPU time (user+kernel) since its previous sample */
             uint32_t sys_ns;  /* kernel part of cpu_ns (estimated from /proc ticks) */
-            uint32_t wall_ns; /* wall time since this thread's previous sample */
+            uint32_t wall_ns; /* wall time since this thread's previous sample, less its run-queue wait (main thread, wall mode) */
             uint32_t other_ns; /* CPU of threads with no Python state (BLAS pools,
                                 * C threads) in the interval: native time of the
                                 * main thread's line; 0 on other threads */

@@ -36,15 +36,31 @@
 
 typedef struct tstat {
     pid_t tid;
-    uint32_t sys_ppm; /* last known kernel share of CPU, parts per million */
+    uint64_t sys_owed; /* kernel CPU seen in its stime ticks, not yet charged */
     uint64_t cpu, wall, ut, st;
     uint64_t gen;
+    uint64_t rq;      /* run-queue wait so far (schedstat), valid when rq_ok */
+    uint64_t rq_owed; /* run-queue wait not yet taken off an interval's off-CPU time */
+    /* what the thread was found running at an operator (nat_where) on one
+     * line: of op_asked answers, op_native said native. A sample at that
+     * line that cannot ask is native with that probability. */
+    uint64_t op_file;
+    uint32_t op_line;
+    uint16_t op_asked, op_native;
+    bool rq_ok;
     uint64_t run_gen; /* run_* hold where the thread was on a CPU at tick run_gen, */
     uint64_t run_cpu; /* when its CPU clock read run_cpu */
     uint8_t run_flags;
     uint16_t run_stack; /* its stack number there (--stacks) */
     uint32_t run_line, run_func_line;
     uint64_t run_file, run_func;
+    /* the thread's last in-scope place that was read consistently (hold_gen
+     * != 0): where a sample whose walk tore is charged */
+    uint64_t hold_gen;
+    uint8_t hold_flags;
+    uint16_t hold_stack;
+    uint32_t hold_line, hold_func_line;
+    uint64_t hold_file, hold_func;
 } tstat_t;
 
 static ring_seg_t *g_seg;
@@ -66,6 +82,7 @@ static uint64_t g_young_until; /* tick fast until then: threads are being born *
 #define SMP_FAST_NS 1000000ull
 #define SMP_RUN_AGE 3 /* intervals of CPU a preempted thread's last running place stays good */
 #define SMP_OTHER_SLACK_NS 8000000
+static uint64_t g_tick_ns = 10000000ull; /* one clock tick of /proc's utime/stime (sysconf(_SC_CLK_TCK)) */
 #define SMP_RSS_NS 100000000ull /* resident set size sampled every 100 ms */
 static uint64_t g_rss_next;
 static uint64_t g_rng;
@@ -374,26 +391,65 @@ static void tick(void)
         bool is_main = tid == pid;
         if (dcpu == 0 && (!is_main || virt || g_main_gone))
             continue;
+        /* Waiting for a CPU is neither a system call nor I/O: on a busy
+         * machine a CPU-bound main thread would otherwise read a third
+         * "system". Off-CPU time charged to the main thread is its wall
+         * time less its CPU less its run-queue wait: time blocked. */
+        if (is_main && !virt) {
+            /* The kernel adds a wait to schedstat when the thread gets its
+             * CPU back, so the wait read in one interval may belong to the
+             * one before (a thread still waiting at the tick). What an
+             * interval's off-CPU time cannot absorb is owed to the next,
+             * up to a second. */
+            uint64_t rq;
+            if (sys_task_rq_wait(tid, &rq) == 0) {
+                t->rq_owed += t->rq_ok && rq > t->rq ? rq - t->rq : 0;
+                if (t->rq_owed > 1000000000ull)
+                    t->rq_owed = 1000000000ull;
+                t->rq = rq;
+                t->rq_ok = true;
+                uint64_t off = dwall > dcpu ? dwall - dcpu : 0;
+                uint64_t take = off < t->rq_owed ? off : t->rq_owed;
+                t->rq_owed -= take;
+                dwall -= take;
+            }
+        }
         uint64_t sys_ns = 0;
         char state = '?';
         if (dcpu > 0) {
             uint64_t ut, st;
             if (sys_task_ticks(tid, &ut, &st, &state) == 0) {
-                uint64_t du = ut - t->ut, ds = st - t->st;
-                if (du + ds > 0)
-                    t->sys_ppm = (uint32_t)(ds * 1000000u / (du + ds));
+                /* The kernel charges whole clock ticks to user or system
+                 * time by where each one struck, so an interval holds 0 or
+                 * 1 tick. A share taken from the last interval with a tick
+                 * lingers on whatever runs next (a pure Python loop after
+                 * some file reads read 25 % system). Each system tick is
+                 * charged instead, once, to the interval that sees it: as
+                 * system time of where the thread is (the rest of a tick
+                 * that the interval's CPU cannot hold is owed to the next). */
+                uint64_t ds = st > t->st ? st - t->st : 0;
                 t->ut = ut;
                 t->st = st;
+                t->sys_owed += ds * g_tick_ns;
+                if (t->sys_owed > 1000000000ull)
+                    t->sys_owed = 1000000000ull;
             }
-            sys_ns = dcpu * t->sys_ppm / 1000000u;
+            sys_ns = dcpu < t->sys_owed ? dcpu : t->sys_owed;
+            t->sys_owed -= sys_ns;
         }
         pyf_loc_t loc;
         memset(&loc, 0, sizeof loc);
         uint64_t cpu1 = cpu, cpu2 = cpu;
         sys_thread_cpu_ns(tid, &cpu1);
         pyf_lock(); /* loc's strings live in the shared cache: send them before unlocking */
-        if (pyf_sample_stack(ths[i].tstate, &loc, stacks ? g_stk_buf : NULL, SMP_STK_DEPTH) != 0)
+        int wrc = pyf_sample_stack(ths[i].tstate, &loc, stacks ? g_stk_buf : NULL, SMP_STK_DEPTH);
+        if (wrc != 0)
             loc.has_frame = false;
+        /* a walk that tore without finding the program's frame: the thread
+         * is where it was at its previous consistent sample, as far as we
+         * can tell (sympy-like code: 1 sample in 20, most of them of a
+         * thread preempted in the moment after a call returns) */
+        bool hold = (wrc == -EAGAIN || (loc.torn && !loc.in_scope)) && t->hold_gen != 0;
         if (loc.has_frame) {
             send_str(loc.file_id, loc.file, loc.file_len, tid, now);
             send_str(loc.func_id, loc.func, loc.func_len, tid, now);
@@ -411,8 +467,37 @@ static void tick(void)
          * where it was running at the previous tick, the other end of the
          * same interval; its off-CPU time stays here. */
         bool running = sys_thread_cpu_ns(tid, &cpu2) == 0 && cpu2 > cpu1;
+        /* A leaf at an operator runs the operand type's code: numpy's
+         * matmul or ufunc loops (native), or the interpreter's own int,
+         * dict and list code (Python). Only the thread's own instruction
+         * pointer tells which (nat_where: from /proc for a preempted
+         * thread, else a signal it answers itself; a thread inside a
+         * system call is not asked). */
+        if (loc.op && !loc.native && !hold) {
+            int w = tid != sys_gettid() ? nat_where(tid) : -EAGAIN;
+            bool same = t->op_file == loc.file_id && t->op_line == loc.line;
+            if (w >= 0) {
+                if (!same || t->op_asked >= 64) {
+                    /* a new line, or halve: recent answers count most */
+                    t->op_asked = same ? t->op_asked / 2 : 0;
+                    t->op_native = same ? t->op_native / 2 : 0;
+                }
+                t->op_file = loc.file_id;
+                t->op_line = loc.line;
+                t->op_asked++;
+                t->op_native += (uint16_t)w;
+            } else if (same && t->op_asked > 0) {
+                /* preempted (on a busy machine, most samples), inside a
+                 * system call, or no answer in time: as the same line's
+                 * answers so far, in proportion */
+                w = rng_next() % t->op_asked < t->op_native;
+            }
+            loc.native = w == 1;
+        }
         uint16_t stack = 0;
-        if (stacks && loc.has_frame && loc.stack_n > 0) {
+        if (hold) {
+            stack = t->hold_stack;
+        } else if (stacks && loc.has_frame && loc.stack_n > 0) {
             /* C frames only of a thread in C code (nat_unwind also
              * leaves alone a thread inside a system call, which the signal
              * would interrupt) */
@@ -424,7 +509,13 @@ static void tick(void)
         r->h.kind = REC_CPU;
         r->h.tid = (uint32_t)tid;
         r->h.t_ns = now;
-        if (loc.has_frame) {
+        if (hold) {
+            r->u.cpu.file_id = t->hold_file;
+            r->u.cpu.func_id = t->hold_func;
+            r->u.cpu.line = t->hold_line;
+            r->u.cpu.func_line = t->hold_func_line;
+            r->h.flags |= (uint8_t)(t->hold_flags | REC_F_HELD);
+        } else if (loc.has_frame) {
             r->u.cpu.file_id = loc.file_id;
             r->u.cpu.func_id = loc.func_id;
             r->u.cpu.line = loc.line;
@@ -441,15 +532,24 @@ static void tick(void)
         r->u.cpu.sys_ns = u32(sys_ns);
         r->u.cpu.wall_ns = u32(dwall);
         r->h.aux = stack;
-        if (running && loc.has_frame) {
+        if (!hold && loc.has_frame && loc.in_scope && !loc.torn) {
+            t->hold_gen = g_gen;
+            t->hold_flags = r->h.flags & (REC_F_NATIVE | REC_F_LEAFIN);
+            t->hold_stack = stack;
+            t->hold_file = loc.file_id;
+            t->hold_func = loc.func_id;
+            t->hold_line = loc.line;
+            t->hold_func_line = loc.func_line;
+        }
+        if (running && (loc.has_frame || hold)) {
             t->run_gen = g_gen;
             t->run_stack = stack;
             t->run_cpu = cpu;
             t->run_flags = r->h.flags & (REC_F_NATIVE | REC_F_OUTSIDE | REC_F_LEAFIN);
-            t->run_file = loc.file_id;
-            t->run_func = loc.func_id;
-            t->run_line = loc.line;
-            t->run_func_line = loc.func_line;
+            t->run_file = r->u.cpu.file_id;
+            t->run_func = r->u.cpu.func_id;
+            t->run_line = r->u.cpu.line;
+            t->run_func_line = r->u.cpu.func_line;
         } else if (!running && dcpu > 0 && t->run_gen != 0 &&
                    (cpu - t->run_cpu <= SMP_RUN_AGE * interval || (state != 'R' && state != '?'))) {
             /* A thread now blocked ran, since the previous tick, where it
@@ -559,6 +659,9 @@ static void *smp_main(void *arg)
     const ring_cfg_t *cfg = ring_cfg(g_seg);
     uint64_t interval = cfg->interval_ns ? cfg->interval_ns : 10000000ull;
     uint64_t next = sys_now_ns();
+    long hz = sysconf(_SC_CLK_TCK);
+    if (hz > 0)
+        g_tick_ns = 1000000000ull / (uint64_t)hz;
     g_rng = next ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
     for (;;) {
         /* uniform jitter in [0.5, 1.5) x interval: the mean is kept and the

@@ -159,6 +159,21 @@ int sys_task_ticks(pid_t tid, uint64_t *utime, uint64_t *stime, char *state)
     return 0;
 }
 
+int sys_task_rq_wait(pid_t tid, uint64_t *ns)
+{
+    char buf[96];
+    ssize_t n = sys_read_proc(tid, "schedstat", buf, sizeof buf);
+    if (n < 0)
+        return (int)n;
+    /* "<on-cpu ns> <run-queue wait ns> <timeslices>\n" */
+    const char *p = strchr(buf, ' ');
+    if (!p || p[1] < '0' || p[1] > '9')
+        return -EIO;
+    p++;
+    *ns = parse_u64(&p);
+    return 0;
+}
+
 int sys_memfd(const char *name) { return memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING); }
 
 void sys_write_all(int fd, const char *buf, size_t n)

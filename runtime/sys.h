@@ -42,6 +42,12 @@ ssize_t sys_read_proc(pid_t tid, const char *leaf, char *buf, size_t cap);
  * Context: signal. */
 int sys_task_ticks(pid_t tid, uint64_t *utime, uint64_t *stime, char *state);
 
+/* Nanoseconds thread tid of this process has spent runnable but waiting
+ * for a CPU (the run queue), from the second field of
+ * /proc/self/task/<tid>/schedstat. Returns 0 or -errno (-ENOENT: a kernel
+ * without CONFIG_SCHED_INFO). open/read/close only. Context: signal. */
+int sys_task_rq_wait(pid_t tid, uint64_t *ns);
+
 /* Resident set size of this process in bytes, from /proc/self/statm.
  * Returns 0 or -errno. open/read/close only. Context: signal. */
 int sys_rss_bytes(uint64_t *out);

@@ -3,16 +3,26 @@
 program itself (programs/phases.py). The report's split must match what the
 program measured.
 
-On a busy machine a CPU-bound phase is also preempted part of the time; in
-wall-clock mode the main thread's off-CPU time is charged as system time.
-The program measures each phase's CPU time too, so the expected Python (or
-native) share of a CPU phase is its measured cpu/wall, not 1."""
+On a busy machine a CPU-bound phase is also preempted part of the time. In
+wall-clock mode the main thread's off-CPU time is charged as system time,
+except its time waiting in the run queue, which is nobody's time (issue 11).
+The program measures each phase's CPU time and run-queue wait too, so a
+phase's expected time is wall - run-queue wait and the expected Python (or
+native) share of a CPU phase is its user CPU / that, close to 1 even on a
+loaded machine (zlib spends a tenth of its CPU in the kernel, faulting its
+output buffers in: that part is system time, as the program's own stime
+ticks say)."""
 import pytest
 
 from conftest import func_row, line_row, marker_line, pct, program
 
 PROG = program("phases.py")
 PHASES = {"python": "python_phase", "native": "native_phase", "sleep": "sleep_phase"}
+
+
+def own_time(m):
+    """A phase's time as the report should count it: wall less run-queue wait."""
+    return m["wall"] - m["rq"]
 
 SHARE_TOL = 5.0  # points, phase share of the three phases' total
 SPLIT_TOL = 0.12  # fraction of a phase's own total, against measured cpu/wall
@@ -37,10 +47,10 @@ def test_phase_shares_match_measured(phases):
     report, measured = phases
     rows = {k: func_row(report, PROG, f) for k, f in PHASES.items()}
     total_rep = sum(pct(r) for r in rows.values())
-    total_meas = sum(m["wall"] for m in measured.values())
+    total_meas = sum(own_time(m) for m in measured.values())
     for k in PHASES:
         got = 100.0 * pct(rows[k]) / total_rep
-        want = 100.0 * measured[k]["wall"] / total_meas
+        want = 100.0 * own_time(measured[k]) / total_meas
         assert abs(got - want) <= SHARE_TOL, "%s phase: report %.1f%%, measured %.1f%% (+-%.0f points)" % (
             k,
             got,
@@ -52,7 +62,7 @@ def test_phase_shares_match_measured(phases):
 def test_python_phase_is_python(phases):
     report, measured = phases
     py, nat, sys_ = shares(func_row(report, PROG, "python_phase"))
-    busy = measured["python"]["cpu"] / measured["python"]["wall"]
+    busy = (measured["python"]["cpu"] - measured["python"]["sys"]) / own_time(measured["python"])
     assert abs(py - busy) <= SPLIT_TOL, "python phase: Python share %.2f, measured cpu/wall %.2f" % (py, busy)
     assert nat <= STRAY_MAX, "python phase: native share %.2f" % nat
 
@@ -60,7 +70,7 @@ def test_python_phase_is_python(phases):
 def test_native_phase_is_native(phases):
     report, measured = phases
     py, nat, sys_ = shares(func_row(report, PROG, "native_phase"))
-    busy = measured["native"]["cpu"] / measured["native"]["wall"]
+    busy = (measured["native"]["cpu"] - measured["native"]["sys"]) / own_time(measured["native"])
     assert abs(nat - busy) <= SPLIT_TOL, "native phase: native share %.2f, measured cpu/wall %.2f" % (nat, busy)
     assert py <= STRAY_MAX, "native phase: Python share %.2f" % py
 
@@ -127,7 +137,8 @@ def test_virtual_time_counts_cpu_only(run_scalene):
         want = 100.0 * cpu[k] / sum(cpu.values())
         got = 100.0 * pct(rows[k]) / total
         assert abs(got - want) <= SHARE_TOL, "%s phase: %.1f%% of the CPU in the report, measured %.1f%%" % (k, got, want)
-    assert shares(rows["python"])[0] >= 1 - STRAY_MAX, rows["python"]
-    assert shares(rows["native"])[1] >= 1 - STRAY_MAX, rows["native"]
+    for k, i in (("python", 0), ("native", 1)):
+        user = 1 - m[k]["sys"] / m[k]["cpu"]  # the user part of the phase's CPU, by its own ticks
+        assert shares(rows[k])[i] >= user - STRAY_MAX - 0.05, (k, user, rows[k])
     # off-CPU time is not counted: the total is the CPU time, not the wall time
     assert report["scalene_c"]["total_sec"] <= 0.75 * report["elapsed_time_sec"], report["scalene_c"]

@@ -7,7 +7,8 @@
  * Also: thread listing with tids, a thread blocked in C, a thread with no
  * frame, a bad thread-state address, the cost of one pyf_sample(), and the
  * line-table decoder and call bits against the interpreter's own view
- * (co_lines() / dis.findlinestarts, dis.get_instructions) for every code
+ * (co_lines() / dis.findlinestarts, dis.get_instructions), and the
+ * operator bits, for every code
  * unit of every code object of a few modules.
  * Context: thread.
  */
@@ -288,6 +289,10 @@ static const char lines_py[] =
     "gen = types.ModuleType('pf_gen'); exec(compile(src, 'pf_gen.py', 'exec'), gen.__dict__)\n"
     "for _ in range(20): gen.gap(1); gen.big(1); gen.K().m([1, 0, 2])\n"
     "CALLS = {'CALL_FUNCTION', 'CALL_FUNCTION_KW', 'CALL_FUNCTION_EX', 'CALL_METHOD', 'PRECALL', 'CALL', 'CALL_KW'}\n"
+    "OPS = {'BINARY_OP', 'BINARY_SUBSCR', 'STORE_SUBSCR', 'DELETE_SUBSCR', 'COMPARE_OP', 'CONTAINS_OP', 'UNARY_NEGATIVE',\n"
+    "       'UNARY_INVERT', 'UNARY_POSITIVE', 'GET_ITER', 'FOR_ITER', 'UNPACK_SEQUENCE', 'BINARY_SLICE', 'STORE_SLICE'}\n"
+    "OPS |= {p + o for p in ('BINARY_', 'INPLACE_') for o in ('POWER', 'MULTIPLY', 'MATRIX_MULTIPLY', 'FLOOR_DIVIDE',\n"
+    "        'TRUE_DIVIDE', 'MODULO', 'ADD', 'SUBTRACT', 'LSHIFT', 'RSHIFT', 'AND', 'XOR', 'OR')}\n"
     "def codes(m):\n"
     "    todo = [v.__code__ for v in vars(m).values() if hasattr(v, '__code__')]\n"
     "    todo += [f.__code__ for c in vars(m).values() if isinstance(c, type) for f in vars(c).values() if hasattr(f, '__code__')]\n"
@@ -312,6 +317,7 @@ static const char lines_py[] =
     "    call = [0] * n\n"
     "    for i in dis.get_instructions(c):\n"
     "        if i.opname in CALLS: call[i.offset // 2] = 1\n"
+    "        if i.opname in OPS: call[i.offset // 2] = 2\n"
     "    return line, call\n"
     "mods = [importlib.import_module(m) for m in ('target_pf', 'other_pf', 'threading', 'json.decoder', 'dis', 'textwrap')]\n"
     "pf_cases = [(c, *units(c)) for m in mods + [gen] for c in codes(m)]\n";
@@ -325,10 +331,12 @@ static void check_line_tables(void)
         ok(0, "(skipped)");
         ok(0, "(skipped)");
         ok(0, "(skipped)");
+        ok(0, "(skipped)");
         return;
     }
     PyObject *cases = PyDict_GetItemString(PyModule_GetDict(PyImport_AddModule("__main__")), "pf_cases");
     long codes = 0, units = 0, lined = 0, bad_line = 0, calls = 0, bad_call = 0, bad_code = 0, long_jump = 0;
+    long ops = 0, bad_op = 0;
     char first_bad[200] = "";
     pyf_lock();
     for (Py_ssize_t i = 0; cases && i < PyList_Size(cases); i++) {
@@ -337,10 +345,11 @@ static void check_line_tables(void)
         codes++;
         for (Py_ssize_t u = 0; u < PyList_Size(lines); u++) {
             long want = PyLong_AsLong(PyList_GetItem(lines, u));
-            bool want_call = PyLong_AsLong(PyList_GetItem(cl, u)) != 0;
+            long kind = PyLong_AsLong(PyList_GetItem(cl, u));
+            bool want_call = kind == 1, want_op = kind == 2;
             uint32_t line = 0;
-            bool call = false;
-            if (pyf_code_line(code, u, &line, &call) != 0) {
+            bool call = false, op = false;
+            if (pyf_code_line(code, u, &line, &call, &op) != 0) {
                 bad_code++;
                 break;
             }
@@ -355,6 +364,8 @@ static void check_line_tables(void)
                 }
             }
             bad_call += call != want_call;
+            ops += want_op;
+            bad_op += op != want_op;
         }
     }
     pyf_unlock();
@@ -366,11 +377,12 @@ static void check_line_tables(void)
        long_jump);
     ok(bad_line == 0, "line of every unit is the interpreter's own (%ld wrong; first: %s)", bad_line, first_bad);
     ok(calls > 1000 && bad_call == 0, "call bits are exactly the %ld call instructions (%ld units wrong)", calls, bad_call);
+    ok(ops > 1000 && bad_op == 0, "operator bits are exactly the %ld operator instructions (%ld units wrong)", ops, bad_op);
 }
 
 int main(void)
 {
-    plan(27);
+    plan(28);
     main_tid = sys_gettid();
 
     /* A directory with non-ASCII bytes, so co_filename is not a compact-ASCII str. */
