@@ -292,6 +292,14 @@ static int pyf_find_tid_off(void)
 
 static const char *pyf_refusal = "";
 
+int pyf_check_offsets(const void *dbg, const char **what)
+{
+    *what = "";
+    if (!L)
+        return -ENOENT;
+    return L->hex >= 0x030D0000u ? pyf_check_debug_offsets(dbg, L, what) : 0;
+}
+
 int pyf_init(pyf_scope_fn scope)
 {
     void *rt = dlsym(RTLD_DEFAULT, "_PyRuntime");

@@ -95,6 +95,12 @@ int pyf_sample(const void *tstate, pyf_loc_t *loc);
  * outermost. Same context and lock as pyf_sample. */
 int pyf_sample_stack(const void *tstate, pyf_loc_t *loc, pyf_frame_t *stack, int stack_max);
 
+/* For tests: checks the layout in use against a copy of _Py_DebugOffsets
+ * at dbg, as pyf_init() checks it against the interpreter's own (3.13+;
+ * 0 before). Returns 0, or -ENOTSUP naming the first field that differs
+ * in *what. Context: thread. */
+int pyf_check_offsets(const void *dbg, const char **what);
+
 /* For tests: the line of code unit `unit` of the code object at code, and
  * whether a call (an operator) instruction starts there, as a walk would
  * report them in loc->line, loc->native (loc->op).

@@ -14,6 +14,7 @@
  */
 #include <Python.h>
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -380,9 +381,44 @@ static void check_line_tables(void)
     ok(ops > 1000 && bad_op == 0, "operator bits are exactly the %ld operator instructions (%ld units wrong)", ops, bad_op);
 }
 
+/* 3.13+: the layout is checked against the interpreter's _Py_DebugOffsets
+ * (at the start of _PyRuntime). A copy passes; a copy with one offset
+ * moved, no cookie, or the free-threaded flag set is refused, naming what.
+ * The byte offsets below are 3.13's struct: cookie 0, free_threaded 16,
+ * interpreter_state.threads_head 72, thread_state.current_frame 184. */
+static void check_debug_offsets(void)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    static unsigned char dbg[1024];
+    const void *rt = dlsym(RTLD_DEFAULT, "_PyRuntime");
+    memcpy(dbg, rt, sizeof dbg);
+    const char *what = NULL;
+    int rc = pyf_check_offsets(dbg, &what);
+    ok(rc == 0, "the layout agrees with this interpreter's _Py_DebugOffsets (rc %d, %s)", rc, what);
+    static const struct {
+        size_t at;
+        const char *name;
+    } bad[] = {{72, "threads.head"}, {184, "tstate.current_frame"}, {16, "free-threaded build"}, {0, "no _Py_DebugOffsets cookie"}};
+    int refused = 0;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memcpy(dbg, rt, sizeof dbg);
+        dbg[bad[i].at] ^= 8;
+        what = "";
+        refused += pyf_check_offsets(dbg, &what) == -ENOTSUP && strcmp(what, bad[i].name) == 0;
+        if (strcmp(what, bad[i].name) != 0)
+            diag("moved byte %zu: refusal '%s', want '%s'", bad[i].at, what, bad[i].name);
+    }
+    ok(refused == 4, "a moved threads.head or current_frame, the free-threaded flag, no cookie: refused, named (%d of 4)",
+       refused);
+#else
+    ok(1, "# SKIP no _Py_DebugOffsets before 3.13");
+    ok(1, "# SKIP no _Py_DebugOffsets before 3.13");
+#endif
+}
+
 int main(void)
 {
-    plan(28);
+    plan(30);
     main_tid = sys_gettid();
 
     /* A directory with non-ASCII bytes, so co_filename is not a compact-ASCII str. */
@@ -507,6 +543,7 @@ int main(void)
     ok(chain_us > 0 && chain_us < lim, "warm, walk through 21 distinct out-of-scope functions: %.2f us < %.0f us",
        chain_us, lim);
     check_line_tables();
+    check_debug_offsets();
 
     pyf_reset(); /* frees the code cache: nothing of ours is left for LeakSanitizer */
     Py_FinalizeEx();
