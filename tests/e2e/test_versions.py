@@ -59,7 +59,7 @@ def find_python(v):
     return max(found)[1], None
 
 
-@pytest.fixture(scope="module", params=VERSIONS)
+@pytest.fixture(params=VERSIONS)
 def py(request):
     """(version, interpreter path); skips a version that is not installed."""
     exe, why = find_python(request.param)
