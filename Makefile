@@ -8,11 +8,6 @@ OUT ?= build$(if $(VARIANT),/$(VARIANT))
 PREFIX ?= /usr/local
 
 PY_INC := $(shell $(PYTHON) -c 'import sysconfig;print(sysconfig.get_paths()["include"])' 2>/dev/null)
-# Where `make install` puts the `scalene` package: the /usr/local site of the
-# target interpreter, and of the `python3` first on PATH when that is another.
-SITE_OF = $(shell $(1) -c 'import site; c=[p for p in site.getsitepackages() if p.startswith("/usr/local/")]; print((c or site.getsitepackages())[0])' 2>/dev/null)
-PY_SITES := $(sort $(call SITE_OF,$(PYTHON)) $(call SITE_OF,python3))
-
 SAN_asan := -fsanitize=address,undefined -fno-sanitize-recover=all
 SAN_ubsan := -fsanitize=undefined -fno-sanitize-recover=all
 SAN_tsan := -fsanitize=thread -fno-builtin-memcpy -fno-builtin-memset
@@ -50,7 +45,7 @@ GUI_LOCK := $(wildcard gui/package-lock.json)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: pyver-test all deps gui gui-test test check unit e2e asan ubsan tsan check-asan check-ubsan check-tsan install lint clean bench example
+.PHONY: pyver-test all deps gui gui-test test check unit e2e asan ubsan tsan check-asan check-ubsan check-tsan install uninstall wheel lint clean bench example
 
 all: $(OUT)/.deps $(LIB) $(BIN) $(PYPKG) gui
 
@@ -214,11 +209,15 @@ check-tsan:
 	$(MAKE) VARIANT=tsan $(TSAN_TESTS)
 	@set -e; for t in $(TSAN_TESTS); do echo "# $$t"; TSAN_OPTIONS=suppressions=$(abspath tests/tsan.supp) $$t; done
 
+# Writes only under $(DESTDIR)$(PREFIX): bin/scalene and lib/scalene/ (the
+# runtime, the web view, and the Python package with @profile's
+# sitecustomize that agg.c puts on the program's PYTHONPATH). Nothing goes
+# into any interpreter's site-packages: `python -m scalene` comes with the
+# wheel (`make wheel`, then pip), or from PYTHONPATH=$(PREFIX)/lib/scalene/python.
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/scalene
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/scalene/python/scalene
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/scalene
 	install -m 755 $(LIB) $(DESTDIR)$(PREFIX)/lib/scalene/libscalene.so
-	install -d $(DESTDIR)$(PREFIX)/lib/scalene/python/scalene
 	install -m 644 tools/python/scalene/*.py $(DESTDIR)$(PREFIX)/lib/scalene/python/scalene/
 	install -m 644 tools/python/sitecustomize.py $(DESTDIR)$(PREFIX)/lib/scalene/python/
 	@if [ -f $(GUI_DIR)/index.html ]; then \
@@ -226,12 +225,19 @@ install: all
 	  install -m 644 $(GUI_ASSETS) $(DESTDIR)$(PREFIX)/lib/scalene/gui/; \
 	  echo "installed the web view in $(PREFIX)/lib/scalene/gui"; \
 	else echo "make install: the web view is not built; scalene view --cli only"; fi
-	@set -e; for site in $(PY_SITES); do \
-	  install -d $(DESTDIR)$$site/scalene; \
-	  install -m 644 tools/python/scalene/*.py $(DESTDIR)$$site/scalene/; \
-	  printf 'SCALENE_BIN = "%s"\n' "$(PREFIX)/bin/scalene" > $(DESTDIR)$$site/scalene/_where.py; \
-	  echo "installed the scalene package in $$site"; \
-	done
+
+# Removes what install wrote (lib/scalene/ is ours alone: the bytecode
+# Python wrote there goes with it); bin/ and lib/ stay.
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/scalene
+	rm -rf $(DESTDIR)$(PREFIX)/lib/scalene
+
+# One wheel, py3-none-linux_<arch>: the binary, the runtime, the web view and
+# the Python package; `pip install --no-index $(DIST)/*.whl` into a venv of a
+# supported Python gives it `scalene` and `python -m scalene` (tools/wheel.py).
+DIST ?= dist
+wheel: all
+	$(PYTHON) tools/wheel.py --build $(OUT) --out $(DIST)
 
 # Profiles the bundled example and shows the result.
 example: all
@@ -245,6 +251,6 @@ lint:
 	sh tools/lint.sh
 
 clean:
-	rm -rf build gui/dist
+	rm -rf build gui/dist dist
 
 -include $(RT_OBJS:.o=.d) $(BIN_OBJS:.o=.d)

@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -26,13 +28,13 @@
 
 #include "drn.h"
 #include "nv.h"
+#include "record.h"
 #include "ring.h"
 #include "rpt.h"
 #include "tbl.h"
 
 #define AGG_SLOTS 512
 #define AGG_CAP 4096
-#define AGG_DEFAULT_PYTHON "/usr/bin/python3"
 
 extern char **environ;
 
@@ -44,9 +46,49 @@ static int user_error(const char *fmt, const char *a, const char *b)
     return 2;
 }
 
+/* path made absolute against the working directory, without resolving
+ * links (a venv's bin/python is a link, and it is the venv only by that
+ * name). Returns a malloc'd string or NULL. */
+static char *absolute(const char *path)
+{
+    char cwd[PATH_MAX];
+    if (path[0] == '/' || !getcwd(cwd, sizeof cwd))
+        return strdup(path);
+    size_t n = strlen(cwd) + strlen(path) + 2;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s/%s", cwd, path[0] == '.' && path[1] == '/' ? path + 2 : path);
+    return s;
+}
+
+/* The first executable file `name` in PATH, as execvp would find it; a name
+ * with a slash is taken as it is. Returns a malloc'd absolute path, or NULL
+ * with errno set. */
+static char *which(const char *name)
+{
+    if (strchr(name, '/'))
+        return access(name, X_OK) == 0 ? absolute(name) : NULL;
+    const char *path = getenv("PATH");
+    char *p = strdup(path ? path : "/usr/bin:/bin"), *save = NULL, *res = NULL;
+    if (!p)
+        return NULL;
+    for (char *d = strtok_r(p, ":", &save); d && !res; d = strtok_r(NULL, ":", &save)) {
+        char cand[PATH_MAX];
+        if ((size_t)snprintf(cand, sizeof cand, "%s/%s", *d ? d : ".", name) >= sizeof cand)
+            continue;
+        struct stat st;
+        if (access(cand, X_OK) == 0 && stat(cand, &st) == 0 && S_ISREG(st.st_mode))
+            res = absolute(cand);
+    }
+    free(p);
+    if (!res)
+        errno = ENOENT;
+    return res;
+}
+
 /* The interpreter a script names in its "#!" line, if that is a Python:
- * "#!/usr/bin/python3 -u" or "#!/usr/bin/env python3". Returns a malloc'd
- * path or NULL. */
+ * "#!/usr/bin/python3 -u" or "#!/usr/bin/env python3" (looked up in PATH,
+ * as env would). Returns a malloc'd path or NULL. */
 static char *shebang_python(const char *script)
 {
     FILE *f = fopen(script, "r");
@@ -59,52 +101,190 @@ static char *shebang_python(const char *script)
         if (w && strcmp(strrchr(w, '/') ? strrchr(w, '/') + 1 : w, "env") == 0)
             w = strtok_r(NULL, " \t\r\n", &save);
         const char *base = w ? (strrchr(w, '/') ? strrchr(w, '/') + 1 : w) : "";
-        if (w && strncmp(base, "python", 6) == 0) {
-            if (w[0] == '/') {
-                res = strdup(w);
-            } else {
-                const char *path = getenv("PATH");
-                char *p = strdup(path ? path : "/usr/bin:/bin"), *s2 = NULL;
-                for (char *d = strtok_r(p, ":", &s2); d && !res; d = strtok_r(NULL, ":", &s2)) {
-                    char cand[PATH_MAX];
-                    snprintf(cand, sizeof cand, "%s/%s", d, w);
-                    if (access(cand, X_OK) == 0)
-                        res = strdup(cand);
-                }
-                free(p);
-            }
-        }
+        if (w && strncmp(base, "python", 6) == 0)
+            res = w[0] == '/' ? strdup(w) : which(w);
     }
     fclose(f);
     return res;
 }
 
-/* Compiles the script in a throwaway interpreter (no site, no profiler) so
- * a syntax error is one clear line instead of a run. Returns 0 if it
- * compiles, 2 after printing the error, -1 if the check itself failed. */
-static int syntax_check(const char *python, const char *script)
+/* What the version probe learnt about an interpreter. */
+typedef struct py_probe {
+    uint32_t hex;         /* sys.hexversion */
+    bool nogil;           /* a free-threaded build (Py_GIL_DISABLED) */
+    char impl[32];        /* sys.implementation.name; "cpython" on 2.x */
+    char exe[PATH_MAX];   /* sys.executable: a shim's real interpreter */
+} py_probe_t;
+
+#define AGG_PROBE_TIMEOUT_MS 30000
+
+/* Asks the interpreter what it is, before the program runs, and (only when
+ * it is one we profile) compiles the script in it, so that a syntax error
+ * is one clear line instead of a run: one interpreter start for both. The
+ * code must run on every Python there is (2.7 included: no -I, no
+ * f-strings, no print()), so that an unsupported one is named rather than
+ * failing obscurely. -S: no site, nothing of the environment runs but the
+ * interpreter; the working directory leaves sys.path, so a sysconfig.py of
+ * the user's cannot answer for the interpreter. sysconfig (~10 ms) only
+ * from 3.13, the first version with free-threaded builds. script may be NULL (-m).
+ * Returns 0; 2 after the script's syntax error was printed; -1 after
+ * printing why the probe gave no answer. */
+static int probe_python(const char *python, const char *script, py_probe_t *pr)
 {
     static const char code[] =
         "import sys\n"
-        "try:\n"
-        "    compile(open(sys.argv[1],'rb').read(), sys.argv[1], 'exec')\n"
-        "except SyntaxError as e:\n"
-        "    sys.stderr.write('scalene: %s:%s: SyntaxError: %s\\n' % (e.filename, e.lineno, e.msg)); sys.exit(3)\n"
-        "except Exception as e:\n"
-        "    sys.stderr.write('scalene: %s: %s\\n' % (sys.argv[1], e)); sys.exit(3)\n";
-    pid_t pid = fork();
-    if (pid < 0)
+        "sys.path[:] = [p for p in sys.path if p and p != '.']\n"
+        "g = 0\n"
+        "if sys.hexversion >= 0x030D0000:\n"
+        "    try:\n"
+        "        import sysconfig\n"
+        "        g = sysconfig.get_config_var('Py_GIL_DISABLED')\n"
+        "    except Exception:\n"
+        "        pass\n"
+        "i = getattr(sys, 'implementation', None)\n"
+        "n = i and i.name or 'cpython'\n"
+        "sys.stdout.write('%d %d %s\\n%s\\n' % (sys.hexversion, g and 1 or 0, n, sys.executable or ''))\n"
+        "sys.stdout.flush()\n"
+        "if len(sys.argv) > 3 and n == 'cpython' and not g and int(sys.argv[1]) <= sys.hexversion <= int(sys.argv[2]):\n"
+        "    try:\n"
+        "        compile(open(sys.argv[3], 'rb').read(), sys.argv[3], 'exec')\n"
+        "    except SyntaxError as e:\n"
+        "        sys.stderr.write('scalene: %s:%s: SyntaxError: %s\\n' % (e.filename, e.lineno, e.msg))\n"
+        "        sys.exit(3)\n"
+        "    except Exception as e:\n"
+        "        sys.stderr.write('scalene: %s: %s\\n' % (sys.argv[3], e))\n"
+        "        sys.exit(3)\n";
+    char lo[16], hi[16];
+    snprintf(lo, sizeof lo, "%u", REC_PY_MIN_HEX);
+    snprintf(hi, sizeof hi, "%u", REC_PY_MAX_HEX);
+    int fd[2];
+    if (pipe2(fd, O_CLOEXEC) != 0) {
+        user_error("cannot probe interpreter '%s': %s", python, strerror(errno));
         return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]);
+        close(fd[1]);
+        user_error("cannot probe interpreter '%s': %s", python, strerror(errno));
+        return -1;
+    }
     if (pid == 0) {
-        execl(python, python, "-I", "-S", "-c", code, script, (char *)NULL);
+        int null = open("/dev/null", O_RDONLY);
+        if (null >= 0)
+            dup2(null, STDIN_FILENO);
+        dup2(fd[1], STDOUT_FILENO);
+        execl(python, python, "-S", "-c", code, lo, hi, script, (char *)NULL);
         _exit(127);
     }
-    int st;
+    close(fd[1]);
+    char out[PATH_MAX + 128];
+    size_t n = 0;
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    bool timed_out = false;
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long left = AGG_PROBE_TIMEOUT_MS - ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
+        if (left <= 0) {
+            timed_out = true;
+            kill(pid, SIGKILL);
+            break;
+        }
+        struct pollfd p = {fd[0], POLLIN, 0};
+        int r = poll(&p, 1, (int)left);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            continue; /* timeout: the next turn kills it */
+        ssize_t k = read(fd[0], out + n, sizeof out - 1 - n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0 || (n += (size_t)k) == sizeof out - 1)
+            break;
+    }
+    close(fd[0]);
+    int st = 0;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 3)
-        return 2;
-    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+    out[n] = 0;
+    unsigned long hex = 0;
+    int nogil = 0, used = 0;
+    memset(pr, 0, sizeof *pr);
+    if (!timed_out && WIFEXITED(st) && WEXITSTATUS(st) == 3)
+        return 2; /* the script does not compile: said on stderr */
+    if (timed_out || !WIFEXITED(st) || WEXITSTATUS(st) != 0 ||
+        sscanf(out, "%lu %d %31s%n", &hex, &nogil, pr->impl, &used) != 3 || hex == 0) {
+        char why[64];
+        if (timed_out)
+            snprintf(why, sizeof why, "no answer in %d s", AGG_PROBE_TIMEOUT_MS / 1000);
+        else if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+            snprintf(why, sizeof why, "it printed no version");
+        else if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+            snprintf(why, sizeof why, "exit status 127: it could not be started");
+        else if (WIFEXITED(st))
+            snprintf(why, sizeof why, "exit status %d", WEXITSTATUS(st));
+        else
+            snprintf(why, sizeof why, "killed by signal %d", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+        user_error("'%s' does not answer as a Python interpreter (%s)", python, why);
+        return -1;
+    }
+    pr->hex = (uint32_t)hex;
+    pr->nogil = nogil != 0;
+    const char *exe = out + used;
+    if (*exe == '\n')
+        exe++;
+    size_t len = strcspn(exe, "\n");
+    if (len < sizeof pr->exe)
+        memcpy(pr->exe, exe, len);
+    return 0;
+}
+
+/* "3.11" or "3.9 to 3.13": the versions in record.h's range. */
+static void supported_versions(char *buf, size_t n)
+{
+    unsigned a = REC_PY_MIN_HEX >> 24, b = (REC_PY_MIN_HEX >> 16) & 0xff;
+    unsigned c = REC_PY_MAX_HEX >> 24, d = (REC_PY_MAX_HEX >> 16) & 0xff;
+    if (a == c && b == d)
+        snprintf(buf, n, "%u.%u", a, b);
+    else
+        snprintf(buf, n, "%u.%u to %u.%u", a, b, c, d);
+}
+
+/* "3.12.1", "3.13.0rc2": sys.hexversion as Python prints its version. */
+static void version_text(uint32_t hex, char *buf, size_t n)
+{
+    unsigned level = (hex >> 4) & 0xf, serial = hex & 0xf;
+    const char *tag = level == 0xa ? "a" : level == 0xb ? "b" : level == 0xc ? "rc" : "";
+    if (*tag)
+        snprintf(buf, n, "%u.%u.%u%s%u", hex >> 24, (hex >> 16) & 0xff, (hex >> 8) & 0xff, tag, serial);
+    else
+        snprintf(buf, n, "%u.%u.%u", hex >> 24, (hex >> 16) & 0xff, (hex >> 8) & 0xff);
+}
+
+/* Refuses, with one line and exit status 2, an interpreter the runtime
+ * cannot read: another implementation, a version outside record.h's range,
+ * or a free-threaded build (its objects have another layout). `how` says
+ * where the choice came from. Returns 0 when it can be profiled. */
+static int check_python(const char *python, const char *how, const py_probe_t *pr)
+{
+    char ver[32], ok[48], real[PATH_MAX + 4] = "";
+    version_text(pr->hex, ver, sizeof ver);
+    supported_versions(ok, sizeof ok);
+    /* a shim or wrapper (pyenv, asdf): name the interpreter it runs too */
+    if (pr->exe[0] && strcmp(pr->exe, python) != 0)
+        snprintf(real, sizeof real, " (%s)", pr->exe);
+    bool cpython = strcmp(pr->impl, "cpython") == 0;
+    if (cpython && pr->hex >= REC_PY_MIN_HEX && pr->hex <= REC_PY_MAX_HEX && !pr->nogil)
+        return 0;
+    char what[96];
+    snprintf(what, sizeof what, "%s %s%s%s", cpython ? "Python" : pr->impl, ver, pr->nogil ? ", free-threaded" : "",
+             cpython ? "" : ", not CPython");
+    fprintf(stderr,
+            "scalene: %s%s (%s) is %s, which scalene cannot profile: it profiles CPython %s (with the GIL); "
+            "choose another with --python\n",
+            python, real, how, what, ok);
+    return 2;
 }
 
 static char *env_entry(const char *k, const char *v)
@@ -171,15 +351,35 @@ int agg_run(const agg_opts_t *o)
         if (access(script, R_OK) != 0)
             return user_error("cannot read program '%s': %s", o->target, strerror(errno));
     }
-    char *shebang = (!o->python && !o->module) ? shebang_python(script) : NULL;
-    const char *python = o->python ? o->python : shebang ? shebang : AGG_DEFAULT_PYTHON;
-    if (access(python, X_OK) != 0)
-        return user_error("cannot run interpreter '%s': %s", python, strerror(errno));
-    if (!o->module) {
-        int sc = syntax_check(python, script);
-        if (sc == 2)
-            return 2;
+    /* The interpreter is the user's: --python, else the one `python -m
+     * scalene` runs under, else the script's #! Python, else the python3
+     * that PATH gives (so an active venv or conda env), as a shell would.
+     * It is run by the name chosen, never resolved: a venv is a venv only
+     * by its bin/python's path, and a shim (pyenv) picks its interpreter. */
+    const char *how;
+    char *python = NULL;
+    if (o->python) {
+        how = "--python";
+        if (!(python = which(o->python)))
+            return user_error("cannot run interpreter '%s': %s", o->python,
+                              strchr(o->python, '/') ? strerror(errno) : "not found on PATH");
+    } else if (o->host_python) {
+        how = "the interpreter of python -m scalene";
+        if (!(python = which(o->host_python)))
+            return user_error("cannot run interpreter '%s': %s", o->host_python, strerror(errno));
+    } else if (!o->module && (python = shebang_python(script))) {
+        how = "the script's #! line";
+    } else {
+        how = "python3 on PATH";
+        if (!(python = which("python3")))
+            return user_error("%s%s", "no python3 on PATH: name the interpreter with --python", "");
     }
+    py_probe_t probe;
+    int pr = probe_python(python, o->module ? NULL : script, &probe);
+    if (pr != 0)
+        return 2;
+    if (check_python(python, how, &probe) != 0)
+        return 2;
 
     ring_cfg_t cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -253,6 +453,8 @@ int agg_run(const agg_opts_t *o)
 
     rcu_register_thread();
     tbl_t *tbl = tbl_new(ring_t0_ns(seg));
+    if (tbl)
+        tbl_mem_window(tbl, cfg.alloc_window);
     drn_t *drn = tbl ? drn_start(seg, tbl, 5000000ull) : NULL;
     if (!drn) {
         fprintf(stderr, "scalene: cannot start the drain: %s\n", strerror(errno));
@@ -322,6 +524,9 @@ int agg_run(const agg_opts_t *o)
     m.args = o->args;
     m.nargs = o->nargs;
     m.python = python;
+    char pyver[32];
+    version_text(probe.hex, pyver, sizeof pyver);
+    m.python_version = pyver;
     m.start_epoch = (double)wall0.tv_sec + (double)wall0.tv_nsec / 1e9;
     m.t0_ns = ring_t0_ns(seg);
     m.end_ns = tbl_now_ns();
@@ -425,7 +630,7 @@ int agg_run(const agg_opts_t *o)
     ring_destroy(seg);
     close(memfd);
     free(argv);
-    free(shebang);
+    free(python);
     if (rc != 0)
         return 2;
     if (WIFSIGNALED(main_status))

@@ -21,7 +21,9 @@
 /* Options of one run. Visible: tools/cli.c fills it field by field. */
 typedef struct agg_opts {
     const char *outfile;      /* report path */
-    const char *python;       /* interpreter; NULL: shebang or /usr/bin/python3 */
+    const char *python;       /* --python: a path, or a name looked up in PATH; NULL: choose (agg_run) */
+    const char *host_python;  /* the interpreter `python -m scalene` runs under, NULL if none: the default
+                               * before the script's #! and PATH's python3 */
     const char *target;       /* script path, or module name when module */
     bool module;              /* -m */
     char **args;              /* the program's arguments */
@@ -55,7 +57,8 @@ typedef struct agg_opts {
 /* Runs the program under the profiler. Returns the exit status for
  * `scalene run`: the program's own (128+N when killed by signal N), or 2
  * with one line on stderr for a user error (missing script, syntax error,
- * no interpreter). Context: thread (the process's main thread). */
+ * no interpreter, an interpreter outside record.h's REC_PY_MIN_HEX..MAX_HEX
+ * or free-threaded: refused before the program runs). Context: thread (the process's main thread). */
 int agg_run(const agg_opts_t *o);
 
 #endif

@@ -9,11 +9,13 @@
 #include "drn.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -24,6 +26,20 @@
 
 #define DRN_BATCH 1024
 #define DRN_POLLS 8 /* GPU polls taken at a time */
+
+/* The binary a process that just started runs (its interpreter): read now,
+ * while it is most likely alive; a zombie or a process already gone has no
+ * /proc/<pid>/exe, and the report then says null. */
+static void note_exe(tbl_t *t, int32_t pid)
+{
+    char link[64], exe[PATH_MAX];
+    snprintf(link, sizeof link, "/proc/%d/exe", (int)pid);
+    ssize_t n = readlink(link, exe, sizeof exe - 1);
+    if (n <= 0)
+        return;
+    exe[n] = 0;
+    tbl_proc_exe(t, pid, exe);
+}
 
 typedef struct known {
     int32_t pid; /* owner we opened pidfd for; 0 if none */
@@ -116,8 +132,11 @@ static int pass(drn_t *d)
         size_t n;
         do {
             n = ring_drain(d->seg, (int)i, d->buf, DRN_BATCH, dead);
-            for (size_t j = 0; j < n; j++)
+            for (size_t j = 0; j < n; j++) {
                 tbl_ingest(d->tbl, k->pid, &d->buf[j]);
+                if (d->buf[j].h.kind == REC_PROC_START)
+                    note_exe(d->tbl, k->pid);
+            }
         } while (n == DRN_BATCH);
         ring_slot_info(d->seg, (int)i, &info);
         tbl_slot_stats(d->tbl, k->pid, &info);

@@ -8,6 +8,7 @@
  * process's from its own; leaks are judged per process (docs/MEMORY.md).
  */
 #include "rpt.h"
+#include "record.h"
 #include "safefile.h"
 
 #include <errno.h>
@@ -19,7 +20,7 @@
 #include <unistd.h>
 
 #define RPT_MIB 1048576.0                /* Scalene's "MB" */
-#define RPT_FILE_MIN_MALLOC (1ull << 20) /* a file with this much allocated is reported, as in Scalene */
+#define RPT_FILE_MIN_MALLOC (1ull << 20) /* a file that grew this much (n_malloc_mb) is reported, as in Scalene */
 #define RPT_STACKS_MAX 10000 /* stacks per process and merged: the hottest, as Scalene keeps its 10,000 keys */
 #define RPT_LEAK_MIN_ALLOCS 4            /* the leak rule: see docs/MEMORY.md */
 #define RPT_LEAK_MIN_SPAN 0.5            /* of the process's life the growth must span */
@@ -160,6 +161,7 @@ typedef struct pmem {
     int32_t pid;
     uint64_t peak;
     uint64_t start_ns, end_ns; /* the process's life; end 0 while it runs */
+    uint64_t final_ns;         /* when it began finalizing (REC_M_FINAL); 0: not (yet) */
 } pmem_t;
 
 typedef struct pvec {
@@ -178,7 +180,7 @@ static void take_pmem(const tbl_proc_t *p, void *arg)
         a->v = v;
         a->cap = cap;
     }
-    a->v[a->n++] = (pmem_t){p->pid, tbl_rd(&p->m.peak), p->start_ns, p->end_ns};
+    a->v[a->n++] = (pmem_t){p->pid, tbl_rd(&p->m.peak), p->start_ns, p->end_ns, tbl_rd(&p->m.final_ns)};
 }
 
 static int cmp_pmem(const void *a, const void *b)
@@ -193,7 +195,7 @@ typedef struct rctx {
     uint64_t total;  /* all profiled CPU ns: the percentages' denominator */
     int ncpus;
     double elapsed;  /* seconds, for rates */
-    uint64_t volume; /* all allocated volume: n_usage_fraction's denominator */
+    uint64_t growth; /* all line rows' growth: n_usage_fraction's denominator */
     mvec_t mlines, mfuncs;
     pvec_t procs;    /* sorted by pid */
     bool reduced;              /* --reduced-profile: only active lines and functions */
@@ -206,13 +208,14 @@ typedef struct rctx {
 } rctx_t;
 
 /* Whether rows [b, e) (one line or function, a row per process) pass the
- * thresholds: enough of the time, or enough allocation samples. */
+ * thresholds: enough of the time, or enough growth samples (n_mallocs, as
+ * reported: churn freed at once makes no line active, as in Scalene). */
 static bool rows_active(const rctx_t *c, const row_t *b, const row_t *e)
 {
     uint64_t cpu = 0, allocs = 0;
     for (const row_t *r = b; r < e; r++) {
         cpu += r->py + r->nat + r->sys;
-        allocs += r->mem ? tbl_rd(&r->mem->n_allocs) : 0;
+        allocs += r->mem ? tbl_rd(&r->mem->n_growth) : 0;
     }
     return (cpu > 0 && c->total > 0 && 100.0 * (double)cpu / (double)c->total >= c->cpu_threshold) ||
            allocs >= c->malloc_threshold;
@@ -251,6 +254,11 @@ static void take_total(const tbl_proc_t *p, void *arg)
 {
     totals_t *t = arg;
     uint64_t py = tbl_rd(&p->c.python_ns), nat = tbl_rd(&p->c.native_ns), sys = tbl_rd(&p->c.sys_ns);
+    if (!tbl_rd(&p->ran)) { /* it never ran a line in scope: its start-up is its time */
+        py += tbl_rd(&p->pre_py_ns);
+        nat += tbl_rd(&p->pre_nat_ns);
+        sys += tbl_rd(&p->pre_sys_ns);
+    }
     t->py += py;
     t->nat += nat;
     t->sys += sys;
@@ -346,12 +354,15 @@ static json_object *series_json(const tbl_series_t *s)
     return a;
 }
 
-/* Scalene's memory fields of a line or function, and ours (n_net_mb,
- * n_freed_mb), from memory block m (zeros and [] when NULL). */
+/* Scalene's memory fields of a line or function, and ours (n_alloc_volume_mb,
+ * n_net_mb, n_freed_mb), from memory block m (zeros and [] when NULL). As in
+ * Scalene, n_malloc_mb / n_mallocs / n_peak_mb measure growth: the rises of
+ * the row's held level (docs/MEMORY.md "Growth"); n_alloc_volume_mb is the
+ * gross volume. */
 static void mem_fields(json_object *o, const tbl_mem_t *m, const rctx_t *c)
 {
     uint64_t vol = 0, pyv = 0, ab = 0, pyb = 0, peak = 0, nlive = 0, kib = 0, copy = 0, net = 0, freed = 0,
-             allocs = 0;
+             grown = 0, ngrow = 0;
     if (m) {
         vol = tbl_rd(&m->volume);
         pyv = tbl_rd(&m->py_volume);
@@ -363,28 +374,30 @@ static void mem_fields(json_object *o, const tbl_mem_t *m, const rctx_t *c)
         copy = tbl_rd(&m->copy_bytes);
         net = tbl_rd(&m->net_end) + tbl_rd(&m->live);
         freed = tbl_rd(&m->freed_bytes);
-        allocs = tbl_rd(&m->n_allocs);
+        grown = tbl_rd(&m->growth);
+        ngrow = tbl_rd(&m->n_growth);
     }
     double peak_mb = mib(peak), avg_mb = nlive ? (double)kib / (double)nlive / 1024.0 : 0.0;
     if (avg_mb > peak_mb)
         avg_mb = peak_mb; /* a snapshot taken mid-update */
     double pyfrac = vol ? (double)pyv / (double)vol : ab ? (double)pyb / (double)ab : 0.0;
-    json_object_object_add(o, "n_malloc_mb", jd(mib(vol)));
-    json_object_object_add(o, "n_mallocs", ji((int64_t)allocs));
+    json_object_object_add(o, "n_malloc_mb", jd(mib(grown)));
+    json_object_object_add(o, "n_mallocs", ji((int64_t)ngrow));
     json_object_object_add(o, "n_peak_mb", jd(peak_mb));
     json_object_object_add(o, "n_avg_mb", jd(avg_mb));
     json_object_object_add(o, "n_growth_mb", jd(peak_mb));
     json_object_object_add(o, "n_python_fraction", jd(pyfrac > 1.0 ? 1.0 : pyfrac));
-    json_object_object_add(o, "n_usage_fraction", jd(c->volume ? (double)vol / (double)c->volume : 0.0));
+    json_object_object_add(o, "n_usage_fraction", jd(c->growth ? (double)grown / (double)c->growth : 0.0));
     json_object_object_add(o, "n_copy_mb_s", jd(c->elapsed > 0 ? mib(copy) / c->elapsed : 0.0));
     json_object_object_add(o, "memory_samples", m ? series_json(&m->tl) : json_object_new_array());
+    json_object_object_add(o, "n_alloc_volume_mb", jd(mib(vol)));
     json_object_object_add(o, "n_net_mb", jd(mib(net)));
     json_object_object_add(o, "n_freed_mb", jd(mib(freed)));
 }
 
-/* The live memory of block m at time at (ns since t0): its timeline's last
+/* The held level of block m at time at (ns since t0): its timeline's last
  * point at or before it. */
-static uint64_t live_at(const tbl_mem_t *m, uint64_t at)
+static uint64_t level_at(const tbl_mem_t *m, uint64_t at)
 {
     tbl_point_t pts[TBL_POINTS];
     size_t n = tbl_series_read(&m->tl, pts);
@@ -395,39 +408,44 @@ static uint64_t live_at(const tbl_mem_t *m, uint64_t at)
 }
 
 /* The leak rule (docs/MEMORY.md) on one process's block of a line, whose
- * process peaked at proc_peak bytes. True when it fires, with its Laplace
- * likelihood and growth velocity (MB/s). */
+ * process peaked at proc_peak bytes. It reads growth, as the other memory
+ * fields do: rises of the held level (n_mallocs: the samples in them) and
+ * give-backs (frees that lowered it), so churn freed at once neither makes
+ * nor hides a leak. True when it fires, with its Laplace likelihood and
+ * growth velocity (MB/s). */
 static bool leak_of(const tbl_mem_t *m, const pmem_t *proc, double *likelihood, double *velocity)
 {
     uint64_t proc_peak = proc ? proc->peak : 0;
-    uint64_t allocs = tbl_rd(&m->n_allocs), frees = tbl_rd(&m->n_frees);
+    uint64_t grows = tbl_rd(&m->n_growth), gives = tbl_rd(&m->n_giveback);
     uint64_t end = tbl_rd(&m->net_end) + tbl_rd(&m->live), peak = tbl_rd(&m->peak);
-    uint64_t first = tbl_rd(&m->first_ns), last = tbl_rd(&m->last_ns);
+    uint64_t first = tbl_rd(&m->first_grow_ns), last = tbl_rd(&m->last_grow_ns);
     uint64_t floor = proc_peak / 100 > RPT_LEAK_MIN_BYTES ? proc_peak / 100 : RPT_LEAK_MIN_BYTES;
-    if (allocs < RPT_LEAK_MIN_ALLOCS || end < floor || last <= first)
+    if (grows < RPT_LEAK_MIN_ALLOCS || end < floor || last <= first)
         return false;
     if ((double)end < 0.9 * (double)peak) /* it gave memory back */
         return false;
-    if ((double)live_at(m, first + (last - first) / 2) > 0.75 * (double)end) /* it stopped growing */
+    if ((double)level_at(m, first + (last - first) / 2) > 0.75 * (double)end) /* it stopped growing */
         return false;
     /* it grew through most of its process's life, not in one burst (a table
-     * built at start-up and kept is no leak, however steadily it grew) */
+     * built at start-up and kept is no leak, however steadily it grew). The
+     * life ends when Python began finalizing: its teardown (seconds, for a
+     * big heap on a loaded machine) is no time the line could grow in. */
     if (proc && proc->start_ns) {
-        uint64_t stop = proc->end_ns ? proc->end_ns : tbl_now_ns();
+        uint64_t stop = proc->final_ns ? proc->final_ns : proc->end_ns ? proc->end_ns : tbl_now_ns();
         if (stop > proc->start_ns && (double)(last - first) < RPT_LEAK_MIN_SPAN * (double)(stop - proc->start_ns))
             return false;
     }
-    double lik = 1.0 - (double)(frees + 1) / (double)(allocs + 2);
+    double lik = 1.0 - (double)(gives + 1) / (double)(grows + 2);
     if (lik < RPT_LEAK_MIN_LIKELIHOOD)
         return false;
     *likelihood = lik;
-    *velocity = ((double)end - (double)tbl_rd(&m->first_live)) / RPT_MIB / ((double)(last - first) / 1e9);
+    *velocity = ((double)end - (double)tbl_rd(&m->first_level)) / RPT_MIB / ((double)(last - first) / 1e9);
     return true;
 }
 
 static const pmem_t *proc_mem(const rctx_t *c, int32_t pid)
 {
-    pmem_t k = {pid, 0, 0, 0};
+    pmem_t k = {pid, 0, 0, 0, 0};
     return c->procs.n ? bsearch(&k, c->procs.v, c->procs.n, sizeof k, cmp_pmem) : NULL;
 }
 
@@ -779,6 +797,8 @@ static void take_proc(const tbl_proc_t *p, void *arg)
     char ver[16];
     snprintf(ver, sizeof ver, "%u.%u", p->pyver >> 24, (p->pyver >> 16) & 0xff);
     json_object_object_add(o, "python", p->pyver ? js(ver) : NULL);
+    const char *exe = p->exe_id ? tbl_str(c->t, p->exe_id, NULL) : NULL;
+    json_object_object_add(o, "executable", exe ? js(exe) : NULL);
     json_object_object_add(o, "start_sec", jd(rel(p->start_ns, c->m->t0_ns)));
     json_object_object_add(o, "end_sec", p->end_ns ? jd(rel(p->end_ns, c->m->t0_ns)) : NULL);
     json_object *code = NULL, *sig = NULL;
@@ -792,14 +812,18 @@ static void take_proc(const tbl_proc_t *p, void *arg)
     json_object_object_add(o, "exit_signal", sig);
     uint64_t cpu = tbl_rd(&p->c.cpu_ns), ru = (p->utime_us + p->stime_us) * 1000u;
     json_object_object_add(o, "cpu_sec", jd((double)(ru > cpu ? ru : cpu) / 1e9));
-    json_object_object_add(o, "python_sec", jd((double)tbl_rd(&p->c.python_ns) / 1e9));
-    json_object_object_add(o, "native_sec", jd((double)tbl_rd(&p->c.native_ns) / 1e9));
-    json_object_object_add(o, "sys_sec", jd((double)tbl_rd(&p->c.sys_ns) / 1e9));
+    bool ran = tbl_rd(&p->ran);
+    uint64_t pre_py = ran ? 0 : tbl_rd(&p->pre_py_ns), pre_nat = ran ? 0 : tbl_rd(&p->pre_nat_ns),
+             pre_sys = ran ? 0 : tbl_rd(&p->pre_sys_ns);
+    json_object_object_add(o, "python_sec", jd((double)(tbl_rd(&p->c.python_ns) + pre_py) / 1e9));
+    json_object_object_add(o, "native_sec", jd((double)(tbl_rd(&p->c.native_ns) + pre_nat) / 1e9));
+    json_object_object_add(o, "sys_sec", jd((double)(tbl_rd(&p->c.sys_ns) + pre_sys) / 1e9));
     json_object_object_add(o, "samples", ji((int64_t)tbl_rd(&p->c.samples)));
     json_object_object_add(o, "records_written", ji((int64_t)p->written));
     json_object_object_add(o, "records_dropped", ji((int64_t)p->dropped));
     json_object_object_add(o, "records_torn", ji((int64_t)p->torn));
-    json_object_object_add(o, "unattributed_sec", jd((double)tbl_rd(&p->unattributed_ns) / 1e9));
+    json_object_object_add(o, "unattributed_sec",
+                           jd((double)(tbl_rd(&p->unattributed_ns) + pre_py + pre_nat + pre_sys) / 1e9));
     json_object_object_add(o, "unattributed_samples", ji((int64_t)tbl_rd(&p->unattributed_samples)));
     json_object_object_add(o, "held_samples", ji((int64_t)tbl_rd(&p->held_samples)));
     json_object_object_add(o, "interpreter_sec", jd((double)tbl_rd(&p->interpreter_ns) / 1e9));
@@ -871,7 +895,7 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
                 .total = tot.all,
                 .ncpus = m->ncpus,
                 .elapsed = rel(m->end_ns, m->t0_ns),
-                .volume = ms.volume,
+                .growth = ms.growth,
                 .reduced = m->reduced,
                 .leaks = !m->no_leaks,
                 .cpu_threshold = m->cpu_percent_threshold,
@@ -907,10 +931,11 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
         uint64_t ftotal = 0, fvol = 0, fallocs = 0;
         for (; j < lines.n && lines.v[j].file_id == lines.v[i].file_id; j++) {
             ftotal += row_total(&lines.v[j]);
-            fvol += lines.v[j].mem ? tbl_rd(&lines.v[j].mem->volume) : 0;
-            fallocs += lines.v[j].mem ? tbl_rd(&lines.v[j].mem->n_allocs) : 0;
+            fvol += lines.v[j].mem ? tbl_rd(&lines.v[j].mem->growth) : 0;
+            fallocs += lines.v[j].mem ? tbl_rd(&lines.v[j].mem->n_growth) : 0;
         }
-        /* as in Scalene: enough of the time, or enough allocated */
+        /* as in Scalene: enough of the time, or enough allocated (growth:
+         * n_malloc_mb) */
         bool keep = (ftotal > 0 && pct(ftotal, tot.all) >= m->cpu_percent_threshold) ||
                     (fvol >= RPT_FILE_MIN_MALLOC && fallocs >= c.malloc_threshold);
         if (c.nprof)
@@ -997,6 +1022,7 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
     json_object_object_add(me, "gpu_samples_lost", ji(gs ? (int64_t)gs->lost : 0));
     free(gs);
     json_object_object_add(me, "python", js(m->python));
+    json_object_object_add(me, "python_version", m->python_version ? js(m->python_version) : NULL);
     json_object_object_add(me, "stacks", json_object_new_boolean(m->stacks));
     json_object_object_add(me, "native_stacks", json_object_new_boolean(m->native));
     json_object_object_add(me, "stack_samples_lost", ji((int64_t)stk_lost(tbl_stk(t))));
@@ -1043,6 +1069,27 @@ static void count_proc(const tbl_proc_t *p, void *arg)
     s->dropped += p->dropped + p->torn;
 }
 
+/* A process whose interpreter the runtime cannot read (a child started
+ * with another Python; the program's own is checked before it runs): it
+ * has no samples, and the summary says why rather than leave it unsaid. */
+static void say_unreadable(const tbl_proc_t *p, void *arg)
+{
+    FILE **out = arg;
+    if (p->pyver == 0 || (p->pyver >= REC_PY_MIN_HEX && p->pyver <= REC_PY_MAX_HEX))
+        return;
+    unsigned a = REC_PY_MIN_HEX >> 24, b = (REC_PY_MIN_HEX >> 16) & 0xff;
+    unsigned c = REC_PY_MAX_HEX >> 24, d = (REC_PY_MAX_HEX >> 16) & 0xff;
+    char ok[32];
+    if (a == c && b == d)
+        snprintf(ok, sizeof ok, "%u.%u", a, b);
+    else
+        snprintf(ok, sizeof ok, "%u.%u to %u.%u", a, b, c, d);
+    fprintf(out[0], "scalene: process %d ran Python %u.%u, which scalene cannot profile (it profiles CPython %s): "
+                    "it has no samples\n",
+            (int)p->pid, p->pyver >> 24, (p->pyver >> 16) & 0xff, ok);
+    out[1] = out[0]; /* non-NULL: at least one */
+}
+
 static void add_gpu_ns(const tbl_proc_t *p, void *arg) { *(uint64_t *)arg += tbl_rd(&p->g.util_ns); }
 
 void rpt_summary(tbl_t *t, const rpt_meta_t *m, const char *path, FILE *out)
@@ -1053,8 +1100,11 @@ void rpt_summary(tbl_t *t, const rpt_meta_t *m, const char *path, FILE *out)
     tbl_each_proc(t, count_proc, &sc);
     fprintf(out, "scalene: profile written to %s (%d process%s, %.2f s elapsed, %llu records dropped)\n", path,
             sc.nproc, sc.nproc == 1 ? "" : "es", rel(m->end_ns, m->t0_ns), (unsigned long long)sc.dropped);
+    FILE *un[2] = {out, NULL};
+    tbl_each_proc(t, say_unreadable, un);
     if (tot.all == 0) {
-        fprintf(out, "scalene: no samples: the program did not run for long enough to profile\n");
+        if (!un[1])
+            fprintf(out, "scalene: no samples: the program did not run for long enough to profile\n");
         return;
     }
     fprintf(out, "scalene: time %.2f s: Python %.1f%%, native %.1f%%, system %.1f%%\n", (double)tot.all / 1e9,

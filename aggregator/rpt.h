@@ -20,7 +20,8 @@ typedef struct rpt_meta {
     const char *entrypoint_dir; /* the script's directory ("" for -m) */
     char *const *args;          /* the program's arguments */
     int nargs;
-    const char *python;         /* interpreter path */
+    const char *python;         /* interpreter path, as run */
+    const char *python_version; /* its version, "3.11.7" */
     double start_epoch;         /* time() at start */
     uint64_t t0_ns, end_ns;     /* CLOCK_MONOTONIC start and end */
     int32_t main_pid;

@@ -76,6 +76,14 @@ typedef struct mem_node {
     tbl_mem_t m;
     struct mem_node *next;   /* writer-private: the next block of the same process */
     struct mem_node *merged; /* writer-private: the merged block of the same row; NULL in merged blocks */
+    /* writer-private, per-process blocks only: the rise of live above the
+     * level that has not held TBL_HOLD_NS yet (docs/MEMORY.md "Growth") */
+    bool line;         /* a line row: its growth counts in the run's total */
+    bool pend;         /* live rose above the level at pend_ns ... */
+    uint64_t pend_ns;  /* ... (ns since t0) */
+    uint64_t pend_min; /* ... and has been at least this since then */
+    int64_t pn;        /* allocation samples, net of frees, since the level was last set */
+    int64_t pn_mark;   /* of them, those in pend_min */
 } mem_node_t;
 
 typedef struct line_row {
@@ -115,7 +123,6 @@ typedef struct proc_row {
     uint64_t native_live; /* live memory of sites with no Python frame (no row) */
     uint64_t outside_live; /* live memory of sites out of scope (no row, as for CPU) */
     proc_gpu_t *gpu;       /* NULL until GPU use or a main-thread record with GPU on */
-    bool ran;              /* a CPU sample landed in profile scope: the program's first line has run */
 } proc_row_t;
 typedef struct thread_row {
     struct cds_lfht_node node;
@@ -127,6 +134,7 @@ struct tbl {
     struct cds_lfht *mlines, *mfuncs; /* merged memory rows, pid 0 */
     tbl_msum_t m; /* the run's memory: written by the drain with MW(), read by tbl_mem_summary */
     uint64_t t0_ns;
+    uint64_t window; /* writer-private: the allocation sampling window (bytes) */
     uint64_t rng; /* writer-private: reservoir sampling */
     int32_t main_pid; /* the program's first process: uatomic_set by tbl_set_main, read by the drain */
     /* writer-private GPU state: on after the first poll, which covered
@@ -168,6 +176,7 @@ tbl_t *tbl_new(uint64_t t0_ns)
     t->mfuncs = ht();
     t->stk = stk_new();
     t->t0_ns = t0_ns;
+    t->window = 1048576ull; /* AGG_ALLOC_WINDOW_DEFAULT until tbl_mem_window says */
     t->rng = 0x2545f4914f6cdd1dull;
     if (!t->strs || !t->lines || !t->funcs || !t->procs || !t->threads || !t->mlines || !t->mfuncs || !t->stk) {
         tbl_free(t);
@@ -176,6 +185,8 @@ tbl_t *tbl_new(uint64_t t0_ns)
     }
     return t;
 }
+
+void tbl_mem_window(tbl_t *t, uint64_t window) { t->window = window; }
 
 #define FREE_ALL(h, type, extra)                                                                   \
     if (h) {                                                                                       \
@@ -528,12 +539,22 @@ static void ingest_cpu(tbl_t *t, int32_t pid, const rec_t *r)
      * ran its first line of the program (site, runpy, a spawned child's
      * bootstrap): the interpreter starting up or shutting down. */
     bool in_scope = !(r->h.flags & (REC_F_OUTSIDE | REC_F_NOFRAME));
-    if (p && in_scope)
-        p->ran = true;
-    if ((r->h.flags & REC_F_MAIN) && !other &&
-        ((r->h.flags & REC_F_NOFRAME) || (p && !p->ran && !in_scope))) {
+    if (p && in_scope && !uatomic_read(&p->v.ran)) {
+        /* what ran before is start-up after all */
+        uatomic_add(&p->v.interpreter_ns, p->v.pre_py_ns + p->v.pre_nat_ns + p->v.pre_sys_ns);
+        uatomic_set(&p->v.ran, 1);
+    }
+    if ((r->h.flags & REC_F_MAIN) && !other && (r->h.flags & REC_F_NOFRAME)) {
         if (p)
             uatomic_add(&p->v.interpreter_ns, py + nat + sys);
+        return;
+    }
+    if (p && (r->h.flags & REC_F_MAIN) && !other && !in_scope && !uatomic_read(&p->v.ran)) {
+        /* start-up, unless the process never runs a line in scope (a scope
+         * that holds none of its files): rpt counts it then */
+        uatomic_add(&p->v.pre_py_ns, py);
+        uatomic_add(&p->v.pre_nat_ns, nat);
+        uatomic_add(&p->v.pre_sys_ns, sys);
         return;
     }
     if (p)
@@ -580,67 +601,115 @@ static void pt_set(tbl_series_t *s, uint64_t i, uint64_t t_ns, uint64_t bytes)
     MW(s->p[i].bytes, bytes);
 }
 
-/* Halves a full series: keeps its first point, then greedily the points at
- * least the new stride (twice the old, and at least span / (TBL_POINTS/2))
- * after the last kept one, then the latest point. The kept points stay
- * spread over the whole span; the series never holds only its start.
- * Returns the new count. */
-static uint64_t series_thin(tbl_series_t *s)
+/* Publishes the count: the points are written before they are counted.
+ * release: pairs with the acquire in tbl_series_read (a reader that saw an
+ * older count may read points being moved: it sorts and dedups them). */
+static void series_publish(tbl_series_t *s, uint64_t n) { __atomic_store_n(&s->n, n, __ATOMIC_RELEASE); }
+
+/* The bucket of time t: buckets are stride ns wide from the first point. */
+static uint64_t bucket(const tbl_series_t *s, uint64_t t)
 {
-    uint64_t n = s->n, span = s->p[n - 1].t_ns - s->p[0].t_ns;
-    uint64_t stride = span / (TBL_POINTS / 2);
-    if (stride < 2 * s->stride)
-        stride = 2 * s->stride;
-    if (stride == 0)
-        stride = 1;
-    uint64_t j = 1;
-    for (uint64_t i = 1; i + 1 < n; i++)
-        if (s->p[i].t_ns - s->p[j - 1].t_ns >= stride) {
-            pt_set(s, j, s->p[i].t_ns, s->p[i].bytes);
-            j++;
-        }
-    pt_set(s, j, s->p[n - 1].t_ns, s->p[n - 1].bytes);
-    j++;
-    s->stride = stride;
-    /* release: pairs with the acquire in tbl_series_read (a reader that saw
-     * the old count reads points being moved: it sorts and dedups them) */
-    __atomic_store_n(&s->n, j, __ATOMIC_RELEASE);
-    return j;
+    return s->stride ? (t - s->p[0].t_ns) / s->stride : t - s->p[0].t_ns;
 }
 
-/* Appends [when, bytes]. The last point floats: while it lies less than a
- * stride after its predecessor it is replaced by the newest value, so the
- * series always ends with the latest value and settled points are at least
- * a stride apart. */
+/* Writes the points of c[0..m) (time-sorted) flagged in keep from index at;
+ * returns the index after them. */
+static uint64_t put_kept(tbl_series_t *s, uint64_t at, const tbl_point_t *c, const bool *keep, size_t m)
+{
+    for (size_t i = 0; i < m; i++)
+        if (keep[i])
+            pt_set(s, at++, c[i].t_ns, c[i].bytes);
+    return at;
+}
+
+/* Flags the lowest and the highest of c[0..m) (the first of equals). */
+static void flag_extremes(const tbl_point_t *c, size_t m, bool *keep)
+{
+    size_t lo = 0, hi = 0;
+    for (size_t i = 1; i < m; i++) {
+        if (c[i].bytes < c[lo].bytes)
+            lo = i;
+        if (c[i].bytes > c[hi].bytes)
+            hi = i;
+    }
+    keep[lo] = keep[hi] = true;
+}
+
+/* Thins a full series (issue 11): re-cuts it into buckets at least twice as
+ * wide as before and at most TBL_POINTS/4 over its span, each keeping its
+ * lowest and highest point; the first point and the last stay. So a peak or
+ * a trough is never thinned away in favour of points near it, and the
+ * series stays spread over its whole span with at most ~TBL_POINTS/2 + 4
+ * points. */
+static void series_thin(tbl_series_t *s)
+{
+    uint64_t n = s->n, span = s->p[n - 1].t_ns - s->p[0].t_ns;
+    uint64_t stride = span / (TBL_POINTS / 4) + 1;
+    if (stride < 2 * s->stride)
+        stride = 2 * s->stride;
+    s->stride = stride;
+    uint64_t j = 1, open = 1; /* p[0] stays: the buckets' origin */
+    for (uint64_t i = 1; i < n;) {
+        uint64_t b = bucket(s, s->p[i].t_ns), e = i;
+        while (e < n && bucket(s, s->p[e].t_ns) == b)
+            e++;
+        /* copy the group out first: its kept points move down over it */
+        tbl_point_t c[TBL_POINTS];
+        bool keep[TBL_POINTS] = {false};
+        size_t m = (size_t)(e - i);
+        memcpy(c, &s->p[i], m * sizeof *c);
+        flag_extremes(c, m, keep);
+        if (e == n)
+            keep[m - 1] = true; /* the latest value */
+        open = j;
+        j = put_kept(s, j, c, keep, m);
+        i = e;
+    }
+    s->open = open;
+    series_publish(s, j);
+}
+
+/* Appends [when, bytes]. Within the last (open) bucket, the point replaces
+ * those that are neither the bucket's lowest nor its highest: a bucket
+ * holds at most its lowest, its highest and its latest point, so the series
+ * always ends with the latest value and no extreme is overwritten. */
 static void series_add(tbl_series_t *s, uint64_t when, uint64_t bytes)
 {
     uint64_t n = s->n;
-    /* records reach us in drain order (process after process), not time order */
-    if (n > 0 && when < s->p[n - 1].t_ns)
-        when = s->p[n - 1].t_ns;
-    if (n >= 2 && s->p[n - 1].t_ns - s->p[n - 2].t_ns < s->stride) {
-        pt_set(s, n - 1, when, bytes);
+    if (n == 0) {
+        pt_set(s, 0, when, bytes);
+        s->open = 1;
+        series_publish(s, 1);
         return;
     }
-    if (n == TBL_POINTS)
-        n = series_thin(s);
-    pt_set(s, n, when, bytes);
-    /* release: the point is written before it is counted; pairs with the
-     * acquire in tbl_series_read */
-    __atomic_store_n(&s->n, n + 1, __ATOMIC_RELEASE);
+    /* records reach us in drain order (process after process), not time order */
+    if (when < s->p[n - 1].t_ns)
+        when = s->p[n - 1].t_ns;
+    if (s->open < n && bucket(s, s->p[s->open].t_ns) != bucket(s, when)) {
+        s->open = n; /* the open bucket closes with its (at most 3) points */
+    }
+    if (n == TBL_POINTS) {
+        /* full: the new point may need a slot even within the open bucket */
+        series_thin(s);
+        n = s->n;
+        if (bucket(s, s->p[s->open].t_ns) != bucket(s, when))
+            s->open = n;
+    }
+    tbl_point_t c[4];
+    bool keep[4] = {false};
+    size_t m = (size_t)(n - s->open);
+    memcpy(c, &s->p[s->open], m * sizeof *c);
+    c[m++] = (tbl_point_t){when, bytes};
+    flag_extremes(c, m, keep);
+    keep[m - 1] = true;
+    series_publish(s, put_kept(s, s->open, c, keep, m));
 }
 
-/* After a sample changed m->live: its peak, average and timeline. */
-static void mem_sampled(tbl_mem_t *m, uint64_t when)
+/* After a sample: the row's level (KiB) enters its average. */
+static void mem_sampled(tbl_mem_t *m)
 {
-    uint64_t live = m->live;
-    if (live > m->peak) {
-        MW(m->peak, live);
-        MW(m->peak_ns, when);
-    }
-    MW(m->live_kib_sum, m->live_kib_sum + (live >> 10));
+    MW(m->live_kib_sum, m->live_kib_sum + (m->level >> 10));
     MW(m->n_live, m->n_live + 1);
-    series_add(&m->tl, when, live);
 }
 
 static void mem_alloc(tbl_mem_t *m, uint64_t when, uint64_t w, uint64_t vol, bool py)
@@ -653,17 +722,15 @@ static void mem_alloc(tbl_mem_t *m, uint64_t when, uint64_t w, uint64_t vol, boo
     }
     MW(m->live, m->live + w);
     MW(m->n_allocs, m->n_allocs + 1);
-    if (m->n_allocs == 1) {
+    if (m->n_allocs == 1)
         MW(m->first_ns, when);
-        MW(m->first_live, m->live);
-    }
-    MW(m->last_ns, when);
-    mem_sampled(m, when);
+    if (when > m->last_ns)
+        MW(m->last_ns, when);
 }
 
 /* A free of weight w whose live decrease is d (<= w: clamped by the
  * per-process block, so a merged block loses exactly what its part lost). */
-static void mem_free(tbl_mem_t *m, uint64_t when, uint64_t d, uint64_t w, bool move)
+static void mem_free(tbl_mem_t *m, uint64_t d, uint64_t w, bool move)
 {
     if (move) {
         MW(m->moved_bytes, m->moved_bytes + w);
@@ -672,7 +739,202 @@ static void mem_free(tbl_mem_t *m, uint64_t when, uint64_t d, uint64_t w, bool m
         MW(m->n_frees, m->n_frees + 1);
     }
     MW(m->live, m->live - min_u64(d, m->live));
-    mem_sampled(m, when);
+}
+
+/* ---- growth (writer; docs/MEMORY.md "Growth") ----
+ *
+ * Scalene's threshold sampler records a line only when the memory it holds
+ * has grown (or shrunk) by a window since its last record: churn that is
+ * freed at once never shows, an allocation that is kept does. Our samples
+ * are Poisson by bytes, so a line that churns small objects gets samples of
+ * one window each, freed microseconds later. A per-process row therefore
+ * keeps a held `level`: it follows live down at once (a free that lowers it
+ * is a give-back), and up only by what has held: the lowest live since the
+ * rise began, once TBL_HOLD_NS have passed (checked at the row's next
+ * record, at the process's RSS marks, every ~100 ms, and at its end, where
+ * what it still holds counts), or
+ * at once for one sample of a big block (big_block: Scalene counts it too,
+ * however short-lived). The rises of the level are the row's growth
+ * (n_malloc_mb); the merged row and the run's total take the same rises.
+ * A realloc's move does not lower the level: the new block follows. */
+
+enum { H_ALLOC, H_FREE, H_MOVE };
+
+/* Whether an allocation sample of weight w is one big block: more than two
+ * windows, and not k windows for a small k: a block smaller than the window
+ * stands for k windows when the countdown crossed zero k times in it, which
+ * for a block near the window's size happens often for k = 2 or 3 (more
+ * than 8 times: ~1e-4). A big block whose size is such a multiple exactly
+ * is taken for small ones: it is growth if it holds TBL_HOLD_NS. */
+static bool big_block(const tbl_t *t, uint64_t w)
+{
+    uint64_t win = t->window ? t->window : 1;
+    return w > 2 * win && (w % win != 0 || w / win > 8);
+}
+
+/* The level of m changed at time at: its peak and timeline. */
+static void level_point(tbl_mem_t *m, uint64_t at)
+{
+    if (m->level > m->peak) {
+        MW(m->peak, m->level);
+        MW(m->peak_ns, at);
+    }
+    series_add(&m->tl, at, m->level);
+}
+
+static void grow_one(tbl_mem_t *m, uint64_t g, uint64_t k, uint64_t at)
+{
+    bool first = m->growth == 0;
+    MW(m->level, m->level + g);
+    MW(m->growth, m->growth + g);
+    MW(m->n_growth, m->n_growth + k);
+    if (first) {
+        MW(m->first_grow_ns, at);
+        MW(m->first_level, m->level);
+    }
+    if (at > m->last_grow_ns)
+        MW(m->last_grow_ns, at);
+    level_point(m, at);
+}
+
+/* n's level rises by g at time at: growth standing for k samples (>= 1). */
+static void grow(tbl_t *t, mem_node_t *n, uint64_t g, int64_t k, uint64_t at)
+{
+    if (!g)
+        return;
+    uint64_t cnt = k > 0 ? (uint64_t)k : 1;
+    grow_one(&n->m, g, cnt, at);
+    grow_one(&n->merged->m, g, cnt, at);
+    if (n->line)
+        MW(t->m.growth, t->m.growth + g);
+}
+
+/* n's level falls to v (< level) at time at; a give-back when its process
+ * freed it (not when the process ended). */
+static void lower(mem_node_t *n, uint64_t v, uint64_t at, bool giveback, bool point)
+{
+    tbl_mem_t *m = &n->m, *mg = &n->merged->m;
+    uint64_t d = m->level - v;
+    MW(m->level, v);
+    MW(mg->level, mg->level - min_u64(d, mg->level));
+    if (giveback) {
+        MW(m->n_giveback, m->n_giveback + 1);
+        MW(mg->n_giveback, mg->n_giveback + 1);
+    }
+    if (point) {
+        level_point(m, at);
+        level_point(mg, at);
+    }
+}
+
+static void unpend(mem_node_t *n)
+{
+    n->pend = false;
+    n->pn = n->pn_mark = 0;
+}
+
+/* Before a record at `when` changes n's live: a rise that has held
+ * TBL_HOLD_NS by now is growth (the lowest live since it began); what rose
+ * after its start begins a new rise now. */
+static void hold_check(tbl_t *t, mem_node_t *n, uint64_t when)
+{
+    tbl_mem_t *m = &n->m;
+    if (!n->pend || when < n->pend_ns || when - n->pend_ns < TBL_HOLD_NS)
+        return;
+    if (n->pend_min > m->level)
+        grow(t, n, n->pend_min - m->level, n->pn_mark, n->pend_ns);
+    n->pn -= n->pn_mark;
+    if (m->live > m->level) {
+        n->pend_ns = when;
+        n->pend_min = m->live;
+        n->pn_mark = n->pn;
+    } else {
+        unpend(n);
+    }
+}
+
+/* After a record changed n's live: an allocation of weight w, a free, or a
+ * realloc's move. */
+static void hold_after(tbl_t *t, mem_node_t *n, uint64_t when, uint64_t w, int what)
+{
+    tbl_mem_t *m = &n->m;
+    if (what == H_ALLOC)
+        n->pn++;
+    else if (what == H_FREE && n->pn > 0)
+        n->pn--;
+    if (what == H_MOVE)
+        return; /* the new block follows at once: the level waits for it */
+    if (m->live <= m->level) {
+        if (m->live < m->level)
+            lower(n, m->live, when, true, true);
+        unpend(n);
+        return;
+    }
+    if (what == H_ALLOC && big_block(t, w)) {
+        /* one big block: growth at once, whatever it lives */
+        uint64_t g = min_u64(w, m->live - m->level);
+        n->pn--;
+        grow(t, n, g, 1, when);
+        if (!n->pend || m->live <= m->level)
+            unpend(n);
+        else
+            n->pend_min += g; /* it is in every live value from now on */
+        return;
+    }
+    if (!n->pend) {
+        n->pend = true;
+        n->pend_ns = when;
+        n->pend_min = m->live;
+        n->pn_mark = n->pn;
+    } else if (m->live < n->pend_min) {
+        n->pend_min = m->live;
+        if (n->pn < n->pn_mark)
+            n->pn_mark = n->pn;
+    }
+}
+
+/* n's process finalized or ended: what it still holds was held to the end
+ * and is growth (the part that held since the rise began at its start, the
+ * rest at the row's last allocation sample). */
+static void hold_end(tbl_t *t, mem_node_t *n, uint64_t when)
+{
+    tbl_mem_t *m = &n->m;
+    if (n->pend && n->pend_min > m->level && m->live > m->level) {
+        grow(t, n, min_u64(n->pend_min, m->live) - m->level, n->pn_mark, n->pend_ns);
+        n->pn -= n->pn_mark;
+    }
+    if (m->live > m->level) {
+        uint64_t at = n->pend && n->pend_ns > m->last_ns ? n->pend_ns : m->last_ns;
+        grow(t, n, m->live - m->level, n->pn, at);
+    } else if (m->live < m->level) {
+        lower(n, m->live, when, false, true); /* a realloc shrank the block last */
+    }
+    unpend(n);
+}
+
+/* A sample of weight w (volume vol) allocated at row n at `when`. */
+static void row_alloc(tbl_t *t, mem_node_t *n, uint64_t when, uint64_t w, uint64_t vol, bool py)
+{
+    hold_check(t, n, when);
+    mem_alloc(&n->m, when, w, vol, py);
+    mem_alloc(&n->merged->m, when, w, vol, py);
+    hold_after(t, n, when, w, H_ALLOC);
+    mem_sampled(&n->m);
+    mem_sampled(&n->merged->m);
+}
+
+/* A free (or realloc move) of weight w of a block row n allocated; returns
+ * the row's live decrease. */
+static uint64_t row_free(tbl_t *t, mem_node_t *n, uint64_t when, uint64_t w, bool move)
+{
+    hold_check(t, n, when);
+    uint64_t d = min_u64(w, n->m.live);
+    mem_free(&n->m, d, w, move);
+    mem_free(&n->merged->m, d, w, move);
+    hold_after(t, n, when, w, move ? H_MOVE : H_FREE);
+    mem_sampled(&n->m);
+    mem_sampled(&n->merged->m);
+    return d;
 }
 
 static mem_node_t *node_new(tbl_mem_t **slot, mem_node_t *merged)
@@ -716,7 +978,10 @@ static mem_node_t *line_node(tbl_t *t, proc_row_t *p, uint64_t file, uint32_t li
     if (!l || l->v.mem)
         return l ? (mem_node_t *)l->v.mem : NULL;
     line_row_t *ml = line_row_in(t->mlines, 0, file, line);
-    return ml ? proc_node(p, &l->v.mem, &ml->v.mem) : NULL;
+    mem_node_t *n = ml ? proc_node(p, &l->v.mem, &ml->v.mem) : NULL;
+    if (n)
+        n->line = true;
+    return n;
 }
 
 static mem_node_t *func_node(tbl_t *t, proc_row_t *p, uint64_t file, uint64_t func, uint32_t fline)
@@ -766,6 +1031,10 @@ static void proc_retire(tbl_t *t, proc_row_t *p, uint64_t when)
     if (pm->state == TBL_MEM_GONE)
         return;
     for (mem_node_t *n = p->mem; n; n = n->next) {
+        if (pm->state == TBL_MEM_ACTIVE)
+            hold_end(t, n, when);
+        if (n->m.level)
+            lower(n, 0, when, false, false); /* it leaves the merged level; its own timeline ends as it was */
         uint64_t live = n->m.live;
         if (!live)
             continue;
@@ -795,6 +1064,11 @@ static void ingest_mem(tbl_t *t, int32_t pid, const rec_t *r)
     uint64_t when = since_t0(t, r->h.t_ns), w = r->u.mem.bytes;
     unsigned fl = r->h.flags;
     if (fl & REC_M_RSS) {
+        /* the process's coarse clock (every ~100 ms): rises that have held
+         * by now are growth, also on rows that got no record since */
+        if (pm->state == TBL_MEM_ACTIVE)
+            for (mem_node_t *n = p->mem; n; n = n->next)
+                hold_check(t, n, when);
         MW(pm->rss, w);
         if (w > pm->rss_peak)
             MW(pm->rss_peak, w);
@@ -803,9 +1077,14 @@ static void ingest_mem(tbl_t *t, int32_t pid, const rec_t *r)
         return;
     }
     if (fl & REC_M_FINAL) {
-        /* relaxed: read by reports only */
-        if (pm->state == TBL_MEM_ACTIVE)
+        if (pm->state == TBL_MEM_ACTIVE) {
+            /* what the rows hold now they hold to the end: growth */
+            for (mem_node_t *n = p->mem; n; n = n->next)
+                hold_end(t, n, when);
+            MW(pm->final_ns, r->h.t_ns);
+            /* relaxed: read by reports only */
             __atomic_store_n(&pm->state, TBL_MEM_FINAL, __ATOMIC_RELAXED);
+        }
         return;
     }
     if (pm->state != TBL_MEM_ACTIVE)
@@ -824,14 +1103,10 @@ static void ingest_mem(tbl_t *t, int32_t pid, const rec_t *r)
     }
     if (!(fl & REC_M_FREE)) {
         uint64_t vol = r->u.mem.volume;
-        if (ln) {
-            mem_alloc(&ln->m, when, w, vol, py);
-            mem_alloc(&ln->merged->m, when, w, vol, py);
-        }
-        if (fn) {
-            mem_alloc(&fn->m, when, w, vol, py);
-            mem_alloc(&fn->merged->m, when, w, vol, py);
-        }
+        if (ln)
+            row_alloc(t, ln, when, w, vol, py);
+        if (fn)
+            row_alloc(t, fn, when, w, vol, py);
         if (noframe)
             p->native_live += w;
         else if (outside)
@@ -860,9 +1135,7 @@ static void ingest_mem(tbl_t *t, int32_t pid, const rec_t *r)
     bool move = fl & REC_M_MOVE;
     uint64_t d = 0;
     if (ln) {
-        d = min_u64(w, ln->m.live);
-        mem_free(&ln->m, when, d, w, move);
-        mem_free(&ln->merged->m, when, d, w, move);
+        d = row_free(t, ln, when, w, move);
     } else if (noframe) {
         d = min_u64(w, p->native_live);
         p->native_live -= d;
@@ -870,11 +1143,8 @@ static void ingest_mem(tbl_t *t, int32_t pid, const rec_t *r)
         d = min_u64(w, p->outside_live);
         p->outside_live -= d;
     }
-    if (fn) {
-        uint64_t fd = min_u64(w, fn->m.live);
-        mem_free(&fn->m, when, fd, w, move);
-        mem_free(&fn->merged->m, when, fd, w, move);
-    }
+    if (fn)
+        row_free(t, fn, when, w, move);
     if (!move)
         MW(pm->n_frees, pm->n_frees + 1);
     d = min_u64(d, pm->live);
@@ -933,6 +1203,7 @@ void tbl_ingest(tbl_t *t, int32_t pid, const rec_t *r)
         /* A start after an earlier one is an execve: the old image's memory
          * is gone (its rows keep it as their net at end). */
         proc_retire(t, p, since_t0(t, r->h.t_ns));
+        MW(p->v.m.final_ns, 0); /* the new image has not finalized */
         __atomic_store_n(&p->v.m.state, TBL_MEM_ACTIVE, __ATOMIC_RELAXED); /* relaxed: read by reports only */
         /* A forked child's first start record is followed by another after
          * execve (same pid): the later one names the program it became. */
@@ -1006,6 +1277,32 @@ void tbl_slot_stats(tbl_t *t, int32_t pid, const ring_slot_info_t *info)
         uatomic_set(&p->v.torn, info->torn);
     }
     rcu_read_unlock();
+}
+
+void tbl_proc_exe(tbl_t *t, int32_t pid, const char *path)
+{
+    proc_row_t *p = proc_row(t, pid);
+    if (!p)
+        return;
+    /* the text goes in as the runtime's REC_STR chunks would bring it, so
+     * it is published (and cut) exactly like every other string */
+    size_t n = strnlen(path, REC_STR_MAX);
+    rec_t r;
+    memset(&r, 0, sizeof r);
+    r.h.kind = REC_STR;
+    r.u.str.id = rec_str_id(path, n);
+    r.u.str.total = (uint16_t)n;
+    size_t off = 0;
+    do {
+        size_t k = n - off < REC_STR_CHUNK ? n - off : REC_STR_CHUNK;
+        r.u.str.off = (uint16_t)off;
+        r.u.str.n = (uint8_t)k;
+        memset(r.u.str.text, 0, sizeof r.u.str.text);
+        memcpy(r.u.str.text, path + off, k);
+        ingest_str(t, &r);
+        off += k;
+    } while (off < n);
+    uatomic_set(&p->v.exe_id, r.u.str.id);
 }
 
 void tbl_proc_end(tbl_t *t, int32_t pid, bool has_status, int status, uint64_t now_ns)
@@ -1125,6 +1422,7 @@ void tbl_mem_summary(tbl_t *t, tbl_msum_t *out)
     /* relaxed: a snapshot of a value written by the drain (MW) */
     out->peak_line = __atomic_load_n(&g->peak_line, __ATOMIC_RELAXED);
     out->volume = tbl_rd(&g->volume);
+    out->growth = tbl_rd(&g->growth);
     out->py_volume = tbl_rd(&g->py_volume);
     out->noframe_volume = tbl_rd(&g->noframe_volume);
     out->copy_bytes = tbl_rd(&g->copy_bytes);

@@ -11,6 +11,9 @@
  * live memory of the processes alive at the same time, so their peak is the
  * peak of the sum. A process's live memory leaves the run's footprint when
  * the drain sees the last of its records (REC_PROC_EXIT, or tbl_proc_gone).
+ * Issue 11: a row's growth (Scalene's n_malloc_mb) counts the rises of its
+ * held level, not the samples' gross volume (TBL_HOLD_NS), and timelines
+ * keep their peaks and troughs when thinned (tbl_series_t).
  *
  * GPU (issue 7, docs/GPU.md): the drain hands over each NVML poll
  * (tbl_gpu_use per pid, then tbl_gpu_upto); a main-thread CPU sample is
@@ -30,23 +33,36 @@
 #define TBL_TIMES 100 /* sample times kept per row (reservoir) */
 #define TBL_POINTS 100 /* timeline points kept per memory timeline */
 
-/* A bounded timeline of [ns since t0, bytes], spread evenly over time: when
- * full, the writer thins it to half with twice the spacing, so it always
- * covers the whole span (not just its start). Its last point is the latest
- * value. Written by the drain (uatomic_set; n last, after a write barrier),
- * read with tbl_series_read, which returns the points time-sorted. */
+/* A bounded timeline of [ns since t0, bytes] that keeps its peaks and troughs
+ * (issue 11): time is cut into buckets of `stride` ns from the first point;
+ * a closed bucket keeps at most its lowest, its highest and its last point,
+ * and when the series is full it is re-cut into buckets at least twice as
+ * wide (at most TBL_POINTS/4 over its span), each keeping its lowest and
+ * highest point. The first point and the latest value always stay, and the
+ * highest and lowest value ever added survive every thinning. Written by
+ * the drain (relaxed stores; n last, with a release store), read with
+ * tbl_series_read, which returns the points time-sorted. */
 typedef struct tbl_point {
     uint64_t t_ns, bytes;
 } tbl_point_t;
 typedef struct tbl_series {
     uint64_t n;      /* points in use, <= TBL_POINTS */
-    uint64_t stride; /* writer-private: least spacing of settled points, ns */
+    uint64_t stride; /* writer-private: bucket width, ns (0: a bucket per distinct time) */
+    uint64_t open;   /* writer-private: index of the first point of the last (open) bucket */
     tbl_point_t p[TBL_POINTS];
 } tbl_series_t;
 
+/* Growth (issue 11, docs/MEMORY.md "Growth"): Scalene's n_malloc_mb counts a
+ * line's net growth, not its gross volume. A row's held `level` follows its
+ * live memory down at once, and up only for rises that last: a rise is
+ * counted once it has held TBL_HOLD_NS, or at once for one allocation sample
+ * of more than 2 allocation windows (a big block, as Scalene's threshold
+ * sampler would), or when its process ends holding it. */
+#define TBL_HOLD_NS 100000000ull /* 100 ms: a rise held this long is growth */
+
 /* Memory counters of one line or function row (one process's, or merged over
  * all processes). Bytes are the samples' weights (estimates of real bytes).
- * Written by the drain thread with uatomic_set, read with tbl_rd. */
+ * Written by the drain thread with relaxed stores, read with tbl_rd. */
 typedef struct tbl_mem {
     uint64_t alloc_bytes, py_bytes; /* sum of allocation samples' weights; Python's part */
     uint64_t volume, py_volume;     /* newly requested bytes they stand for; Python's part */
@@ -55,13 +71,18 @@ typedef struct tbl_mem {
     uint64_t freed_bytes;           /* weight credited back by those frees */
     uint64_t moved_bytes;           /* weight credited back by realloc moves */
     uint64_t live;                  /* alloc - freed - moved, clamped at 0 (0 once the process ended) */
-    uint64_t peak, peak_ns;         /* highest live and when (ns since t0) */
-    uint64_t live_kib_sum, n_live;  /* live (KiB) summed after each sample, and their count: the average */
+    uint64_t level;                 /* held level (see TBL_HOLD_NS), <= live but for a realloc's instant; 0 once ended */
+    uint64_t growth;                /* the level's rises summed: n_malloc_mb */
+    uint64_t n_growth;              /* allocation samples (net of frees) in those rises: n_mallocs */
+    uint64_t n_giveback;            /* frees that lowered the level (realloc moves do not) */
+    uint64_t peak, peak_ns;         /* highest level and when (ns since t0) */
+    uint64_t live_kib_sum, n_live;  /* level (KiB) summed after each sample, and their count: the average */
     uint64_t first_ns, last_ns;     /* first and last allocation sample (ns since t0) */
-    uint64_t first_live;            /* live right after the first allocation sample */
+    uint64_t first_grow_ns, last_grow_ns; /* first and last rise of the level (ns since t0) */
+    uint64_t first_level;           /* the level after its first rise */
     uint64_t net_end;               /* live at the end of the processes that ended (FINAL or exit) */
     uint64_t copy_bytes;            /* bytes copied (REC_COPY) */
-    tbl_series_t tl;                /* live over time */
+    tbl_series_t tl;                /* the level over time */
 } tbl_mem_t;
 
 /* Counters of one row. Visible because the report reads them: every field
@@ -115,6 +136,7 @@ typedef struct tbl_pmem {
     uint64_t live, py_live;           /* sampled live memory; Python's part */
     uint64_t peak, peak_ns;           /* highest live and when (ns since t0) */
     uint64_t net_end;                 /* live when it finalized or ended (summed over execs) */
+    uint64_t final_ns;                /* CLOCK_MONOTONIC of its REC_M_FINAL (the last image's); 0: none */
     uint64_t alloc_bytes;             /* weights of its allocation samples */
     uint64_t volume, py_volume;       /* newly requested bytes; Python's part */
     uint64_t noframe_volume;          /* of volume, by threads with no Python frame */
@@ -128,6 +150,7 @@ typedef struct tbl_pmem {
 typedef struct tbl_proc {
     int32_t pid, ppid;
     uint64_t argv_id;
+    uint64_t exe_id;           /* string id of the binary it runs (tbl_proc_exe); 0 if unknown */
     uint64_t start_ns, end_ns; /* CLOCK_MONOTONIC; 0 if unknown */
     uint32_t pyver;
     uint32_t how;    /* 0 exec'd, 1 forked (REC_PROC_START) */
@@ -148,6 +171,10 @@ typedef struct tbl_proc {
      * line). Not the program's time, so in no total, as in Scalene, which
      * profiles from the program's first line to its exit. */
     uint64_t interpreter_ns;
+    /* Main-thread time out of scope before the first sample in scope (ran):
+     * start-up once ran is set, else the process's own time. */
+    uint64_t pre_py_ns, pre_nat_ns, pre_sys_ns;
+    uint64_t ran; /* 0 or 1 */
     tbl_cpu_t c;
     tbl_pmem_t m;
     tbl_gpu_t g;
@@ -169,6 +196,7 @@ typedef struct tbl_msum {
     uint64_t peak_file_id;         /* site of the allocation sample that set it; 0 if none */
     uint32_t peak_line;
     uint64_t volume, py_volume;    /* all allocation samples of all processes */
+    uint64_t growth;               /* growth of all line rows of all processes (tbl_mem_t.growth) */
     uint64_t noframe_volume;       /* of volume, by threads with no Python frame */
     uint64_t copy_bytes;
     uint64_t records;              /* REC_MEM allocation and free samples */
@@ -182,6 +210,11 @@ typedef struct tbl tbl_t;
 tbl_t *tbl_new(uint64_t t0_ns);
 void tbl_free(tbl_t *t);
 
+/* The allocation sampling window (bytes; default AGG's 1 MiB): one sample
+ * of more than twice it is growth at once (TBL_HOLD_NS). Call before the
+ * first record. Context: thread. */
+void tbl_mem_window(tbl_t *t, uint64_t window);
+
 /* Threads that call any tbl_ function must be registered with RCU
  * (rcu_register_thread) for their lifetime. */
 
@@ -191,6 +224,12 @@ void tbl_ingest(tbl_t *t, int32_t pid, const rec_t *r);
 
 /* Slot counters of pid (attempts, drops, torn), replacing earlier values. */
 void tbl_slot_stats(tbl_t *t, int32_t pid, const ring_slot_info_t *info);
+
+/* The binary pid runs, as the kernel names it (/proc/<pid>/exe, read by
+ * the drain when it meets the process's REC_PROC_START): interned like a
+ * string the runtime sent, the latest one wins (an execve starts again).
+ * Single writer, like tbl_ingest: the drain thread. Context: thread. */
+void tbl_proc_exe(tbl_t *t, int32_t pid, const char *path);
 
 /* The aggregator (or drain) learnt that pid ended: wait status if has_status,
  * at now_ns. */

@@ -14,9 +14,13 @@
 #define REC_VERSION 4u
 #define REC_SIZE 56u /* bytes; a ring cell is an 8-byte sequence word + one record */
 
-/* The CPython versions runtime/pyframe.c reads, as PY_VERSION_HEX, both
- * ends inclusive (every micro release of 3.8 .. 3.13). The runtime refuses
- * others (pyf_init: -ENOTSUP) and the aggregator says so from pyver. */
+/* The CPython versions this build profiles: PY_VERSION_HEX from MIN to MAX,
+ * inclusive, GIL builds only. The one definition both sides use: the
+ * aggregator probes the program's interpreter and refuses one outside the
+ * range before the program runs (aggregator/agg.c), and the frame walker
+ * (runtime/pyframe.c) reads only these layouts: 3.8 to 3.13, one build
+ * (docs/ARCHITECTURE.md, "CPython versions"). Not part of the record layout:
+ * changing it does not bump REC_VERSION. */
 #define REC_PY_MIN_HEX 0x03080000u
 #define REC_PY_MAX_HEX 0x030DFFFFu
 

@@ -44,7 +44,9 @@ static const char usage_run[] =
     "  --off                      start with profiling off: scalene_profiler.start() in the program,\n"
     "                             or `scalene control on PID` from outside, turns it on\n"
     "  --on                       start with profiling on (the default; overrides an earlier --off)\n"
-    "  --python PATH              interpreter to run (default: the script's #! Python, else /usr/bin/python3)\n"
+    "  --python PYTHON            interpreter to run, a path or a name in PATH (default: the one running\n"
+    "                             `python -m scalene`, else the script's #! Python, else python3 from PATH);\n"
+    "                             one that cannot be profiled is refused before the program runs\n"
     "  -m MODULE                  run a module, as python -m; everything after it is the module's\n"
     "  ---                        everything after it is the program's arguments\n";
 
@@ -77,6 +79,9 @@ static const char usage_adv[] =
     "  --no-async                 accepted: asyncio tasks are not profiled separately (--async is an error)\n"
     "  --nvml-lib PATH            NVML library to load (default: $SCALENE_NVML_LIB, else libnvidia-ml.so.1)\n"
     "  -q, --quiet                print no summary\n";
+
+/* SCALENE_INVOKING_PYTHON, set by `python -m scalene` (sys.executable). */
+static const char *host_python;
 
 static int bad(const char *fmt, const char *a)
 {
@@ -302,6 +307,10 @@ static int cmd_run(int argc, char **argv)
     static char lib[PATH_MAX], libdir[PATH_MAX];
     if (self_paths(lib, libdir, sizeof lib) != 0)
         return bad("%s", "cannot find the runtime library libscalene.so next to this program (build with make)");
+    /* `python -m scalene` names its interpreter here (tools/python/
+     * scalene/__main__.py); main() takes it out of the environment so the
+     * program and its children never see it. */
+    o.host_python = host_python && *host_python ? host_python : NULL;
     o.runtime_lib = lib;
     o.self_dir = libdir;
     return agg_run(&o);
@@ -345,6 +354,11 @@ static int cmd_control(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    const char *hp = getenv("SCALENE_INVOKING_PYTHON");
+    if (hp) {
+        host_python = strdup(hp);
+        unsetenv("SCALENE_INVOKING_PYTHON");
+    }
     if (argc < 2) {
         fputs(usage_top, stderr);
         return 2;

@@ -85,6 +85,11 @@ def scalene_env(extra=None):
     # The program's own output must not depend on a terminal or buffering.
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.pop("PYTHONSTARTUP", None)
+    # scalene runs the python3 that PATH gives: the tests' programs are
+    # written for PYTHON (Debian's, with its numpy and friends), so its
+    # directory goes first; a test that means another passes its own PATH.
+    env["PATH"] = os.path.dirname(PYTHON) + ":" + env.get("PATH", "/bin")
+    env.pop("SCALENE_INVOKING_PYTHON", None)
     if extra:
         for k, v in extra.items():
             if v is None:

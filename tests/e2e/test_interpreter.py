@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """6. Which interpreter runs the program: the script's #! line when it
-names a Python, --python when given (it wins over #!), else
-/usr/bin/python3. The report's scalene_c.python, the process's argv[0] and
-the program's own sys.executable must all say the same.
+names a Python, --python when given (it wins over #!), else the python3
+that PATH gives (conftest puts /usr/bin first; test_interpreters.py covers
+PATH, python -m scalene and refusals). The report's scalene_c.python, the
+process's argv[0] and the program's own sys.executable must all say the same.
 
 /usr/bin/python3 is also the default, so to tell the cases apart the tests
 use a second name for the same interpreter: a symlink tmp/bin/python3-e2e."""

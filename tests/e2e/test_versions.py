@@ -11,12 +11,11 @@ libc's malloc (native), @profile, and start/stop from the program.
 
 A version that is not installed is skipped, and says so: CI installs
 nothing by hand. SCALENE_TEST_PYTHONS=3.9,3.13 picks versions."""
-import glob
 import os
-import re
-import subprocess
 
 import pytest
+
+import pyversions
 
 import test_control as e2e_control
 import test_decorator as e2e_decorator
@@ -32,31 +31,16 @@ if os.environ.get("SCALENE_TEST_PYTHONS"):
     VERSIONS = os.environ["SCALENE_TEST_PYTHONS"].split(",")
 
 
-def pyenv_root():
-    root = os.environ.get("PYENV_ROOT")
-    if root:
-        return root
-    try:
-        p = subprocess.run(["pyenv", "root"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return p.stdout.strip() if p.returncode == 0 else None
-
-
 def find_python(v):
-    """(path, None) of the newest pyenv CPython v.*, or (None, why not)."""
-    root = pyenv_root()
-    if not root:
-        return None, "pyenv not found (no PYENV_ROOT, no `pyenv root`)"
-    found = []
-    for d in glob.glob(os.path.join(root, "versions", v + ".*")):
-        m = re.fullmatch(re.escape(v) + r"\.(\d+)", os.path.basename(d))
-        exe = os.path.join(d, "bin", "python" + v)
-        if m and os.access(exe, os.X_OK):
-            found.append((int(m.group(1)), exe))
+    """(path, None) of the newest pyenv CPython v.*, or (None, why not)
+    (tests/e2e/pyversions.py: the same discovery as test_interpreters)."""
+    mm = tuple(int(x) for x in v.split("."))
+    found = pyversions.pyenv_versions().get(mm)
     if not found:
-        return None, "no CPython %s under %s/versions" % (v, root)
-    return max(found)[1], None
+        return None, pyversions.missing(mm)
+    if not pyversions.in_range(mm):
+        return None, "CPython %s is outside record.h's REC_PY_MIN_HEX..REC_PY_MAX_HEX" % v
+    return found[1], None
 
 
 @pytest.fixture(params=VERSIONS)

@@ -238,10 +238,23 @@ static bool good_series(json_object *a, size_t *n_out)
 
 /* ---- the tests ---- */
 
+#define TEST_WINDOW (64 * 1024ull)
+
+/* A table whose allocation window is 64 KiB: the whole-MiB weights of the
+ * tests below are then big blocks (growth at once), not k-window samples
+ * of small blocks (test_growth covers those at the default window). */
+static tbl_t *new_tbl(void)
+{
+    tbl_t *t = tbl_new(T0);
+    if (t)
+        tbl_mem_window(t, TEST_WINDOW);
+    return t;
+}
+
 /* One process: allocations, frees, realloc moves, FINAL, exit, copies. */
 static void test_one_process(void)
 {
-    tbl_t *t = tbl_new(T0);
+    tbl_t *t = new_tbl();
     uint64_t a = str(t, 100, "/w/a.py");
     start(t, 100, 0);
     for (int i = 0; i < 3; i++)
@@ -316,7 +329,7 @@ static void test_one_process(void)
  * that overlap or follow each other. */
 static void test_two_processes(bool overlap)
 {
-    tbl_t *t = tbl_new(T0);
+    tbl_t *t = new_tbl();
     uint64_t b = str(t, 200, "/w/b.py");
     const char *how = overlap ? "overlapping" : "sequential";
     start(t, 200, 0);
@@ -361,7 +374,7 @@ static void test_two_processes(bool overlap)
 /* The leak rule on lines of one process. */
 static void test_leaks(void)
 {
-    tbl_t *t = tbl_new(T0);
+    tbl_t *t = new_tbl();
     uint64_t c = str(t, 300, "/w/c.py");
     start(t, 300, 0);
     /* line 1: grows 1 MiB every 2 s from 2 s to 60 s and never frees: a leak */
@@ -412,10 +425,29 @@ static void test_leaks(void)
     tbl_free(t);
 }
 
+/* A leak whose process takes long to tear down after FINAL (a big heap on
+ * a loaded machine): its life for the leak rule ends at FINAL. */
+static void test_leak_teardown(void)
+{
+    tbl_t *t = new_tbl();
+    uint64_t c = str(t, 310, "/w/c2.py");
+    start(t, 310, 0);
+    for (int i = 0; i < 40; i++)
+        alloc(t, 310, c, 1, MIB, SEC + (uint64_t)i * (SEC / 4)); /* 1 s to 10.75 s */
+    mem(t, 310, REC_M_FINAL, 0, 0, 0, 0, 11 * SEC);
+    stop(t, 310, 30 * SEC); /* 19 s of teardown */
+    json_object *j = report(t, 310, 30 * SEC, true);
+    json_object *l1 = get(get(get(get(j, "files"), "/w/c2.py"), "leaks"), "1");
+    ok(l1 && near(num(l1, "likelihood"), 1.0 - 1.0 / 42.0, 1e-9),
+       "leak: growth over 1..10.75 s of a life that ends at FINAL (11 s), not at exit (30 s)");
+    json_object_put(j);
+    tbl_free(t);
+}
+
 /* Python fraction, native allocations (no frame), out-of-scope sites. */
 static void test_fractions(void)
 {
-    tbl_t *t = tbl_new(T0);
+    tbl_t *t = new_tbl();
     uint64_t d = str(t, 400, "/w/d.py"), lib = str(t, 400, "/usr/lib/x.py");
     start(t, 400, 0);
     mem(t, 400, REC_M_PYTHON, d, 7, 3 * MIB, 3 * MIB, 1 * SEC);
@@ -450,11 +482,14 @@ static void test_fractions(void)
 /* A long run: every timeline stays within TBL_POINTS, spread over time. */
 static void test_timeline(void)
 {
-    tbl_t *t = tbl_new(T0);
+    tbl_t *t = new_tbl();
     uint64_t e = str(t, 500, "/w/e.py");
     start(t, 500, 0);
     for (int i = 1; i <= 10000; i++)
         alloc(t, 500, e, 3, MIB / 64, (uint64_t)i * (SEC / 100)); /* 100 s */
+    /* the line's timeline is its held level (issue 11), which takes the last
+     * rise (< TBL_HOLD_NS old) when the process ends holding it */
+    stop(t, 500, 100 * SEC + SEC / 2);
     json_object *j = report(t, 500, 101 * SEC, true);
     json_object *ms = get(line_obj(j, "/w/e.py", 3), "memory_samples");
     size_t n = 0;
@@ -481,10 +516,184 @@ static void test_timeline(void)
     tbl_free(t);
 }
 
+/* Growth (issue 11, docs/MEMORY.md "Growth") at the default 1 MiB window:
+ * whole-window weights are samples of small blocks. */
+static void test_growth(void)
+{
+    tbl_t *t = tbl_new(T0);
+    uint64_t h = str(t, 800, "/w/h.py");
+    start(t, 800, 0);
+    const uint64_t MS = SEC / 1000, US = SEC / 1000000;
+    /* line 20: churn: 200 one-window samples, each freed 1 us later, 10 ms apart */
+    for (int i = 0; i < 200; i++) {
+        alloc(t, 800, h, 20, MIB, SEC + (uint64_t)i * 10 * MS);
+        release(t, 800, h, 20, MIB, SEC + (uint64_t)i * 10 * MS + US);
+    }
+    /* line 21: kept: 100 one-window samples 10 ms apart, never freed */
+    for (int i = 0; i < 100; i++)
+        alloc(t, 800, h, 21, MIB, SEC + (uint64_t)i * 10 * MS);
+    /* line 22: one line keeps a window every 20 ms and churns one between */
+    for (int i = 0; i < 50; i++) {
+        alloc(t, 800, h, 22, MIB, SEC + (uint64_t)i * 20 * MS);
+        alloc(t, 800, h, 22, MIB, SEC + (uint64_t)i * 20 * MS + 10 * MS);
+        release(t, 800, h, 22, MIB, SEC + (uint64_t)i * 20 * MS + 10 * MS + US);
+    }
+    /* line 23: a big block (100e6 + 1 bytes) made and freed 1 ms later, twice */
+    for (int i = 0; i < 2; i++) {
+        alloc(t, 800, h, 23, 100000001, 2 * SEC + (uint64_t)i * SEC);
+        release(t, 800, h, 23, 100000001, 2 * SEC + (uint64_t)i * SEC + MS);
+    }
+    /* line 24: three-window samples (a block near the window crossed the
+     * countdown three times), freed at once: still churn */
+    for (int i = 0; i < 50; i++) {
+        alloc(t, 800, h, 24, 3 * MIB, SEC + (uint64_t)i * 10 * MS);
+        release(t, 800, h, 24, 3 * MIB, SEC + (uint64_t)i * 10 * MS + US);
+    }
+    /* line 25: one window held 0.5 s, then freed */
+    alloc(t, 800, h, 25, MIB, SEC);
+    release(t, 800, h, 25, MIB, SEC + SEC / 2);
+    const tbl_mem_t *l20 = line_mem(t, 800, h, 20), *l21 = line_mem(t, 800, h, 21), *l22 = line_mem(t, 800, h, 22);
+    ok(rd(l20, &l20->growth) == 0 && rd(l20, &l20->n_growth) == 0 && rd(l20, &l20->peak) == 0 &&
+           rd(l20, &l20->n_giveback) == 0 && rd(l20, &l20->volume) == 200 * MIB,
+       "churn: volume 200 MiB, growth %.1f MiB, %llu growth samples, peak 0, no give-back",
+       (double)rd(l20, &l20->growth) / MIB, (unsigned long long)rd(l20, &l20->n_growth));
+    ok(rd(l21, &l21->growth) >= 79 * MIB && rd(l21, &l21->growth) <= 100 * MIB,
+       "kept, process running: growth %.0f MiB of 100 (all but the last 200 ms)", (double)rd(l21, &l21->growth) / MIB);
+    /* the runtime's RSS marks, every 100 ms: the clock that settles rows
+     * that get no record (line 21 got its last at 1.99 s) */
+    for (uint64_t at = 2 * SEC; at < 7 * SEC; at += 100 * MS)
+        mem(t, 800, REC_M_RSS, 0, 0, 64 * MIB, 0, at);
+    ok(rd(l21, &l21->growth) == 100 * MIB, "kept, after RSS marks: growth 100 MiB (got %.0f)",
+       (double)rd(l21, &l21->growth) / MIB);
+    const tbl_mem_t *l23 = line_mem(t, 800, h, 23), *l24 = line_mem(t, 800, h, 24), *l25 = line_mem(t, 800, h, 25);
+    ok(rd(l23, &l23->growth) == 200000002 && rd(l23, &l23->n_growth) == 2 && rd(l23, &l23->peak) == 100000001 &&
+           rd(l23, &l23->n_giveback) == 2,
+       "big block made and freed twice: growth 2 x 100e6+1, 2 growth samples, peak one block, 2 give-backs");
+    ok(rd(l24, &l24->growth) == 0 && rd(l24, &l24->volume) == 150 * MIB,
+       "three-window samples freed at once: no growth (got %.0f MiB)", (double)rd(l24, &l24->growth) / MIB);
+    ok(rd(l25, &l25->growth) == MIB && rd(l25, &l25->n_giveback) == 1 && rd(l25, &l25->live) == 0,
+       "a window held 0.5 s then freed: growth 1 MiB, one give-back");
+    /* a second process keeps 10 windows on line 21 too: merged = sum */
+    start(t, 801, 0);
+    for (int i = 0; i < 10; i++)
+        alloc(t, 801, h, 21, MIB, 3 * SEC + (uint64_t)i * 200 * MS);
+    stop(t, 801, 6 * SEC);
+    mem(t, 800, REC_M_FINAL, 0, 0, 0, 0, 7 * SEC);
+    stop(t, 800, 8 * SEC);
+    ok(rd(l21, &l21->growth) == 100 * MIB && rd(l21, &l21->n_growth) == 100 && rd(l21, &l21->peak) == 100 * MIB,
+       "kept, after FINAL: growth 100 MiB, 100 growth samples, peak 100 MiB (got %.0f, %llu)",
+       (double)rd(l21, &l21->growth) / MIB, (unsigned long long)rd(l21, &l21->n_growth));
+    ok(rd(l22, &l22->growth) == 50 * MIB && rd(l22, &l22->n_growth) == 50 && rd(l22, &l22->n_giveback) == 0 &&
+           rd(l22, &l22->volume) == 100 * MIB,
+       "kept + churn on one line: growth 50 MiB of 100 allocated, 50 growth samples, no give-back (got %.0f, %llu, %llu)",
+       (double)rd(l22, &l22->growth) / MIB, (unsigned long long)rd(l22, &l22->n_growth),
+       (unsigned long long)rd(l22, &l22->n_giveback));
+    const tbl_mem_t *mg = line_mem(t, 0, h, 21);
+    ok(rd(mg, &mg->growth) == 110 * MIB && rd(mg, &mg->n_growth) == 110 && rd(mg, &mg->peak) == 110 * MIB,
+       "merged: growth and growth samples add up over processes (110 MiB, 110), peak of the sum 110 MiB");
+    json_object *j = report(t, 800, 9 * SEC, true);
+    json_object *j20 = line_obj(j, "/w/h.py", 20), *j21 = line_obj(j, "/w/h.py", 21);
+    ok(near(num(j20, "n_malloc_mb"), 0, 1e-9) && near(num(j20, "n_alloc_volume_mb"), 200, 1e-9) &&
+           json_object_get_int(get(j20, "n_mallocs")) == 0 && near(num(j20, "n_peak_mb"), 0, 1e-9),
+       "report churn line: n_malloc_mb 0, n_alloc_volume_mb 200, n_mallocs 0, n_peak_mb 0");
+    ok(near(num(j21, "n_malloc_mb"), 110, 1e-9) && near(num(j21, "n_alloc_volume_mb"), 110, 1e-9) &&
+           json_object_get_int(get(j21, "n_mallocs")) == 110 && near(num(j21, "n_net_mb"), 110, 1e-9) &&
+           near(num(get(get(j21, "by_process"), "801"), "n_malloc_mb"), 10, 1e-9),
+       "report kept line: n_malloc_mb 110 = volume = net, n_mallocs 110, pid 801's share 10");
+    /* all growth: 110 + 50 + 190.7 + 0 + 1 MiB */
+    double total = 161.0 + 200000002.0 / MIB;
+    ok(near(num(j21, "n_usage_fraction"), 110.0 / total, 1e-9) && near(num(j20, "n_usage_fraction"), 0, 1e-9),
+       "n_usage_fraction: the line's share of all growth (%.4f)", num(j21, "n_usage_fraction"));
+    ok(get(get(get(j, "files"), "/w/h.py"), "leaks") && !get(get(get(get(j, "files"), "/w/h.py"), "leaks"), "20"),
+       "churn is no leak");
+    json_object_put(j);
+    tbl_free(t);
+}
+
+static double series_max(json_object *a, int64_t *at)
+{
+    double mx = -1;
+    for (size_t i = 0; a && i < json_object_array_length(a); i++) {
+        json_object *p = json_object_array_get_idx(a, i);
+        double v = json_object_get_double(json_object_array_get_idx(p, 1));
+        if (v > mx) {
+            mx = v;
+            if (at)
+                *at = json_object_get_int64(json_object_array_get_idx(p, 0));
+        }
+    }
+    return mx;
+}
+
+/* The lowest value of series a strictly between times lo and hi (ns). */
+static double series_min_in(json_object *a, int64_t lo, int64_t hi)
+{
+    double mn = 1e300;
+    for (size_t i = 0; a && i < json_object_array_length(a); i++) {
+        json_object *p = json_object_array_get_idx(a, i);
+        int64_t t = json_object_get_int64(json_object_array_get_idx(p, 0));
+        double v = json_object_get_double(json_object_array_get_idx(p, 1));
+        if (t > lo && t < hi && v < mn)
+            mn = v;
+    }
+    return mn;
+}
+
+/* Thinning keeps peaks and troughs (issue 11): a busy run (thousands of
+ * samples, every timeline thinned many times) with a 1 ms spike of 200 MiB
+ * and a 1 ms dip to 0 in a 50 MiB plateau. */
+static void test_thinning(void)
+{
+    tbl_t *t = new_tbl();
+    uint64_t k = str(t, 900, "/w/k.py");
+    start(t, 900, 0);
+    const uint64_t MS = SEC / 1000;
+    alloc(t, 900, k, 2, 50 * MIB + 1, SEC / 2); /* the plateau, 0.5 s to 4.5 s */
+    for (int i = 0; i < 5000; i++) {
+        uint64_t at = (uint64_t)i * MS;
+        /* noise: a 3 MiB + 1 block made and freed on line 1 every ms */
+        alloc(t, 900, k, 1, 3 * MIB + 1, at + 1);
+        release(t, 900, k, 1, 3 * MIB + 1, at + 2);
+        if (i == 2500) { /* the spike */
+            alloc(t, 900, k, 3, 200 * MIB + 1, at + 3);
+            release(t, 900, k, 3, 200 * MIB + 1, at + MS / 2);
+        }
+        if (i == 3500) { /* the dip */
+            release(t, 900, k, 2, 50 * MIB + 1, at + 3);
+            alloc(t, 900, k, 2, 50 * MIB + 1, at + MS / 2);
+        }
+    }
+    release(t, 900, k, 2, 50 * MIB + 1, 4500 * MS);
+    stop(t, 900, 5 * SEC);
+    json_object *j = report(t, 900, 5 * SEC, true);
+    json_object *run = get(j, "samples"), *fp = get(proc_obj(j, 900), "footprint_samples");
+    json_object *l1 = get(line_obj(j, "/w/k.py", 1), "memory_samples"), *l2 = get(line_obj(j, "/w/k.py", 2), "memory_samples");
+    json_object *l3 = get(line_obj(j, "/w/k.py", 3), "memory_samples");
+    size_t n1 = 0, n2 = 0, n3 = 0;
+    bool good = good_series(run, &n1) && good_series(fp, &n2) && good_series(l1, &n3);
+    ok(good && n1 > TBL_POINTS / 4 && n2 > TBL_POINTS / 4 && n3 > TBL_POINTS / 4,
+       "thinned timelines stay bounded and time-sorted (run %zu, process %zu, noise line %zu points)", n1, n2, n3);
+    int64_t at = 0;
+    double peak = 253.0 + 2.0 / MIB, mx = series_max(run, &at); /* plateau + spike + one noise block */
+    ok(mx >= 250.0 && mx <= peak && at >= 2500 * (int64_t)MS && at < 2501 * (int64_t)MS,
+       "run samples keep the 1 ms spike: max %.1f MiB at %.4f s", mx, (double)at / 1e9);
+    ok(series_max(fp, NULL) >= 250.0, "process footprint_samples keep the spike: max %.1f MiB", series_max(fp, NULL));
+    ok(near(series_max(l3, NULL), 200.0, 1e-3), "the spike line's memory_samples keep it: %.1f MiB", series_max(l3, NULL));
+    ok(series_min_in(run, SEC, 4 * SEC) <= 3.01 && series_min_in(fp, SEC, 4 * SEC) <= 3.01,
+       "the 1 ms dip of the 50 MiB plateau survives: run min %.1f, process min %.1f MiB in 1..4 s",
+       series_min_in(run, SEC, 4 * SEC), series_min_in(fp, SEC, 4 * SEC));
+    ok(series_min_in(l2, SEC, 4 * SEC) <= 1e-6 && near(series_max(l2, NULL), 50.0, 1e-3),
+       "the plateau line's memory_samples keep its dip to 0 and its 50 MiB");
+    ok(near(num(line_obj(j, "/w/k.py", 1), "n_malloc_mb"), 5000 * (3.0 + 1.0 / MIB), 1e-3),
+       "3 MiB + 1 blocks (big) made and freed: growth = volume, as in Scalene");
+    json_object_put(j);
+    tbl_free(t);
+}
+
 /* --cpu-only: no memory records; the fields are there, zero or empty. */
 static void test_memory_off(void)
 {
-    tbl_t *t = tbl_new(T0);
+    tbl_t *t = new_tbl();
     uint64_t f = str(t, 600, "/w/f.py");
     start(t, 600, 0);
     rec_t r;
@@ -548,7 +757,7 @@ static void *reader(void *arg)
 
 static void test_concurrent_report(void)
 {
-    tbl_t *t = tbl_new(T0);
+    tbl_t *t = new_tbl();
     uint64_t g = str(t, 700, "/w/g.py");
     /* rows exist before the reader starts: new hash rows are published by
      * liburcu's barriers, which TSan does not see (tests/tsan.supp policy) */
@@ -583,14 +792,17 @@ static void test_concurrent_report(void)
 
 int main(void)
 {
-    plan(61);
+    plan(82);
     rcu_register_thread();
     test_one_process();
     test_two_processes(true);
     test_two_processes(false);
     test_leaks();
+    test_leak_teardown();
     test_fractions();
     test_timeline();
+    test_growth();
+    test_thinning();
     test_memory_off();
     test_concurrent_report();
     rcu_unregister_thread();
