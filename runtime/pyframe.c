@@ -67,6 +67,7 @@ typedef struct pyf_layout {
     uint8_t frames, ts_cur, instr, lines, code_inline;
     uint16_t ts_frame;   /* frame, cframe or current_frame, as ts_cur says */
     uint16_t cf_current, cf_previous, cf_size; /* _PyCFrame: current_frame, previous; its size */
+    uint16_t ts_root_cframe; /* PyThreadState.root_cframe (3.11-3.12) */
     /* frame: bytes read per frame, and its fields; fr_owner 0: no owner field */
     uint16_t fr_head, fr_previous, fr_code, fr_instr, fr_owner;
     uint8_t owner_generator, owner_frame_object, owner_cstack; /* FRAME_OWNED_BY_* (3.11+) */
@@ -1147,6 +1148,10 @@ static int pyf_leaf(uintptr_t tstate, uintptr_t *cur, uintptr_t *until, pyf_wind
      * torn. 0: this is the thread's outermost eval loop (or 3.8-3.10,
      * 3.13+, which have no _PyCFrame chain). */
     uintptr_t prev = L->ts_cur == PYF_TS_CFRAME ? pyf_ptr(cfb, L->cf_previous) : 0;
+    /* the thread's root _PyCFrame (in its tstate) never holds a frame: the
+     * outermost eval loop needs no read */
+    if (prev == tstate + L->ts_root_cframe)
+        prev = 0;
     if (prev && pyf_read_ptr(prev, L->cf_current, until) != 0)
         return -EFAULT;
     if (L->ts_chunk) {

@@ -126,6 +126,7 @@ int main(void)
     F("ts_frame", offsetof(ts, cframe));
     F("cf_current", offsetof(_PyCFrame, current_frame));
     F("cf_previous", offsetof(_PyCFrame, previous));
+    F("ts_root_cframe", offsetof(ts, root_cframe));
     F("cf_size", sizeof(_PyCFrame));
 #else
     printf("    .frames = PYF_FRAMES_OBJECT, .ts_cur = PYF_TS_FRAME,\n");
