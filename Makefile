@@ -45,7 +45,7 @@ GUI_LOCK := $(wildcard gui/package-lock.json)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: pyver-test all deps gui gui-test test check unit e2e asan ubsan tsan check-asan check-ubsan check-tsan install uninstall wheel lint clean bench example
+.PHONY: pyver-test all deps gui gui-test test check unit e2e asan ubsan tsan check-asan check-ubsan check-tsan install uninstall wheel lint clean bench example fuzz fuzz-replay
 
 all: $(OUT)/.deps $(LIB) $(BIN) $(PYPKG) gui
 
@@ -147,6 +147,11 @@ $(OUT)/tests/test_tbl_mem: tests/unit/test_tbl_mem.c $(OUT)/agg/aggregator/tbl.o
 	@mkdir -p $(dir $@)
 	$(CC) $(AGG_CFLAGS) -Itests/unit -o $@ $(filter %.c %.o,$^) $(AGG_LIBS)
 
+# the report's text is UTF-8 whatever the processes send (docs/REPORT.md).
+$(OUT)/tests/test_rpt_utf8: tests/unit/test_rpt_utf8.c $(OUT)/agg/aggregator/tbl.o $(OUT)/agg/aggregator/stk.o $(OUT)/agg/aggregator/rpt.o $(OUT)/agg/aggregator/safefile.o $(OUT)/agg/aggregator/nv.o tests/unit/tap.h
+	@mkdir -p $(dir $@)
+	$(CC) $(AGG_CFLAGS) -Itests/unit -o $@ $(filter %.c %.o,$^) $(AGG_LIBS)
+
 # tbl's GPU merging against synthetic records and polls (issue 7).
 $(OUT)/tests/test_tbl_gpu: tests/unit/test_tbl_gpu.c $(OUT)/agg/aggregator/tbl.o $(OUT)/agg/aggregator/stk.o tests/unit/tap.h
 	@mkdir -p $(dir $@)
@@ -181,9 +186,53 @@ gui-test: all
 	  SCALENE_BUILD=$(abspath $(OUT)) node --test tests/gui/; \
 	fi
 
+# Fuzz targets over every parser of untrusted bytes (tests/fuzz/README.md):
+# libFuzzer, ASan+UBSan, always in build/fuzz. clang's pointer-overflow check
+# is off: liburcu's cds_lfht_for_each_entry computes container_of(NULL) at
+# the end of every walk. `make fuzz` fuzzes each target FUZZ_SECONDS;
+# `make fuzz-replay` (part of `make test`) runs every corpus file once.
+FUZZ_CC ?= clang
+FUZZ_FLAGS := -std=c11 -Wall -Wextra -Werror -g -O1 -D_GNU_SOURCE -fno-omit-frame-pointer \
+  -fsanitize=fuzzer,address,undefined -fno-sanitize=pointer-overflow -fno-sanitize-recover=undefined
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS := drain cfg view
+FUZZ_BINS := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+FUZZ_SRCS_drain := aggregator/drn.c aggregator/tbl.c aggregator/stk.c aggregator/nv.c runtime/ring.c runtime/sys.c
+FUZZ_SRCS_view := tools/view.c tools/exp.c tools/gui.c aggregator/safefile.c
+
+build/fuzz/fuzz_drain: tests/fuzz/fuzz_drain.c $(FUZZ_SRCS_drain) $(wildcard runtime/*.h aggregator/*.h) | $(OUT)/.deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -Iruntime -Iaggregator -o $@ $< $(FUZZ_SRCS_drain) $(AGG_LIBS)
+
+build/fuzz/fuzz_cfg: tests/fuzz/fuzz_cfg.c tools/cfg.c tools/cfg.h | $(OUT)/.deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -Itools -o $@ $< -lyaml -lm
+
+build/fuzz/fuzz_view: tests/fuzz/fuzz_view.c $(FUZZ_SRCS_view) $(wildcard tools/*.h aggregator/*.h) | $(OUT)/.deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -Itools -Iaggregator -Iruntime -o $@ $< $(FUZZ_SRCS_view) -ljson-c -lmicrohttpd -lm
+
+fuzz-replay: $(FUZZ_BINS)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  n=$$(ls tests/fuzz/$${t}_corpus | wc -l); \
+	  if build/fuzz/fuzz_$$t -timeout=10 tests/fuzz/$${t}_corpus/* > build/fuzz/$${t}_replay.log 2>&1; then \
+	    echo "ok - fuzz_$$t: $$n corpus inputs replayed under ASan+UBSan"; \
+	  else tail -n 40 build/fuzz/$${t}_replay.log; echo "not ok - fuzz_$$t: see build/fuzz/$${t}_replay.log"; exit 1; fi; \
+	done
+
+fuzz: $(FUZZ_BINS)
+	@set -e; for t in $(FUZZ_TARGETS); do mkdir -p build/fuzz/$${t}_new; \
+	  echo "fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	  build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=5 -rss_limit_mb=2048 -print_final_stats=1 \
+	    build/fuzz/$${t}_new tests/fuzz/$${t}_corpus; \
+	done
+	@echo "new inputs: build/fuzz/<t>_new; keep those that add coverage with"
+	@echo "  build/fuzz/fuzz_<t> -merge=1 tests/fuzz/<t>_corpus build/fuzz/<t>_new"
+
 # The whole suite: unit tests, end-to-end tests, the web page in a browser,
-# then the end-to-end tests against the ASan+UBSan build of runtime and aggregator.
-test: unit e2e gui-test check-asan lint
+# then the end-to-end tests against the ASan+UBSan build of runtime and
+# aggregator, and the fuzz corpora under ASan+UBSan.
+test: unit e2e gui-test check-asan fuzz-replay lint
 
 check: test
 

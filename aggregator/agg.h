@@ -55,10 +55,14 @@ typedef struct agg_opts {
 } agg_opts_t;
 
 /* Runs the program under the profiler. Returns the exit status for
- * `scalene run`: the program's own (128+N when killed by signal N), or 2
+ * `scalene run`: the program's own (128+N when killed by signal N), 128+N
+ * when signal N stopped the wait (a third SIGINT/SIGTERM, or SIGQUIT), or 2
  * with one line on stderr for a user error (missing script, syntax error,
  * no interpreter, an interpreter outside record.h's REC_PY_MIN_HEX..MAX_HEX
- * or free-threaded: refused before the program runs). Context: thread (the process's main thread). */
-int agg_run(const agg_opts_t *o);
+ * or free-threaded, an -o that cannot be written: all refused before the
+ * program runs). *written: whether the final report was written.
+ * Context: thread (the process's main thread, which must live until the
+ * process exits: the program's PR_SET_PDEATHSIG follows the thread). */
+int agg_run(const agg_opts_t *o, bool *written);
 
 #endif

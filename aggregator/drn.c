@@ -5,6 +5,15 @@
  * drained in a pass, so once it is dead no record can appear behind the
  * drain: a cell reserved but never published can only belong to a writer
  * that died mid-write, and ring_drain skips it as torn.
+ *
+ * Untrusted segment. Any profiled process can overwrite the segment
+ * (runtime/ring.h, Trust). ring_drain reads at most one lap of a slot per
+ * call and quarantines a slot whose positions break the ring's rules; a
+ * pass here takes at most DRN_LAPS laps per slot, so one pass ends however
+ * fast a (stray) writer refills, and the record contents are tbl_ingest's
+ * to check. A quarantined slot is skipped while its owner lives and rebuilt
+ * by ring_release once it is dead; an owner the tables never heard of
+ * (a pid scribbled into x_owner) gets no process row.
  */
 #include "drn.h"
 
@@ -26,6 +35,7 @@
 
 #define DRN_BATCH 1024
 #define DRN_POLLS 8 /* GPU polls taken at a time */
+#define DRN_LAPS 4  /* ring laps read per slot and pass, at most */
 
 /* The binary a process that just started runs (its interpreter): read now,
  * while it is most likely alive; a zombie or a process already gone has no
@@ -44,10 +54,12 @@ static void note_exe(tbl_t *t, int32_t pid)
 typedef struct known {
     int32_t pid; /* owner we opened pidfd for; 0 if none */
     int pidfd;   /* -1 if pidfd_open failed */
+    bool quarantined; /* counted in the tables; until the slot is released */
 } known_t;
 
 struct drn {
     ring_seg_t *seg;
+    uint64_t batches; /* DRN_BATCH calls per slot and pass: DRN_LAPS laps */
     tbl_t *tbl;
     uint64_t period_ns;
     pthread_t th;
@@ -104,8 +116,10 @@ static bool owner_dead(known_t *k)
     return false;
 }
 
-/* One pass over every slot. Returns the number of slots still owned. */
-static int pass(drn_t *d)
+/* One pass over every slot. dead, when not NULL, answers "is the owner
+ * gone" instead of the kernel (tests, fuzzing). Returns the number of
+ * slots still owned. */
+static int pass(drn_t *d, bool (*dead_fn)(int32_t pid, void *arg), void *arg)
 {
     /* acquire: pairs with the release in drn_gpu(), so the sampler is seen whole */
     nv_t *nv = atomic_load_explicit(&d->x_nv, memory_order_acquire);
@@ -126,10 +140,11 @@ static int pass(drn_t *d)
             if (k->pidfd >= 0)
                 close(k->pidfd);
             k->pid = info.owner;
-            k->pidfd = (int)syscall(SYS_pidfd_open, info.owner, 0);
+            k->pidfd = dead_fn ? -1 : (int)syscall(SYS_pidfd_open, info.owner, 0);
         }
-        bool dead = owner_dead(k);
+        bool dead = dead_fn ? dead_fn(k->pid, arg) : owner_dead(k);
         size_t n;
+        uint64_t b = 0;
         do {
             n = ring_drain(d->seg, (int)i, d->buf, DRN_BATCH, dead);
             for (size_t j = 0; j < n; j++) {
@@ -137,8 +152,12 @@ static int pass(drn_t *d)
                 if (d->buf[j].h.kind == REC_PROC_START)
                     note_exe(d->tbl, k->pid);
             }
-        } while (n == DRN_BATCH);
+        } while (n == DRN_BATCH && ++b < d->batches);
         ring_slot_info(d->seg, (int)i, &info);
+        if (info.quarantined && !k->quarantined) {
+            k->quarantined = true;
+            tbl_quarantine(d->tbl, k->pid);
+        }
         tbl_slot_stats(d->tbl, k->pid, &info);
         if (dead) {
             tbl_proc_end(d->tbl, k->pid, false, 0, tbl_now_ns());
@@ -149,6 +168,7 @@ static int pass(drn_t *d)
                     close(k->pidfd);
                 k->pid = 0;
                 k->pidfd = -1;
+                k->quarantined = false;
                 continue;
             }
         }
@@ -165,7 +185,7 @@ static void *drn_main(void *arg)
     rcu_register_thread();
     /* acquire: pairs with the release in drn_stop() */
     while (!atomic_load_explicit(&d->x_stop, memory_order_acquire)) {
-        pass(d);
+        pass(d, NULL, NULL);
         uint64_t until = tbl_now_ns() + d->period_ns;
         struct timespec ts = {(time_t)(until / 1000000000ull), (long)(until % 1000000000ull)};
         pthread_mutex_lock(&d->mu);
@@ -178,30 +198,52 @@ static void *drn_main(void *arg)
     return NULL;
 }
 
-drn_t *drn_start(ring_seg_t *seg, tbl_t *tbl, uint64_t period_ns)
+drn_t *drn_new(ring_seg_t *seg, tbl_t *tbl)
 {
     drn_t *d = calloc(1, sizeof *d);
     if (!d)
         return NULL;
     d->seg = seg;
     d->tbl = tbl;
-    d->period_ns = period_ns;
     d->nslots = ring_nslots(seg);
     d->known = calloc(d->nslots, sizeof *d->known);
     d->owners = calloc(d->nslots, sizeof *d->owners);
     d->watched = calloc(d->nslots, sizeof *d->watched);
     if (!d->known || !d->owners || !d->watched) {
-        free(d->known);
-        free(d->owners);
-        free(d->watched);
-        free(d);
+        drn_free(d);
         errno = ENOMEM;
         return NULL;
     }
+    d->batches = (uint64_t)DRN_LAPS * ring_cap(seg) / DRN_BATCH + 1;
     for (uint32_t i = 0; i < d->nslots; i++)
         d->known[i].pidfd = -1;
     atomic_init(&d->x_stop, 0);
     atomic_init(&d->x_nv, NULL);
+    return d;
+}
+
+int drn_pass(drn_t *d, bool (*dead)(int32_t pid, void *arg), void *arg) { return pass(d, dead, arg); }
+
+void drn_free(drn_t *d)
+{
+    if (!d)
+        return;
+    if (d->known)
+        for (uint32_t i = 0; i < d->nslots; i++)
+            if (d->known[i].pidfd >= 0)
+                close(d->known[i].pidfd);
+    free(d->known);
+    free(d->owners);
+    free(d->watched);
+    free(d);
+}
+
+drn_t *drn_start(ring_seg_t *seg, tbl_t *tbl, uint64_t period_ns)
+{
+    drn_t *d = drn_new(seg, tbl);
+    if (!d)
+        return NULL;
+    d->period_ns = period_ns;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -210,10 +252,9 @@ drn_t *drn_start(ring_seg_t *seg, tbl_t *tbl, uint64_t period_ns)
     pthread_mutex_init(&d->mu, NULL);
     int e = pthread_create(&d->th, NULL, drn_main, d);
     if (e) {
-        free(d->known);
-        free(d->owners);
-        free(d->watched);
-        free(d);
+        pthread_cond_destroy(&d->cv);
+        pthread_mutex_destroy(&d->mu);
+        drn_free(d);
         errno = e;
         return NULL;
     }
@@ -238,7 +279,7 @@ int drn_stop(drn_t *d, uint64_t wait_ns)
     pthread_mutex_destroy(&d->mu);
     uint64_t until = tbl_now_ns() + wait_ns;
     int owned;
-    while ((owned = pass(d)) > 0 && tbl_now_ns() < until) {
+    while ((owned = pass(d, NULL, NULL)) > 0 && tbl_now_ns() < until) {
         struct timespec ts = {0, 2000000};
         nanosleep(&ts, NULL);
     }
@@ -248,12 +289,6 @@ int drn_stop(drn_t *d, uint64_t wait_ns)
         gpu_polls(d, nv); /* what the sampler queued after the last pass */
         tbl_gpu_flush(d->tbl);
     }
-    for (uint32_t i = 0; i < d->nslots; i++)
-        if (d->known[i].pidfd >= 0)
-            close(d->known[i].pidfd);
-    free(d->known);
-    free(d->owners);
-    free(d->watched);
-    free(d);
+    drn_free(d);
     return owned;
 }

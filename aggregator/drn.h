@@ -9,6 +9,7 @@
 #ifndef SCALENE_DRN_H
 #define SCALENE_DRN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "nv.h"
@@ -20,6 +21,15 @@ typedef struct drn drn_t;
 /* Starts the drain thread, passing over all slots every period_ns.
  * Returns NULL with errno set. Context: thread. */
 drn_t *drn_start(ring_seg_t *seg, tbl_t *tbl, uint64_t period_ns);
+
+/* A drain without its thread, for tests and fuzzing: drn_pass runs one pass
+ * over every slot in the calling thread (registered with RCU; no other
+ * drain on seg). dead(pid, arg), when not NULL, says whether a slot's owner
+ * is gone instead of the kernel. Returns the slots still owned. drn_free
+ * frees a drain from drn_new. Context: thread. */
+drn_t *drn_new(ring_seg_t *seg, tbl_t *tbl);
+int drn_pass(drn_t *d, bool (*dead)(int32_t pid, void *arg), void *arg);
+void drn_free(drn_t *d);
 
 /* Attaches the GPU sampler (issue 7): from the next pass on, the drain
  * sends it the live pids and merges its polls. nv stays the caller's; it

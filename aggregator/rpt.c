@@ -783,11 +783,21 @@ static uint64_t stacks_json(tbl_t *t, json_object *root)
     return left;
 }
 
+/* Whether a process has its entry in `processes` (and is counted by the
+ * summary): not one that was forked, then execve'd a program that is not
+ * Python (sh, gzip), nor one known only from its parent's wait: noise. */
+/* Forked, then execve'd a program that is not Python (sh, gzip): noise;
+ * but one that wrote broken records is shown (records_invalid). */
+static bool proc_shown(const tbl_proc_t *p, int32_t main_pid)
+{
+    return p->pyver != 0 || tbl_rd(&p->c.samples) != 0 || p->pid == main_pid ||
+           tbl_rd(&p->invalid_recs) + tbl_rd(&p->invalid_cells) != 0 || __atomic_load_n(&p->quarantined, __ATOMIC_RELAXED);
+}
+
 static void take_proc(const tbl_proc_t *p, void *arg)
 {
     pctx_t *c = arg;
-    /* forked, then execve'd a program that is not Python (sh, gzip): noise */
-    if (p->pyver == 0 && tbl_rd(&p->c.samples) == 0 && p->pid != c->m->main_pid)
+    if (!proc_shown(p, c->m->main_pid))
         return;
     json_object *o = json_object_new_object();
     json_object_object_add(o, "pid", ji(p->pid));
@@ -822,6 +832,8 @@ static void take_proc(const tbl_proc_t *p, void *arg)
     json_object_object_add(o, "records_written", ji((int64_t)p->written));
     json_object_object_add(o, "records_dropped", ji((int64_t)p->dropped));
     json_object_object_add(o, "records_torn", ji((int64_t)p->torn));
+    json_object_object_add(o, "records_invalid", ji((int64_t)(tbl_rd(&p->invalid_recs) + tbl_rd(&p->invalid_cells))));
+    json_object_object_add(o, "ring_quarantined", json_object_new_boolean(__atomic_load_n(&p->quarantined, __ATOMIC_RELAXED)));
     json_object_object_add(o, "unattributed_sec",
                            jd((double)(tbl_rd(&p->unattributed_ns) + pre_py + pre_nat + pre_sys) / 1e9));
     json_object_object_add(o, "unattributed_samples", ji((int64_t)tbl_rd(&p->unattributed_samples)));
@@ -1014,6 +1026,21 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
     json_object_object_add(me, "native_sec", jd((double)tot.nat / 1e9));
     json_object_object_add(me, "sys_sec", jd((double)tot.sys / 1e9));
     json_object_object_add(me, "unslotted_processes", ji((int64_t)m->unslotted));
+    json_object *unp = json_object_new_array();
+    for (size_t i = 0; i < m->nunprofiled; i++) {
+        const rpt_child_t *u = &m->unprofiled[i];
+        json_object *o = json_object_new_object(), *av = json_object_new_array();
+        for (size_t j = 0; j < u->argv_len; j += strlen(u->argv + j) + 1)
+            json_object_array_add(av, json_object_new_string(u->argv + j));
+        json_object_object_add(o, "pid", ji(u->pid));
+        json_object_object_add(o, "ppid", ji(u->ppid));
+        json_object_object_add(o, "argv", av);
+        json_object_object_add(o, "why", js(u->why));
+        json_object_array_add(unp, o);
+    }
+    json_object_object_add(me, "children_unprofiled", unp);
+    json_object_object_add(me, "stopped", m->stopped ? js(m->stopped) : NULL);
+    json_object_object_add(me, "slots_quarantined", ji((int64_t)tbl_quarantined(t)));
     json_object_object_add(me, "allocation_sampling_window", ji((int64_t)m->alloc_window));
     json_object_object_add(me, "copy_sampling_window", ji((int64_t)m->copy_window));
     json_object_object_add(me, "gpu_status", js(gs ? gs->why : m->gpu_off ? m->gpu_off : "off"));
@@ -1031,6 +1058,67 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
     return root;
 }
 
+/* The length of the valid UTF-8 sequence at s[0..n), 0 if none starts
+ * there (RFC 3629: no overlong forms, no surrogates, nothing above
+ * U+10FFFF). */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char b = s[0];
+    size_t k;
+    unsigned char lo = 0x80, hi = 0xbf; /* the second byte's range */
+    if (b < 0x80)
+        return 1;
+    if (b >= 0xc2 && b <= 0xdf)
+        k = 2;
+    else if (b >= 0xe0 && b <= 0xef) {
+        k = 3;
+        lo = b == 0xe0 ? 0xa0 : 0x80;
+        hi = b == 0xed ? 0x9f : 0xbf;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+        k = 4;
+        lo = b == 0xf0 ? 0x90 : 0x80;
+        hi = b == 0xf4 ? 0x8f : 0xbf;
+    } else
+        return 0;
+    if (n < k || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < k; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0;
+    return k;
+}
+
+/* The one place where text of the profiled processes (file, function and
+ * thread names, argv, paths) reaches the file: json-c copies bytes >= 0x80
+ * through unchanged, so a name that is not UTF-8 would make the report
+ * invalid JSON. json-c's own output is ASCII outside strings, so every
+ * such byte is inside a string literal: each byte that does not start or
+ * belong to a valid sequence becomes "\udcXX", which is what Python's
+ * surrogateescape makes of it (json.load gives the same str as the
+ * program's own __file__; .encode('utf-8', 'surrogateescape') gives back
+ * the bytes). Returns a malloc'd text and its length, or NULL (ENOMEM). */
+static char *utf8_escape(const char *text, size_t n, size_t *out_n)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t bad = 0;
+    for (size_t i = 0, k; i < n; i += k ? k : 1)
+        bad += (k = utf8_len(s + i, n - i)) == 0;
+    char *out = malloc(n + 5 * bad + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (size_t i = 0, k; i < n; i += k ? k : 1) {
+        if ((k = utf8_len(s + i, n - i)) != 0) {
+            memcpy(o, s + i, k);
+            o += k;
+        } else {
+            o += sprintf(o, "\\udc%02x", s[i]);
+        }
+    }
+    *o = 0;
+    *out_n = (size_t)(o - out);
+    return out;
+}
+
 int rpt_write(tbl_t *t, const rpt_meta_t *m, const char *path)
 {
     json_c_set_serialization_double_format("%.12g", JSON_C_OPTION_GLOBAL);
@@ -1038,7 +1126,9 @@ int rpt_write(tbl_t *t, const rpt_meta_t *m, const char *path)
     size_t n = 0;
     const char *text = json_object_to_json_string_length(
         root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
-    int rc = text ? sf_write(path, text, n) : -ENOMEM;
+    char *clean = text ? utf8_escape(text, n, &n) : NULL;
+    int rc = clean ? sf_write(path, clean, n) : -ENOMEM;
+    free(clean);
     json_object_put(root);
     if (rc != 0)
         return rc;
@@ -1060,11 +1150,14 @@ static int cmp_hot(const void *a, const void *b)
 typedef struct sctx {
     int nproc;
     uint64_t dropped;
+    int32_t main_pid;
 } sctx_t;
 
 static void count_proc(const tbl_proc_t *p, void *arg)
 {
     sctx_t *s = arg;
+    if (!proc_shown(p, s->main_pid))
+        return; /* the report leaves it out: so does the count */
     s->nproc++;
     s->dropped += p->dropped + p->torn;
 }
@@ -1096,10 +1189,13 @@ void rpt_summary(tbl_t *t, const rpt_meta_t *m, const char *path, FILE *out)
 {
     totals_t tot = {0};
     tbl_each_proc(t, take_total, &tot);
-    sctx_t sc = {0, 0};
+    sctx_t sc = {0, 0, m->main_pid};
     tbl_each_proc(t, count_proc, &sc);
     fprintf(out, "scalene: profile written to %s (%d process%s, %.2f s elapsed, %llu records dropped)\n", path,
             sc.nproc, sc.nproc == 1 ? "" : "es", rel(m->end_ns, m->t0_ns), (unsigned long long)sc.dropped);
+    for (size_t i = 0; i < m->nunprofiled; i++)
+        fprintf(out, "scalene: Python process %d (child of %d) was not profiled: %s\n", (int)m->unprofiled[i].pid,
+                (int)m->unprofiled[i].ppid, m->unprofiled[i].why);
     FILE *un[2] = {out, NULL};
     tbl_each_proc(t, say_unreadable, un);
     if (tot.all == 0) {

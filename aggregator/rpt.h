@@ -13,6 +13,15 @@
 #include "nv.h"
 #include "tbl.h"
 
+/* A Python process of the run that ran without the runtime (no record of
+ * it reached the tables): seen by the aggregator in the process tree. */
+typedef struct rpt_child {
+    int32_t pid, ppid;
+    char *argv;      /* its command line, NUL-separated, argv_len bytes */
+    size_t argv_len;
+    const char *why; /* what was missing from its environment */
+} rpt_child_t;
+
 /* What the report needs beyond the tables. Visible: filled field by field
  * by the aggregator. Strings are borrowed. */
 typedef struct rpt_meta {
@@ -41,10 +50,16 @@ typedef struct rpt_meta {
     bool stacks;                /* --stacks: call stacks per process and merged */
     bool native;                /* --native: C frames in them */
     bool no_leaks;              /* --no-memory-leak-detector: no file gets `leaks` */
+    const rpt_child_t *unprofiled; /* Python processes that ran without the runtime */
+    size_t nunprofiled;
+    const char *stopped;        /* why the run was cut short by a signal; NULL: it was not */
 } rpt_meta_t;
 
 /* Writes the report to path atomically (a temporary file in the same
- * directory, then rename). Returns 0 or -errno. The caller must be
+ * directory, then rename). Every string in it comes from the profiled
+ * processes and need not be UTF-8: bytes that are not are written as
+ * \udcXX escapes (Python's surrogateescape), so the file is always strict
+ * JSON (docs/REPORT.md). Returns 0 or -errno. The caller must be
  * registered with RCU. Context: thread. */
 int rpt_write(tbl_t *t, const rpt_meta_t *m, const char *path);
 

@@ -146,6 +146,7 @@ struct tbl {
      * count with a release store), read by tbl_profiled (acquire) */
     tbl_prof_t prof[TBL_PROF_MAX];
     uint64_t n_prof;
+    uint64_t n_quarantined; /* written by the drain (uatomic_add), read by the report */
     stk_t *stk; /* call stacks (--stacks): a module of its own, with its own lock */
 };
 
@@ -312,12 +313,46 @@ static thread_row_t *thread_row(tbl_t *t, int32_t pid, int32_t tid)
 
 /* ---- ingest (writer) ---- */
 
+/* Frames a REC_STACK may announce: the runtime sends at most 256 Python
+ * frames, a cut marker and 64 C frames; a bigger n is not its. */
+#define TBL_STACK_FRAMES_MAX 1024u
+
+bool tbl_rec_ok(const rec_t *r)
+{
+    switch (r->h.kind) {
+    case REC_STR: {
+        /* what rec_str_chunk writes: chunk off of a text of total bytes */
+        unsigned total = r->u.str.total, off = r->u.str.off, n = r->u.str.n;
+        if (r->u.str.id == 0 || total > REC_STR_MAX || off % REC_STR_CHUNK != 0 || off > total ||
+            (off == total && off != 0))
+            return false;
+        unsigned want = total - off < REC_STR_CHUNK ? total - off : REC_STR_CHUNK;
+        return n == want;
+    }
+    case REC_STACK:
+        return r->h.aux != 0 && r->u.stack.n != 0 && r->u.stack.n <= TBL_STACK_FRAMES_MAX &&
+               r->u.stack.k < r->u.stack.n;
+    case REC_CHILD_EXIT:
+        return r->u.exit.pid > 0; /* it names the process it changes */
+    case REC_CPU:
+    case REC_PROC_START:
+    case REC_PROC_EXIT:
+    case REC_THREAD:
+    case REC_MEM:
+    case REC_COPY:
+    case REC_PROFILED:
+        return true; /* fixed-size numbers: any value is charged as it is */
+    default:
+        return false; /* REC_GPU never crosses the ring; others are not this version's */
+    }
+}
+
 static void ingest_str(tbl_t *t, const rec_t *r)
 {
     uint64_t id = r->u.str.id;
     unsigned total = r->u.str.total, off = r->u.str.off, n = r->u.str.n;
-    if (total > REC_STR_MAX || off + n > total || off % REC_STR_CHUNK != 0)
-        return; /* malformed: ignore rather than trust */
+    if (total > REC_STR_MAX || off + n > total || off % REC_STR_CHUNK != 0 || n > REC_STR_CHUNK)
+        return; /* tbl_rec_ok refuses these; also callers that build records here */
     struct cds_lfht_iter it;
     cds_lfht_lookup(t->strs, mix(id), match_str, &id, &it);
     struct cds_lfht_node *node = cds_lfht_iter_get_node(&it);
@@ -1180,6 +1215,13 @@ static void ingest_copy(tbl_t *t, int32_t pid, const rec_t *r)
 void tbl_ingest(tbl_t *t, int32_t pid, const rec_t *r)
 {
     rcu_read_lock();
+    if (!tbl_rec_ok(r)) {
+        proc_row_t *p = proc_row(t, pid);
+        if (p)
+            uatomic_add(&p->v.invalid_recs, 1);
+        rcu_read_unlock();
+        return;
+    }
     switch (r->h.kind) {
     case REC_STR:
         ingest_str(t, r);
@@ -1256,7 +1298,7 @@ void tbl_ingest(tbl_t *t, int32_t pid, const rec_t *r)
         break;
     }
     default:
-        break; /* kinds of later issues, or from a newer writer: skipped */
+        break; /* tbl_rec_ok refused every other kind */
     }
     rcu_read_unlock();
 }
@@ -1267,17 +1309,40 @@ size_t tbl_profiled(tbl_t *t, const tbl_prof_t **out)
     return (size_t)__atomic_load_n(&t->n_prof, __ATOMIC_ACQUIRE); /* see REC_PROFILED in tbl_ingest */
 }
 
+/* The row of pid if there is one: no row is made. Caller holds the RCU
+ * read lock. */
+static proc_row_t *proc_find(tbl_t *t, int32_t pid)
+{
+    struct cds_lfht_iter it;
+    cds_lfht_lookup(t->procs, mix((uint64_t)pid), match_proc, &pid, &it);
+    struct cds_lfht_node *n = cds_lfht_iter_get_node(&it);
+    return n ? caa_container_of(n, proc_row_t, node) : NULL;
+}
+
 void tbl_slot_stats(tbl_t *t, int32_t pid, const ring_slot_info_t *info)
 {
     rcu_read_lock();
-    proc_row_t *p = proc_row(t, pid);
+    proc_row_t *p = info->quarantined ? proc_find(t, pid) : proc_row(t, pid);
     if (p) {
         uatomic_set(&p->v.written, info->attempts);
         uatomic_set(&p->v.dropped, info->dropped);
         uatomic_set(&p->v.torn, info->torn);
+        uatomic_set(&p->v.invalid_cells, info->invalid);
     }
     rcu_read_unlock();
 }
+
+void tbl_quarantine(tbl_t *t, int32_t pid)
+{
+    rcu_read_lock();
+    uatomic_add(&t->n_quarantined, 1);
+    proc_row_t *p = proc_find(t, pid);
+    if (p)
+        uatomic_set(&p->v.quarantined, true);
+    rcu_read_unlock();
+}
+
+uint64_t tbl_quarantined(tbl_t *t) { return uatomic_read(&t->n_quarantined); }
 
 void tbl_proc_exe(tbl_t *t, int32_t pid, const char *path)
 {
@@ -1308,7 +1373,9 @@ void tbl_proc_exe(tbl_t *t, int32_t pid, const char *path)
 void tbl_proc_end(tbl_t *t, int32_t pid, bool has_status, int status, uint64_t now_ns)
 {
     rcu_read_lock();
-    proc_row_t *p = proc_row(t, pid);
+    /* Without a status the drain says a slot's owner is gone: a pid that
+     * never got a row (a scribbled owner field) gets none now. */
+    proc_row_t *p = has_status ? proc_row(t, pid) : proc_find(t, pid);
     if (p) {
         if (has_status && !uatomic_read(&p->v.has_wait)) {
             uatomic_set(&p->v.wait_status, status);
@@ -1324,11 +1391,9 @@ void tbl_proc_end(tbl_t *t, int32_t pid, bool has_status, int status, uint64_t n
 void tbl_proc_gone(tbl_t *t, int32_t pid, uint64_t now_ns)
 {
     rcu_read_lock();
-    struct cds_lfht_iter it;
-    cds_lfht_lookup(t->procs, mix((uint64_t)pid), match_proc, &pid, &it);
-    struct cds_lfht_node *n = cds_lfht_iter_get_node(&it);
-    if (n)
-        proc_retire(t, caa_container_of(n, proc_row_t, node), since_t0(t, now_ns));
+    proc_row_t *p = proc_find(t, pid);
+    if (p)
+        proc_retire(t, p, since_t0(t, now_ns));
     rcu_read_unlock();
 }
 

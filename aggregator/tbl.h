@@ -160,6 +160,11 @@ typedef struct tbl_proc {
     int exit_code;
     uint64_t utime_us, stime_us; /* getrusage at exit, if it exited by itself */
     uint64_t written, dropped, torn;
+    /* Broken input (runtime/ring.h, Trust): records the decoder refused
+     * (tbl_ingest), cells the ring skipped as overwritten (tbl_slot_stats),
+     * and whether its slot was quarantined. */
+    uint64_t invalid_recs, invalid_cells;
+    bool quarantined;
     /* CPU samples whose time reached no line: no Python frame (interpreter
      * start-up and shut-down, a thread in C only) or none in profile scope;
      * and samples charged where the thread was last seen because its frames
@@ -218,11 +223,28 @@ void tbl_mem_window(tbl_t *t, uint64_t window);
 /* Threads that call any tbl_ function must be registered with RCU
  * (rcu_register_thread) for their lifetime. */
 
-/* Merges one record written by process pid. Single writer: the drain
- * thread. Context: thread. */
+/* Merges one record written by process pid. The record comes from shared
+ * memory any process can write: one that breaks the format (tbl_rec_ok) is
+ * counted in pid's invalid_recs and charged nowhere. Single writer: the
+ * drain thread. Context: thread. */
 void tbl_ingest(tbl_t *t, int32_t pid, const rec_t *r);
 
-/* Slot counters of pid (attempts, drops, torn), replacing earlier values. */
+/* Whether r keeps the record format (docs/ARCHITECTURE.md, The record):
+ * a known kind, and every length, index and count that a reader would use
+ * within its bounds. Pure. Context: signal. */
+bool tbl_rec_ok(const rec_t *r);
+
+/* The drain found a slot broken (quarantined) owned by pid: counted once
+ * per quarantine; marks pid's process row if it has one (a scribbled owner
+ * gets none). Context: thread. */
+void tbl_quarantine(tbl_t *t, int32_t pid);
+
+/* Slots quarantined so far in the run. Context: thread. */
+uint64_t tbl_quarantined(tbl_t *t);
+
+/* Slot counters of pid (attempts, drops, torn, invalid cells), replacing
+ * earlier values. A quarantined slot's counters go only to a row that
+ * exists (its owner field may be garbage). */
 void tbl_slot_stats(tbl_t *t, int32_t pid, const ring_slot_info_t *info);
 
 /* The binary pid runs, as the kernel names it (/proc/<pid>/exe, read by

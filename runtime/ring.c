@@ -83,7 +83,11 @@ typedef struct slot {
 } slot_t;
 _Static_assert(sizeof(slot_t) == SLOT_HDR_SIZE, "slot header size");
 
-struct ring_seg {
+/* The segment's first page: shared, so every field but the atomics is
+ * written once by ring_create and then only read -- or overwritten by a
+ * process with a stray pointer. Nothing here is trusted after attach: each
+ * handle keeps its own checked copy of the geometry and the config. */
+typedef struct seg_hdr {
     char magic[8];
     uint32_t version;
     uint32_t rec_size;
@@ -98,26 +102,87 @@ struct ring_seg {
      * statistics), read by the report. */
     _Atomic uint32_t x_unslotted;
     ring_cfg_t cfg;
+} seg_hdr_t;
+_Static_assert(sizeof(seg_hdr_t) <= SEG_HDR_SIZE, "segment header fits its page");
+
+/* The reader's own view of one slot (aggregator side). The shared x_tail,
+ * x_torn and x_base are only mirrors of these, for statistics: any process
+ * can overwrite the segment, so the drain never takes its position back
+ * from it. A handle from ring_attach starts with RD_UNSET and copies the
+ * shared counters at its first read of the slot; ring_create's handle
+ * starts every slot at RD_OK, position 0. */
+#define RD_UNSET 0u
+#define RD_OK 1u
+#define RD_QUARANTINED 2u
+typedef struct rd_slot {
+    uint64_t tail;    /* next position to consume */
+    uint64_t base;    /* tail at the last release */
+    uint64_t torn;    /* reserved, never published, owner dead */
+    uint64_t invalid; /* cells whose sequence no writer can have stored */
+    uint64_t head;    /* the last x_head that passed the checks */
+    uint64_t dropped; /* x_dropped read with it */
+    uint32_t state;   /* RD_* */
+    uint32_t pad;
+} rd_slot_t;
+
+/* A handle: private memory (an anonymous mapping: ring_attach runs in a
+ * preload constructor, before malloc may be called), written once by
+ * ring_create/ring_attach, so the writer's fast path reads its geometry
+ * from memory no other process can reach. */
+struct ring_seg {
+    seg_hdr_t *hdr;   /* the shared mapping */
+    slot_t *slots;    /* hdr + SEG_HDR_SIZE */
+    cell_t *cells;    /* slot 0's first cell */
+    size_t size;      /* the shared mapping's length */
+    size_t self_size; /* this handle's length */
+    uint32_t nslots, cap;
+    uint64_t mask;    /* cap - 1 */
+    uint64_t t0_ns;
+    ring_cfg_t cfg;
+    rd_slot_t rd[];   /* nslots; pages touched only by a reader */
 };
-_Static_assert(sizeof(struct ring_seg) <= SEG_HDR_SIZE, "segment header fits its page");
 
-static slot_t *slot_at(const ring_seg_t *seg, int i)
-{
-    return (slot_t *)((char *)seg + SEG_HDR_SIZE + (size_t)i * SLOT_HDR_SIZE);
-}
+static slot_t *slot_at(const ring_seg_t *seg, int i) { return &seg->slots[i]; }
 
-static cell_t *cells_of(const ring_seg_t *seg, int i)
-{
-    size_t hdrs = SEG_HDR_SIZE + (size_t)seg->nslots * SLOT_HDR_SIZE;
-    hdrs = (hdrs + 4095u) & ~(size_t)4095u;
-    return (cell_t *)((char *)seg + hdrs + (size_t)i * seg->cap * CELL_SIZE);
-}
+static cell_t *cells_of(const ring_seg_t *seg, int i) { return seg->cells + (size_t)i * seg->cap; }
 
 static size_t seg_size(uint32_t nslots, uint32_t cap)
 {
     size_t hdrs = SEG_HDR_SIZE + (size_t)nslots * SLOT_HDR_SIZE;
     hdrs = (hdrs + 4095u) & ~(size_t)4095u;
     return hdrs + (size_t)nslots * cap * CELL_SIZE;
+}
+
+/* Builds the private handle over a mapping whose geometry was checked.
+ * Returns NULL with errno set. Context: thread (mmap only). */
+static ring_seg_t *handle_new(void *map, uint32_t nslots, uint32_t cap, size_t size, uint32_t rd_state)
+{
+    size_t self = sizeof(ring_seg_t) + (size_t)nslots * sizeof(rd_slot_t);
+    self = (self + 4095u) & ~(size_t)4095u;
+    void *p = mmap(NULL, self, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    ring_seg_t *seg = p; /* zero-filled: every rd slot RD_UNSET at position 0 */
+    seg->hdr = map;
+    seg->slots = (slot_t *)((char *)map + SEG_HDR_SIZE);
+    size_t hdrs = (SEG_HDR_SIZE + (size_t)nslots * SLOT_HDR_SIZE + 4095u) & ~(size_t)4095u;
+    seg->cells = (cell_t *)((char *)map + hdrs);
+    seg->size = size;
+    seg->self_size = self;
+    seg->nslots = nslots;
+    seg->cap = cap;
+    seg->mask = (uint64_t)cap - 1;
+    seg->t0_ns = seg->hdr->t0_ns;
+    seg->cfg = seg->hdr->cfg;
+    /* the copy is used as C strings by the runtime: end each one inside its field */
+    seg->cfg.scope[sizeof seg->cfg.scope - 1] = 0;
+    seg->cfg.self_dir[sizeof seg->cfg.self_dir - 1] = 0;
+    seg->cfg.only[sizeof seg->cfg.only - 1] = 0;
+    seg->cfg.exclude[sizeof seg->cfg.exclude - 1] = 0;
+    if (rd_state != RD_UNSET)
+        for (uint32_t i = 0; i < nslots; i++)
+            seg->rd[i].state = rd_state;
+    return seg;
 }
 
 /* Cell sequences are stored minus the cell's index, so the all-zero memory
@@ -127,9 +192,16 @@ static size_t seg_size(uint32_t nslots, uint32_t cap)
 static uint64_t seq_load(cell_t *c, uint64_t k, memory_order mo) { return atomic_load_explicit(&c->x_seq, mo) + k; }
 static void seq_store(cell_t *c, uint64_t k, uint64_t seq, memory_order mo) { atomic_store_explicit(&c->x_seq, seq - k, mo); }
 
+/* Geometry ring_create accepts and ring_attach believes: a zero or huge
+ * count in a header from another process could wrap a size. */
+static bool geometry_ok(uint32_t nslots, uint32_t cap)
+{
+    return nslots > 0 && nslots <= (1u << 20) && cap >= 2 && cap <= (1u << 24) && (cap & (cap - 1)) == 0;
+}
+
 ring_seg_t *ring_create(uint32_t nslots, uint32_t cap, const ring_cfg_t *cfg, int *fd_out)
 {
-    if (nslots == 0 || cap < 2 || (cap & (cap - 1)) != 0) {
+    if (!geometry_ok(nslots, cap)) {
         errno = EINVAL;
         return NULL;
     }
@@ -145,17 +217,23 @@ ring_seg_t *ring_create(uint32_t nslots, uint32_t cap, const ring_cfg_t *cfg, in
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED)
         goto fail;
-    ring_seg_t *seg = p;
-    memcpy(seg->magic, RING_MAGIC, 8);
-    seg->version = REC_VERSION;
-    seg->rec_size = REC_SIZE;
-    seg->nslots = nslots;
-    seg->cap = cap;
-    seg->size = size;
-    seg->t0_ns = sys_now_ns();
+    seg_hdr_t *h = p;
+    memcpy(h->magic, RING_MAGIC, 8);
+    h->version = REC_VERSION;
+    h->rec_size = REC_SIZE;
+    h->nslots = nslots;
+    h->cap = cap;
+    h->size = size;
+    h->t0_ns = sys_now_ns();
     if (cfg)
-        seg->cfg = *cfg;
-    atomic_store_explicit(&seg->x_enabled, 1, memory_order_release);
+        h->cfg = *cfg;
+    atomic_store_explicit(&h->x_enabled, 1, memory_order_release);
+    /* The creator is the reader: it knows every slot starts empty at 0. */
+    ring_seg_t *seg = handle_new(p, nslots, cap, size, RD_OK);
+    if (!seg) {
+        munmap(p, size);
+        goto fail;
+    }
     *fd_out = fd;
     return seg;
 fail:;
@@ -167,8 +245,10 @@ fail:;
 
 void ring_destroy(ring_seg_t *seg)
 {
-    if (seg)
-        munmap(seg, seg->size);
+    if (seg) {
+        munmap(seg->hdr, seg->size);
+        munmap(seg, seg->self_size);
+    }
 }
 
 ring_seg_t *ring_attach(const char *path)
@@ -182,20 +262,25 @@ ring_seg_t *ring_attach(const char *path)
         errno = EINVAL;
         goto out;
     }
-    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    size_t size = (size_t)st.st_size;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED)
         goto out;
-    seg = p;
-    /* The header comes from another process: check the geometry before
-     * any size is computed from it (a zero or huge count could wrap). */
-    if (memcmp(seg->magic, RING_MAGIC, 8) != 0 || seg->version != REC_VERSION || seg->rec_size != REC_SIZE ||
-        seg->nslots == 0 || seg->nslots > (1u << 20) || seg->cap < 2 || seg->cap > (1u << 24) ||
-        (seg->cap & (seg->cap - 1)) != 0 || seg->size != (uint64_t)st.st_size ||
-        seg->size != seg_size(seg->nslots, seg->cap)) {
-        munmap(p, (size_t)st.st_size);
-        seg = NULL;
+    /* The header comes from another process: read each field once, check
+     * the geometry before any size is computed from it, and keep the
+     * checked copy. */
+    seg_hdr_t *h = p;
+    uint32_t nslots = h->nslots, cap = h->cap;
+    uint64_t hsize = h->size;
+    if (memcmp(h->magic, RING_MAGIC, 8) != 0 || h->version != REC_VERSION || h->rec_size != REC_SIZE ||
+        !geometry_ok(nslots, cap) || hsize != (uint64_t)size || hsize != seg_size(nslots, cap)) {
+        munmap(p, size);
         errno = EPROTO;
+        goto out;
     }
+    seg = handle_new(p, nslots, cap, size, RD_UNSET);
+    if (!seg)
+        munmap(p, size);
 out:;
     int e = errno;
     close(fd);
@@ -206,17 +291,18 @@ out:;
 const ring_cfg_t *ring_cfg(const ring_seg_t *seg) { return &seg->cfg; }
 uint64_t ring_t0_ns(const ring_seg_t *seg) { return seg->t0_ns; }
 uint32_t ring_nslots(const ring_seg_t *seg) { return seg->nslots; }
+uint32_t ring_cap(const ring_seg_t *seg) { return seg->cap; }
 
 bool ring_enabled(const ring_seg_t *seg)
 {
     /* acquire: pairs with the release in ring_set_enabled() */
-    return atomic_load_explicit(&((ring_seg_t *)seg)->x_enabled, memory_order_acquire) != 0;
+    return atomic_load_explicit(&seg->hdr->x_enabled, memory_order_acquire) != 0;
 }
 
 void ring_set_enabled(ring_seg_t *seg, bool on)
 {
     /* release: pairs with the acquire in ring_enabled() */
-    atomic_store_explicit(&seg->x_enabled, on ? 1u : 0u, memory_order_release);
+    atomic_store_explicit(&seg->hdr->x_enabled, on ? 1u : 0u, memory_order_release);
 }
 
 int ring_find(const ring_seg_t *seg, int32_t pid)
@@ -248,7 +334,7 @@ int ring_claim(ring_seg_t *seg, int32_t pid)
             return (int)((start + k) % n);
     }
     /* relaxed: a statistic read after the run */
-    atomic_fetch_add_explicit(&seg->x_unslotted, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&seg->hdr->x_unslotted, 1, memory_order_relaxed);
     return -ENOSPC;
 }
 
@@ -256,7 +342,7 @@ int ring_put(ring_seg_t *seg, int slot, const rec_t *r)
 {
     slot_t *s = slot_at(seg, slot);
     cell_t *cells = cells_of(seg, slot);
-    uint64_t mask = seg->cap - 1;
+    uint64_t mask = seg->mask;
     uint64_t pos = atomic_load_explicit(&s->x_head, memory_order_relaxed);
     cell_t *c;
     for (;;) {
@@ -275,7 +361,17 @@ int ring_put(ring_seg_t *seg, int slot, const rec_t *r)
             atomic_fetch_add_explicit(&s->x_dropped, 1, memory_order_relaxed);
             return -ENOBUFS;
         } else {
-            pos = atomic_load_explicit(&s->x_head, memory_order_relaxed);
+            /* The cell is ahead of pos: another writer reserved pos, so
+             * x_head has moved on (its CAS precedes the release we just
+             * acquired). A head still at pos means the slot was overwritten:
+             * drop rather than spin on it forever. */
+            uint64_t now = atomic_load_explicit(&s->x_head, memory_order_relaxed);
+            if (now == pos) {
+                /* relaxed: statistics */
+                atomic_fetch_add_explicit(&s->x_dropped, 1, memory_order_relaxed);
+                return -ENOBUFS;
+            }
+            pos = now;
         }
     }
     memcpy(&c->rec, r, sizeof *r);
@@ -284,66 +380,144 @@ int ring_put(ring_seg_t *seg, int slot, const rec_t *r)
     return 0;
 }
 
+/* The reader's view of slot; a handle from ring_attach takes the shared
+ * counters at its first look. Context: thread. */
+static rd_slot_t *rd_of(ring_seg_t *seg, int slot)
+{
+    rd_slot_t *q = &seg->rd[slot];
+    if (q->state == RD_UNSET) {
+        slot_t *s = slot_at(seg, slot);
+        /* relaxed: the drain's own mirrors, written by whichever handle
+         * drained before this one */
+        q->tail = atomic_load_explicit(&s->x_tail, memory_order_relaxed);
+        q->base = atomic_load_explicit(&s->x_base, memory_order_relaxed);
+        q->torn = atomic_load_explicit(&s->x_torn, memory_order_relaxed);
+        q->head = q->tail;
+        q->state = RD_OK;
+    }
+    return q;
+}
+
+/* Reads x_head and x_dropped and checks them against the reader's own
+ * position: tail <= head <= tail + cap holds for any interleaving of honest
+ * writers (a writer reserves a position only in a cell the drain freed).
+ * A slot that breaks it is quarantined: nothing more is read from it until
+ * ring_release rebuilds it. Returns whether the slot is usable. */
+static bool rd_check(ring_seg_t *seg, int slot, rd_slot_t *q)
+{
+    if (q->state == RD_QUARANTINED)
+        return false;
+    slot_t *s = slot_at(seg, slot);
+    /* acquire: pairs with the producers' CAS on x_head (via the cell
+     * sequence they publish after it); a reservation seen here after the
+     * owner was found dead is final */
+    uint64_t head = atomic_load_explicit(&s->x_head, memory_order_acquire);
+    if (head - q->tail > seg->cap) { /* also head < tail, which wraps */
+        q->state = RD_QUARANTINED;
+        return false;
+    }
+    q->head = head;
+    /* relaxed: statistics */
+    q->dropped = atomic_load_explicit(&s->x_dropped, memory_order_relaxed);
+    return true;
+}
+
 size_t ring_drain(ring_seg_t *seg, int slot, rec_t *out, size_t max, bool owner_dead)
 {
+    if (slot < 0 || (uint32_t)slot >= seg->nslots)
+        return 0;
+    rd_slot_t *q = rd_of(seg, slot);
+    if (!rd_check(seg, slot, q))
+        return 0;
     slot_t *s = slot_at(seg, slot);
     cell_t *cells = cells_of(seg, slot);
-    uint64_t cap = seg->cap, mask = cap - 1;
-    uint64_t pos = atomic_load_explicit(&s->x_tail, memory_order_relaxed);
+    uint64_t cap = seg->cap, mask = seg->mask, head = q->head;
+    uint64_t pos = q->tail;
     size_t n = 0;
-    while (n < max) {
+    /* At most head - tail <= cap cells: the pass is bounded whatever the
+     * shared memory says. */
+    while (n < max && pos != head) {
         cell_t *c = &cells[pos & mask];
         /* acquire: pairs with the producer's release in ring_put() */
         uint64_t seq = seq_load(c, pos & mask, memory_order_acquire);
         if (seq == pos + 1) {
             memcpy(&out[n++], &c->rec, sizeof(rec_t));
-        } else {
-            /* acquire: a reservation seen here was made before the owner
-             * died, which the caller learnt from the kernel */
-            uint64_t head = atomic_load_explicit(&s->x_head, memory_order_acquire);
-            if (head == pos || !owner_dead)
+        } else if (seq == pos) {
+            /* reserved, not yet published: wait, unless the writer died
+             * mid-write */
+            if (!owner_dead)
                 break;
-            /* reserved, never published: the writer died mid-write */
-            atomic_fetch_add_explicit(&s->x_torn, 1, memory_order_relaxed);
+            q->torn++;
+        } else {
+            /* A reserved cell holds pos or pos + 1 and nothing else: this
+             * one was overwritten. Skip it, counted. */
+            q->invalid++;
         }
         /* release: hands the cell to the producer of the next lap; pairs
          * with the acquire in ring_put() */
         seq_store(c, pos & mask, pos + cap, memory_order_release);
         pos++;
     }
-    /* relaxed: only this thread writes x_tail; others read it as a statistic */
+    q->tail = pos;
+    /* relaxed: mirrors for statistics and for a handle that attaches later;
+     * the drain itself never reads them back */
     atomic_store_explicit(&s->x_tail, pos, memory_order_relaxed);
+    atomic_store_explicit(&s->x_torn, q->torn, memory_order_relaxed);
     return n;
 }
 
-void ring_slot_info(const ring_seg_t *seg, int slot, ring_slot_info_t *info)
+void ring_slot_info(ring_seg_t *seg, int slot, ring_slot_info_t *info)
 {
+    memset(info, 0, sizeof *info);
+    if (slot < 0 || (uint32_t)slot >= seg->nslots)
+        return;
     slot_t *s = slot_at(seg, slot);
-    /* relaxed throughout: statistics; exact once the owner is dead */
-    info->owner = atomic_load_explicit(&s->x_owner, memory_order_relaxed);
-    uint64_t base = atomic_load_explicit(&s->x_base, memory_order_relaxed);
-    info->dropped = atomic_load_explicit(&s->x_dropped, memory_order_relaxed);
-    info->torn = atomic_load_explicit(&s->x_torn, memory_order_relaxed);
-    info->consumed = atomic_load_explicit(&s->x_tail, memory_order_relaxed) - base - info->torn;
+    rd_slot_t *q = rd_of(seg, slot);
+    rd_check(seg, slot, q); /* fresh head and dropped, unless quarantined */
+    /* acquire: pairs with the CAS in ring_claim() (and the release in
+     * ring_release()); the value itself is untrusted */
+    info->owner = atomic_load_explicit(&s->x_owner, memory_order_acquire);
+    info->dropped = q->dropped;
+    info->torn = q->torn;
+    info->invalid = q->invalid;
+    info->quarantined = q->state == RD_QUARANTINED;
+    info->consumed = q->tail - q->base - q->torn - q->invalid;
     /* reserved + dropped: see "no attempts counter" at the top */
-    info->attempts = atomic_load_explicit(&s->x_head, memory_order_relaxed) - base + info->dropped;
+    info->attempts = q->head - q->base + q->dropped;
 }
 
 uint64_t ring_unslotted(const ring_seg_t *seg)
 {
     /* relaxed: a statistic */
-    return atomic_load_explicit(&((ring_seg_t *)seg)->x_unslotted, memory_order_relaxed);
+    return atomic_load_explicit(&seg->hdr->x_unslotted, memory_order_relaxed);
 }
 
 int ring_release(ring_seg_t *seg, int slot)
 {
+    if (slot < 0 || (uint32_t)slot >= seg->nslots)
+        return -EINVAL;
     slot_t *s = slot_at(seg, slot);
-    uint64_t tail = atomic_load_explicit(&s->x_tail, memory_order_relaxed);
-    /* acquire: pairs with the producers' CAS on x_head (the owner is dead,
-     * so the value is final) */
-    if (atomic_load_explicit(&s->x_head, memory_order_acquire) != tail)
+    rd_slot_t *q = rd_of(seg, slot);
+    uint64_t tail = q->tail;
+    if (q->state == RD_QUARANTINED) {
+        /* Rebuilt from the reader's own position: every cell free for its
+         * position in the lap that starts at tail, head at tail. The owner
+         * is dead; a stray writer still at it is caught by the next check. */
+        cell_t *cells = cells_of(seg, slot);
+        for (uint64_t k = 0; k < seg->cap; k++)
+            /* relaxed: published by the release store of x_owner below */
+            seq_store(&cells[k], k, tail + ((k - tail) & seg->mask), memory_order_relaxed);
+        atomic_store_explicit(&s->x_head, tail, memory_order_relaxed);
+        atomic_store_explicit(&s->x_tail, tail, memory_order_relaxed);
+        q->state = RD_OK;
+    } else if (atomic_load_explicit(&s->x_head, memory_order_acquire) != tail) {
+        /* acquire: pairs with the producers' CAS on x_head (the owner is
+         * dead, so the value is final) */
         return -EBUSY;
+    }
     /* Every cell is now free for its next lap: only the counters restart. */
+    q->base = q->head = tail;
+    q->torn = q->invalid = q->dropped = 0;
     atomic_store_explicit(&s->x_dropped, 0, memory_order_relaxed);
     atomic_store_explicit(&s->x_torn, 0, memory_order_relaxed);
     atomic_store_explicit(&s->x_base, tail, memory_order_relaxed);

@@ -23,8 +23,19 @@
  *   - the cell for position pos holds seq == pos when free for the producer,
  *     seq == pos+1 when published, seq == pos+cap once consumed.
  *   - x_tail <= x_head; records are consumed in position order.
- *   - attempts (reserved + refused) == received + dropped + torn once the
- *     owner is dead and the slot drained (the stress test checks exactly this).
+ *   - attempts (reserved + refused) == received + dropped + torn + invalid
+ *     once the owner is dead and the slot drained (the stress test checks
+ *     exactly this; invalid is 0 unless something overwrote the segment).
+ *
+ * Trust. Every profiled process maps the segment read-write, C extensions
+ * with stray pointers included, so nothing in it is trusted after creation:
+ * each handle keeps its own checked copy of the geometry and the config;
+ * the reader keeps its own position per slot, reads at most tail + cap
+ * cells per slot and call, and quarantines a slot whose x_head leaves
+ * [tail, tail + cap] (nothing more is read from it; ring_release rebuilds
+ * it once its owner is dead). A writer whose cell and x_head disagree
+ * drops its record instead of spinning. The records' contents are the
+ * decoder's to check (aggregator/tbl.c).
  */
 #ifndef SCALENE_RING_H
 #define SCALENE_RING_H
@@ -70,6 +81,8 @@ typedef struct ring_slot_info {
     uint64_t dropped;    /* of those, refused because the ring was full */
     uint64_t torn;       /* claimed by a writer that died before publishing */
     uint64_t consumed;   /* drained so far */
+    uint64_t invalid;    /* cells skipped because their sequence was overwritten */
+    bool quarantined;    /* the slot broke the ring's rules: no longer read */
 } ring_slot_info_t;
 
 /* Creates the segment in a sealed memfd (no shrinking, no growing) and maps
@@ -78,18 +91,22 @@ typedef struct ring_slot_info {
  * ring_destroy(). Context: thread. */
 ring_seg_t *ring_create(uint32_t nslots, uint32_t cap, const ring_cfg_t *cfg, int *fd_out);
 
-/* Unmaps a segment from ring_create() or ring_attach(). */
+/* Unmaps a segment from ring_create() or ring_attach(), and the handle. */
 void ring_destroy(ring_seg_t *seg);
 
 /* Maps an existing segment by path (e.g. "/proc/123/fd/4"). Checks magic,
- * version and size. Returns NULL with errno set. Uses only open/fstat/mmap/
- * close, so it is safe in a preload constructor. Context: thread. */
+ * version and size, and keeps its own copy of the geometry and the config.
+ * Returns NULL with errno set. Uses only open/fstat/mmap/close, so it is
+ * safe in a preload constructor. Context: thread. */
 ring_seg_t *ring_attach(const char *path);
 
-/* Borrowed; valid while the segment is mapped. Context: signal. */
+/* The handle's own copies, taken at create/attach (a process overwriting
+ * the segment later cannot change them). Borrowed; valid until
+ * ring_destroy. Context: signal. */
 const ring_cfg_t *ring_cfg(const ring_seg_t *seg);
 uint64_t ring_t0_ns(const ring_seg_t *seg);
 uint32_t ring_nslots(const ring_seg_t *seg);
+uint32_t ring_cap(const ring_seg_t *seg); /* cells per slot */
 
 /* Profiling switch shared by all processes (background on/off, issue 6).
  * Context: signal. */
@@ -111,18 +128,24 @@ int ring_put(ring_seg_t *seg, int slot, const rec_t *r);
 
 /* Drains up to max records of slot into out, in order. When owner_dead is
  * true, cells claimed by a writer that died mid-write are skipped and counted
- * as torn; otherwise draining stops at the first unpublished cell. Returns
- * the number of records copied. One drain thread per slot. Context: thread. */
+ * as torn; otherwise draining stops at the first unpublished cell. Cells
+ * whose sequence no writer can have stored are skipped and counted as
+ * invalid. Looks at no more than cap cells whatever the segment holds;
+ * returns 0 for a quarantined slot (see Trust above). Returns the number of
+ * records copied; their contents are unchecked. One drain thread per slot,
+ * always through the same handle (it keeps the position). Context: thread. */
 size_t ring_drain(ring_seg_t *seg, int slot, rec_t *out, size_t max, bool owner_dead);
 
-/* Counters and owner of slot. Context: thread. */
-void ring_slot_info(const ring_seg_t *seg, int slot, ring_slot_info_t *info);
+/* Counters and owner of slot, as this handle's reader sees them (owner and
+ * dropped are read from the segment: untrusted numbers). Context: thread. */
+void ring_slot_info(ring_seg_t *seg, int slot, ring_slot_info_t *info);
 
 /* Processes that found no free slot. Context: thread. */
 uint64_t ring_unslotted(const ring_seg_t *seg);
 
 /* Frees a drained slot whose owner is dead for reuse (its counters restart;
- * positions run on). Returns 0, or -EBUSY if records remain. Context: thread. */
+ * positions run on); a quarantined slot is rebuilt first (every cell reset).
+ * Returns 0, or -EBUSY if records remain. Context: thread. */
 int ring_release(ring_seg_t *seg, int slot);
 
 #endif

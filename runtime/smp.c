@@ -77,6 +77,7 @@ static pid_t g_sampler_tid; /* the sampler thread of this process, 0 before it r
 static bool g_main_gone;    /* the main thread left with a thread-only exit (program_gone) */
 static int64_t g_other_bal; /* see tick() */
 static uint64_t g_last_tick;   /* time of the previous tick, 0 after a reset */
+static uint64_t g_fork_ns;     /* in a forked child until its first tick: when the fork happened */
 static uint64_t g_young_until; /* tick fast until then: threads are being born */
 #define SMP_YOUNG_NS 200000000ull
 #define SMP_FAST_NS 1000000ull
@@ -369,7 +370,14 @@ static void tick(void)
         t->gen = g_gen;
         if (fresh) {
             send_thread(tid, now);
-            if (tid == pid || g_last_tick == 0) {
+            if (tid == pid && g_fork_ns) {
+                /* a forked child's main thread: its CPU clock started at the
+                 * fork, and all of it is the child's (a child that burns
+                 * before its sampler thread first runs, on a busy machine
+                 * tens of milliseconds, would lose that time) */
+                t->cpu = 0;
+                t->wall = g_fork_ns;
+            } else if (tid == pid || g_last_tick == 0) {
                 /* the main thread, or any thread after a reset: its CPU so
                  * far is start-up or was not ours to count */
                 t->cpu = cpu;
@@ -602,6 +610,7 @@ static void tick(void)
     g_proc_last = proc;
     g_self_last = self;
     g_last_tick = now;
+    g_fork_ns = 0;
     for (int i = 0; i < nrec; i++)
         ring_put(g_seg, g_slot, &recs[i]);
     /* forget threads that are gone */
@@ -746,6 +755,7 @@ void smp_child(int slot)
     g_other_bal = 0;
     g_last_tick = 0;
     g_young_until = 0;
+    g_fork_ns = sys_now_ns();
     g_sampler_tid = 0; /* the parent's sampler did not come along */
     g_main_gone = false;
     if (g_stk) {

@@ -38,6 +38,11 @@ static const struct cfg_key {
     double min;
 } cfg_keys[] = {
     {"outfile", 'o', CFG_STR, false, 0},
+    {"json", 0, CFG_BOOL, false, 0},
+    {"cli", 0, CFG_BOOL, false, 0},
+    {"html", 0, CFG_BOOL, false, 0},
+    {"web", 0, CFG_BOOL, false, 0},
+    {"no-browser", 0, CFG_BOOL, false, 0},
     {"cpu-only", 0, CFG_BOOL, false, 0},
     {"memory", 0, CFG_BOOL, false, 0},
     {"off", 0, CFG_BOOL, false, 0},
@@ -317,6 +322,43 @@ static int cfg_yaml_error(const char *file, const yaml_parser_t *p)
     return -EINVAL;
 }
 
+/* Deeper than this, a file cannot be a config (its deepest is a list
+ * under a key: 2 levels). */
+#define CFG_MAX_DEPTH 32
+
+/* Refuses a file nested deeper than CFG_MAX_DEPTH before libyaml builds its
+ * document: libyaml's scanner looks through its whole stack of possible
+ * simple keys for every token, so 40,000 nested '[' took 7 s. The event
+ * API stops at the first level too deep, having read a few hundred bytes
+ * past it. Returns 0 (including on a syntax error, which the document pass
+ * reports with its context), or -EINVAL after one line on stderr. */
+static int cfg_depth(const char *file, FILE *f)
+{
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser))
+        return -ENOMEM;
+    yaml_parser_set_input_file(&parser, f);
+    int depth = 0, rc = 0;
+    for (bool end = false; !end && rc == 0;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&parser, &ev))
+            break;
+        if (ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT) {
+            if (++depth > CFG_MAX_DEPTH) {
+                fprintf(stderr, "scalene: %s:%zu: nested deeper than %d levels; a config is a mapping of option: value\n", file,
+                        ev.start_mark.line + 1, CFG_MAX_DEPTH);
+                rc = -EINVAL;
+            }
+        } else if (ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT) {
+            depth--;
+        }
+        end = ev.type == YAML_STREAM_END_EVENT;
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
 static int cfg_load(const char *file)
 {
     FILE *f = fopen(file, "rb");
@@ -328,6 +370,13 @@ static int cfg_load(const char *file)
         fprintf(stderr, "scalene: config file '%s': %s\n", file, strerror(e));
         return -EINVAL;
     }
+    int rc = cfg_depth(file, f);
+    if (rc != 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        if (rc == 0)
+            fprintf(stderr, "scalene: config file '%s': cannot read it twice: %s\n", file, strerror(errno));
+        return rc ? rc : -EINVAL;
+    }
     yaml_parser_t parser;
     yaml_document_t doc;
     if (!yaml_parser_initialize(&parser)) {
@@ -335,7 +384,6 @@ static int cfg_load(const char *file)
         return -ENOMEM;
     }
     yaml_parser_set_input_file(&parser, f);
-    int rc = 0;
     bool loaded = yaml_parser_load(&parser, &doc);
     if (loaded) {
         rc = cfg_mapping(file, &doc);

@@ -4,6 +4,7 @@
  * Scalene's options and hands over to aggregator/agg.c or tools/view.c.
  * A user error is one line on stderr and exit status 2.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <limits.h>
@@ -36,7 +37,16 @@ static const char usage_run[] =
     "  -h, --help                 show this help and exit\n"
     "  --help-advanced            show the advanced options too\n"
     "  -c, --config FILE          read options from a YAML file (docs/CONFIG.md); the command line wins\n"
-    "  -o, --outfile FILE         report path (default: scalene-profile.json)\n"
+    "  -o, --outfile FILE         report path (default: scalene-profile.json); checked before the program\n"
+    "                             starts\n"
+    "  --json                     write the JSON report to the --outfile path (always done; accepted for\n"
+    "                             Scalene's command lines)\n"
+    "  --cli                      after the run, print the report's terminal view (scalene view --cli)\n"
+    "  --html                     after the run, write the web page beside the report\n"
+    "                             (scalene-profile.html, as scalene view --html)\n"
+    "  --web                      after the run, serve the web page on 127.0.0.1 and open a browser\n"
+    "                             (scalene view), until Ctrl-C\n"
+    "  --no-browser               with --web: serve and print the URL, start no browser\n"
     "  --cpu-only                 profile CPU time only (no memory, no copy volume)\n"
     "  --memory                   profile memory too (the default)\n"
     "  --gpu                      profile NVIDIA GPU use too, also with --cpu-only (default: on when\n"
@@ -149,6 +159,20 @@ static int parse_window(const char *opt, const char *v, uint64_t *out)
     return 0;
 }
 
+/* `scalene view [mode] report`, as run by `scalene run --cli/--html/--web`.
+ * mode NULL: the served web page. Returns vw_main's status. */
+static int view_report(const char *mode, const char *report, const char *libdir)
+{
+    char *argv[4];
+    int argc = 0;
+    argv[argc++] = "view";
+    if (mode)
+        argv[argc++] = (char *)mode;
+    argv[argc++] = (char *)report;
+    argv[argc] = NULL;
+    return vw_main(argc, argv, libdir);
+}
+
 static int cmd_run(int argc, char **argv)
 {
     /* -c FILE: its options go in ahead of the command line's, which win;
@@ -163,6 +187,7 @@ static int cmd_run(int argc, char **argv)
     o.alloc_window = AGG_ALLOC_WINDOW_DEFAULT;
     o.copy_window = AGG_COPY_WINDOW_DEFAULT;
     o.malloc_threshold = 1;
+    bool v_cli = false, v_html = false, v_web = false, v_nobrowser = false; /* views after the run */
     int i = 1;
     for (; i < argc; i++) {
         const char *a = argv[i];
@@ -185,6 +210,16 @@ static int cmd_run(int argc, char **argv)
                 return bad("%s needs a file name", a);
             o.outfile = v;
             i++;
+        } else if (strcmp(a, "--json") == 0) {
+            /* the report is always JSON, at -o: nothing to switch */
+        } else if (strcmp(a, "--cli") == 0) {
+            v_cli = true;
+        } else if (strcmp(a, "--html") == 0) {
+            v_html = true;
+        } else if (strcmp(a, "--web") == 0) {
+            v_web = true;
+        } else if (strcmp(a, "--no-browser") == 0) {
+            v_nobrowser = true;
         } else if (strcmp(a, "--cpu-only") == 0) {
             o.cpu_only = true; /* agg_run turns both windows off */
         } else if (strcmp(a, "--memory") == 0) {
@@ -313,42 +348,110 @@ static int cmd_run(int argc, char **argv)
     o.host_python = host_python && *host_python ? host_python : NULL;
     o.runtime_lib = lib;
     o.self_dir = libdir;
-    return agg_run(&o);
+    if ((v_cli || v_html || v_web) && strcmp(o.outfile, "-") == 0)
+        return bad("%s", "--cli, --html and --web show the report file: give -o a file, not -");
+    bool wrote = false;
+    int st = agg_run(&o, &wrote);
+    if (!wrote || !(v_cli || v_html || v_web))
+        return st;
+    /* The views of `scalene view`, on the report just written; the
+     * program's status wins, a failed view only turns a 0 into its own. */
+    fflush(stdout);
+    int vs = 0;
+    if (v_cli)
+        vs = view_report("--cli", o.outfile, libdir);
+    if (v_html && vs == 0)
+        vs = view_report("--html", o.outfile, libdir);
+    if (v_web && vs == 0)
+        vs = view_report(v_nobrowser ? "--no-browser" : NULL, o.outfile, libdir);
+    return st != 0 ? st : vs;
+}
+
+/* The segment of a `scalene run` process: the memfd it created
+ * ("/memfd:scalene-ring"), as a path another process can map
+ * ("/proc/PID/fd/N"). Returns 0, or -1 when PID holds none (or its fds are
+ * not this user's to see). */
+static int run_segment(long pid, char *path, size_t n)
+{
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%ld/fd", pid);
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int rc = -1;
+    for (struct dirent *e; rc != 0 && (e = readdir(d));) {
+        char fd[320], target[128];
+        snprintf(fd, sizeof fd, "%s/%s", dir, e->d_name);
+        ssize_t k = readlink(fd, target, sizeof target - 1);
+        if (k <= 0)
+            continue;
+        target[k] = 0;
+        if (strncmp(target, "/memfd:scalene-ring", 19) == 0 && snprintf(path, n, "%s", fd) < (int)n)
+            rc = 0;
+    }
+    closedir(d);
+    return rc;
 }
 
 /* `scalene control on|off PID`: flips the profiling switch of the run that
- * PID belongs to. The run's segment is named in the process's environment
- * (SCALENE_SHM); the switch is one flag in its header, read by every
- * sampler and hook of the run: no signal is sent to anyone. */
+ * PID belongs to: PID is `scalene run` itself (`scalene run --off prog.py &`
+ * then `$!`), whose segment is one of its fds, or any process of the run,
+ * whose environment names the segment (SCALENE_SHM). The switch is one flag
+ * in the segment's header, read by every sampler and hook of the run: no
+ * signal is sent to anyone. Each message says what was found where. */
 static int cmd_control(int argc, char **argv)
 {
     if (argc != 3 || (strcmp(argv[1], "on") != 0 && strcmp(argv[1], "off") != 0))
         return bad("%s", "usage: scalene control on|off PID");
     char *end;
+    errno = 0;
     long pid = strtol(argv[2], &end, 10);
-    if (*end || pid <= 0)
+    if (*end || pid <= 0 || errno)
         return bad("bad pid '%s'", argv[2]);
-    char path[64], env[65536];
-    snprintf(path, sizeof path, "/proc/%ld/environ", pid);
+    char path[64], comm[64] = "?", seg_path[320];
+    snprintf(path, sizeof path, "/proc/%ld/comm", pid);
     FILE *f = fopen(path, "r");
     if (!f)
-        return bad("no process %s that this user can see", argv[2]);
-    size_t n = fread(env, 1, sizeof env - 1, f);
+        return bad("no process %s (none that this user can see)", argv[2]);
+    if (fgets(comm, sizeof comm, f))
+        comm[strcspn(comm, "\n")] = 0;
     fclose(f);
-    env[n] = 0;
-    const char *shm = NULL;
-    for (size_t i = 0; i < n; i += strlen(env + i) + 1)
-        if (strncmp(env + i, "SCALENE_SHM=", 12) == 0)
-            shm = env + i + 12;
-    if (!shm)
-        return bad("process %s is not running under scalene", argv[2]);
-    ring_seg_t *seg = ring_attach(shm);
-    if (!seg)
-        return bad("process %s: its profiler is gone (the run has ended)", argv[2]);
+    const char *how = NULL;
+    if (run_segment(pid, seg_path, sizeof seg_path) == 0) {
+        how = "scalene run";
+    } else {
+        static char env[1 << 20];
+        snprintf(path, sizeof path, "/proc/%ld/environ", pid);
+        f = fopen(path, "r");
+        if (!f)
+            return bad("process %s: cannot read its environment (another user's?)", argv[2]);
+        size_t n = fread(env, 1, sizeof env - 1, f);
+        fclose(f);
+        env[n] = 0;
+        for (size_t i = 0; i < n; i += strlen(env + i) + 1)
+            if (strncmp(env + i, "SCALENE_SHM=", 12) == 0)
+                snprintf(seg_path, sizeof seg_path, "%s", env + i + 12), how = "its SCALENE_SHM";
+        if (!how) {
+            fprintf(stderr, "scalene: process %ld (%s) is not running under scalene: no SCALENE_SHM in its environment, "
+                            "and it is not a scalene run (it holds no profiling segment)\n", pid, comm);
+            return 2;
+        }
+    }
+    ring_seg_t *seg = ring_attach(seg_path);
+    if (!seg) {
+        fprintf(stderr, "scalene: process %ld (%s): the segment %s (found through %s) cannot be mapped: %s; the run has ended\n",
+                pid, comm, seg_path, how, strerror(errno));
+        return 2;
+    }
     bool on = strcmp(argv[1], "on") == 0;
     ring_set_enabled(seg, on);
     ring_destroy(seg);
-    fprintf(stderr, "scalene: profiling %s for the run of process %ld and its children\n", on ? "on" : "off", pid);
+    if (strcmp(how, "scalene run") == 0)
+        fprintf(stderr, "scalene: profiling %s for the run of `scalene run` process %ld (segment %s): every process of it\n",
+                on ? "on" : "off", pid, seg_path);
+    else
+        fprintf(stderr, "scalene: profiling %s for the run that process %ld (%s) belongs to (segment %s, named in its "
+                        "SCALENE_SHM): every process of it\n", on ? "on" : "off", pid, comm, seg_path);
     return 0;
 }
 

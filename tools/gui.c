@@ -21,17 +21,32 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define GUI_MARK_CSS "<!--SCALENE:CSS-->"
 #define GUI_MARK_JS "<!--SCALENE:JS-->"
 #define GUI_MARK_DATA "<!--SCALENE:DATA-->"
 #define GUI_MAX_ASSET (256u << 20) /* a bigger "asset" is not the viewer */
-#define GUI_CONN_TIMEOUT_S 30u     /* an idle connection must not hold a stop back */
-#define GUI_CONN_LIMIT 64u
+/* The server's limits (issue 13: slowloris). A connection first sits in
+ * the front (gui_serve's own loop) until its request head -- request line
+ * and headers -- is complete, valid and in time; only then does MHD get it,
+ * and MHD closes it after one response. So MHD's connections are never
+ * held by a slow sender, and the front never waits on one: it reads with
+ * MSG_PEEK on edge-triggered readiness, drops a head older than
+ * GUI_HEAD_DEADLINE_MS, and at GUI_PENDING_MAX drops the oldest head to
+ * admit a new connection (a real client sends its head in one go). */
+#define GUI_CONN_TIMEOUT_S 10u     /* MHD: an idle connection must not hold a stop back */
+#define GUI_CONN_LIMIT 64u         /* MHD: connections with a complete request */
+#define GUI_CONN_MEMORY (64u << 10) /* MHD: per-connection memory (the head, our headers) */
+#define GUI_PENDING_MAX 256u       /* front: connections still sending their head */
+#define GUI_HEAD_MAX (16u << 10)   /* front: request line and headers, bytes (431 above) */
+#define GUI_HEAD_DEADLINE_MS 5000u /* front: to send them whole (408 after) */
 
 extern char **environ;
 
@@ -330,7 +345,10 @@ static struct MHD_Response *response(const char *body, size_t n, const char *typ
     if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type) != MHD_YES ||
         MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") != MHD_YES ||
         MHD_add_response_header(r, "X-Content-Type-Options", "nosniff") != MHD_YES ||
-        MHD_add_response_header(r, "Referrer-Policy", "no-referrer") != MHD_YES) {
+        MHD_add_response_header(r, "Referrer-Policy", "no-referrer") != MHD_YES ||
+        /* one request per connection: a kept-alive connection would let
+         * its next head trickle into MHD past the front */
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES) {
         MHD_destroy_response(r);
         return NULL;
     }
@@ -443,6 +461,236 @@ static void open_browser(const char *url)
             ;
 }
 
+/* ------------------------------------------------------------ the front */
+
+typedef struct gui_pend {
+    int fd;
+    uint64_t t0_ms; /* accepted */
+    struct sockaddr_in addr;
+} gui_pend_t;
+
+typedef enum gui_head { GUI_HEAD_MORE, GUI_HEAD_DONE, GUI_HEAD_BAD, GUI_HEAD_BIG } gui_head_t;
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* RFC 9110 tchar: the method's characters. */
+static bool tchar(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* "METHOD SP target SP HTTP/d.d" (the "\r" before "\n" already cut). */
+static bool request_line_ok(const unsigned char *l, size_t n)
+{
+    size_t i = 0;
+    while (i < n && tchar(l[i]))
+        i++;
+    if (i == 0 || i >= n || l[i++] != ' ')
+        return false;
+    size_t t = i;
+    while (i < n && l[i] > ' ' && l[i] < 0x7f)
+        i++;
+    if (i == t || i >= n || l[i++] != ' ')
+        return false;
+    return n - i == 8 && memcmp(l + i, "HTTP/", 5) == 0 && l[i + 5] >= '0' && l[i + 5] <= '9' && l[i + 6] == '.' &&
+           l[i + 7] >= '0' && l[i + 7] <= '9';
+}
+
+/* Judges the first n bytes a connection sent: a bad request line or a
+ * control byte is BAD at once; a head that ends (an empty line) is DONE;
+ * GUI_HEAD_MAX bytes without an end are BIG. Header lines themselves are
+ * MHD's to parse. */
+static gui_head_t head_check(const unsigned char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((b[i] < ' ' && b[i] != '\r' && b[i] != '\n' && b[i] != '\t') || b[i] == 0x7f)
+            return GUI_HEAD_BAD;
+    const unsigned char *nl = memchr(b, '\n', n);
+    if (!nl)
+        return n >= GUI_HEAD_MAX ? GUI_HEAD_BIG : GUI_HEAD_MORE;
+    size_t ln = (size_t)(nl - b);
+    if (!request_line_ok(b, ln > 0 && b[ln - 1] == '\r' ? ln - 1 : ln))
+        return GUI_HEAD_BAD;
+    for (size_t i = ln + 1; i < n; i++) {
+        /* an empty line: "\n" right after the previous "\n", or "\r\n" */
+        if (b[i] == '\n' && (b[i - 1] == '\n' || (b[i - 1] == '\r' && b[i - 2] == '\n')))
+            return GUI_HEAD_DONE;
+    }
+    return n >= GUI_HEAD_MAX ? GUI_HEAD_BIG : GUI_HEAD_MORE;
+}
+
+/* Answers a head the front refuses and closes. What the client sent is
+ * read first: closing with unread bytes would reset the connection and
+ * could lose the answer. Non-blocking: a client that does not read gets
+ * what fits. */
+static void refuse(int fd, int status)
+{
+    static const char r400[] = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                               "Content-Length: 12\r\nConnection: close\r\n\r\nbad request\n";
+    static const char r408[] = "HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                               "Content-Length: 16\r\nConnection: close\r\n\r\nrequest timeout\n";
+    static const char r431[] = "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain; "
+                               "charset=utf-8\r\nContent-Length: 20\r\nConnection: close\r\n\r\nrequest head too big\n";
+    const char *r = status == 400 ? r400 : status == 408 ? r408 : r431;
+    size_t n = status == 400 ? sizeof r400 - 1 : status == 408 ? sizeof r408 - 1 : sizeof r431 - 1;
+    char sink[4096];
+    for (int i = 0; i < 16 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++)
+        ;
+    if (send(fd, r, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+        /* nothing to do: the connection goes anyway */
+    }
+    shutdown(fd, SHUT_WR);
+    close(fd);
+}
+
+static void pend_drop(gui_pend_t *p, size_t *np, size_t i, int ep, int status)
+{
+    epoll_ctl(ep, EPOLL_CTL_DEL, p[i].fd, NULL);
+    if (status)
+        refuse(p[i].fd, status);
+    else
+        close(p[i].fd);
+    p[i] = p[--*np];
+}
+
+/* Looks at what connection i has sent so far (MSG_PEEK: MHD reads it
+ * again) and hands a complete, valid head to MHD. */
+static void pend_check(gui_pend_t *p, size_t *np, size_t i, int ep, struct MHD_Daemon *d)
+{
+    static unsigned char buf[GUI_HEAD_MAX];
+    ssize_t n = recv(p[i].fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n <= 0) {
+        pend_drop(p, np, i, ep, 0); /* closed before sending a whole head */
+        return;
+    }
+    switch (head_check(buf, (size_t)n)) {
+    case GUI_HEAD_MORE:
+        return;
+    case GUI_HEAD_BAD:
+        pend_drop(p, np, i, ep, 400);
+        return;
+    case GUI_HEAD_BIG:
+        pend_drop(p, np, i, ep, 431);
+        return;
+    case GUI_HEAD_DONE:
+        break;
+    }
+    epoll_ctl(ep, EPOLL_CTL_DEL, p[i].fd, NULL);
+    /* MHD owns the socket from here, and closes it if it cannot take it
+     * (at its connection limit) */
+    MHD_add_connection(d, p[i].fd, (const struct sockaddr *)&p[i].addr, sizeof p[i].addr);
+    p[i] = p[--*np];
+}
+
+static size_t pend_find(const gui_pend_t *p, size_t np, int fd)
+{
+    for (size_t i = 0; i < np; i++)
+        if (p[i].fd == fd)
+            return i;
+    return np;
+}
+
+/* Accepts every waiting connection into the front. */
+static void front_accept(int lfd, gui_pend_t *p, size_t *np, int ep, struct MHD_Daemon *d)
+{
+    for (;;) {
+        struct sockaddr_in a;
+        socklen_t alen = sizeof a;
+        int fd = accept4(lfd, (struct sockaddr *)&a, &alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        bool full = fd < 0 && (errno == EMFILE || errno == ENFILE);
+        if (fd < 0 && !(full && *np > 0))
+            return; /* EAGAIN (or out of descriptors with none of ours to free) */
+        if (full || *np == GUI_PENDING_MAX) {
+            /* the oldest head makes room: a real client sent its own long ago */
+            size_t old = 0;
+            for (size_t i = 1; i < *np; i++)
+                if (p[i].t0_ms < p[old].t0_ms)
+                    old = i;
+            pend_drop(p, np, old, ep, 408);
+            if (full)
+                continue; /* a descriptor is free now: accept again */
+        }
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.fd = fd};
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            close(fd);
+            continue;
+        }
+        p[*np] = (gui_pend_t){.fd = fd, .t0_ms = now_ms(), .addr = a};
+        (*np)++;
+        pend_check(p, np, *np - 1, ep, d); /* its head may be here already */
+    }
+}
+
+/* The front's loop: until SIGINT, SIGTERM or SIGHUP arrives on sfd.
+ * Returns 0, or -errno if epoll fails. */
+static int front_run(int lfd, int sfd, struct MHD_Daemon *d)
+{
+    static gui_pend_t p[GUI_PENDING_MAX];
+    size_t np = 0;
+    int rc = 0;
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0)
+        return -errno;
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = lfd};
+    struct epoll_event es = {.events = EPOLLIN, .data.fd = sfd};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev) != 0 || epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &es) != 0) {
+        rc = -errno;
+        close(ep);
+        return rc;
+    }
+    for (;;) {
+        uint64_t now = now_ms();
+        int wait = -1;
+        for (size_t i = 0; i < np; i++) {
+            uint64_t end = p[i].t0_ms + GUI_HEAD_DEADLINE_MS;
+            int left = end > now ? (int)(end - now) : 0;
+            if (wait < 0 || left < wait)
+                wait = left;
+        }
+        struct epoll_event evs[64];
+        int n = epoll_wait(ep, evs, 64, wait);
+        if (n < 0 && errno != EINTR) {
+            rc = -errno;
+            break;
+        }
+        bool stop = false;
+        for (int k = 0; k < n; k++) {
+            int fd = evs[k].data.fd;
+            if (fd == sfd) {
+                /* read, so the signal is not delivered again once unblocked */
+                struct signalfd_siginfo si;
+                stop = read(sfd, &si, sizeof si) == (ssize_t)sizeof si;
+            } else if (fd == lfd) {
+                front_accept(lfd, p, &np, ep, d);
+            } else {
+                size_t i = pend_find(p, np, fd);
+                if (i < np)
+                    pend_check(p, &np, i, ep, d);
+            }
+        }
+        if (stop)
+            break;
+        now = now_ms();
+        for (size_t i = 0; i < np;)
+            if (now - p[i].t0_ms >= GUI_HEAD_DEADLINE_MS)
+                pend_drop(p, &np, i, ep, 408);
+            else
+                i++;
+    }
+    while (np > 0)
+        pend_drop(p, &np, 0, ep, 0);
+    close(ep);
+    return rc;
+}
+
 int gui_serve(const gui_t *g, const char *download, size_t download_len, bool browser)
 {
     gui_srv_t s = {.page = NULL};
@@ -450,17 +698,18 @@ int gui_serve(const gui_t *g, const char *download, size_t download_len, bool br
     socklen_t alen = sizeof a;
     sigset_t stop, old;
     struct MHD_Daemon *d;
-    int fd, rc = 0, sig;
+    int fd, sfd, rc = 0;
     char url[64];
 
     if (!g->page)
         return -EINVAL;
     /* Our own socket, not MHD's port option: it binds 127.0.0.1 only, and
-     * getsockname() tells which free port the kernel chose. */
-    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+     * getsockname() tells which free port the kernel chose. The front
+     * accepts on it; MHD gets each connection once its request head is in. */
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return -errno;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 64) != 0 ||
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 128) != 0 ||
         getsockname(fd, (struct sockaddr *)&a, &alen) != 0) {
         rc = -errno;
         close(fd);
@@ -486,18 +735,23 @@ int gui_serve(const gui_t *g, const char *download, size_t download_len, bool br
     }
 
     /* Blocked before MHD starts its thread, which inherits the mask: the
-     * signal then waits for sigwait() below instead of killing us or
+     * signal then waits for the front's signalfd instead of killing us or
      * landing in the server thread. */
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
     sigaddset(&stop, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop, &old);
-    d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL, answer, &s, MHD_OPTION_LISTEN_SOCKET,
-                         (MHD_socket)fd, MHD_OPTION_CONNECTION_TIMEOUT, GUI_CONN_TIMEOUT_S,
-                         MHD_OPTION_CONNECTION_LIMIT, GUI_CONN_LIMIT, MHD_OPTION_END);
+    sfd = signalfd(-1, &stop, SFD_CLOEXEC | SFD_NONBLOCK);
+    d = sfd < 0 ? NULL
+                : MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC, 0, NULL,
+                                   NULL, answer, &s, MHD_OPTION_CONNECTION_TIMEOUT, GUI_CONN_TIMEOUT_S,
+                                   MHD_OPTION_CONNECTION_LIMIT, GUI_CONN_LIMIT, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                                   (size_t)GUI_CONN_MEMORY, MHD_OPTION_END);
     if (!d) {
         rc = errno ? -errno : -EIO;
+        if (sfd >= 0)
+            close(sfd);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         srv_free(&s);
         close(fd);
@@ -507,10 +761,11 @@ int gui_serve(const gui_t *g, const char *download, size_t download_len, bool br
     fflush(stdout);
     if (browser)
         open_browser(url);
-    while (sigwait(&stop, &sig) != 0)
-        ;
-    MHD_stop_daemon(d); /* closes the listening socket too */
+    rc = front_run(fd, sfd, d);
+    MHD_stop_daemon(d);
+    close(fd);
+    close(sfd);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     srv_free(&s);
-    return 0;
+    return rc;
 }

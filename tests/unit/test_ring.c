@@ -960,6 +960,120 @@ static void test_attach(void)
     close(fd);
 }
 
+/* ---- f. the segment overwritten (issue 13) ---- */
+
+/* The raw bytes of a segment from ring_create, as a process with a stray
+ * pointer sees them (runtime/ring.c's layout). */
+#define U_HDR 4096u
+#define U_SLOT 192u
+static uint64_t *u_word(uint8_t *raw, size_t off) { return (uint64_t *)(raw + off); }
+static size_t u_head(int slot) { return U_HDR + (size_t)slot * U_SLOT + 64; }
+static size_t u_cell(uint32_t nslots, uint32_t cap, int slot, uint64_t k)
+{
+    size_t hdrs = (U_HDR + (size_t)nslots * U_SLOT + 4095u) & ~(size_t)4095u;
+    return hdrs + ((size_t)slot * cap + k) * 64u;
+}
+
+/* 9 tests. */
+static void test_untrusted(void)
+{
+    enum { NS = 2, CAP = 16 };
+    int fd;
+    ring_seg_t *seg = ring_create(NS, CAP, NULL, &fd);
+    struct stat st;
+    uint8_t *raw = seg && fstat(fd, &st) == 0
+                       ? mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+                       : MAP_FAILED;
+    if (raw == MAP_FAILED) {
+        for (int i = 0; i < 9; i++)
+            ok(0, "untrusted: setup failed");
+        return;
+    }
+    rec_t r, back[CAP];
+    ring_slot_info_t in;
+    int s = ring_claim(seg, 5001);
+    int other = ring_claim(seg, 5003); /* both slots taken: a reclaim must get s back */
+
+    /* A header of 0xFF bytes: the handles keep their own geometry. */
+    memset(raw, 0xff, U_HDR);
+    make_rec(&r, 5001, 0, 1);
+    int rc = ring_put(seg, s, &r);
+    size_t n = ring_drain(seg, s, back, CAP, false);
+    ok(rc == 0 && n == 1 && rec_intact(&back[0], &(body_t){ 0 }) && ring_nslots(seg) == NS,
+       "untrusted: a header of 0xFF bytes changes neither writer nor reader (put %d, drained %zu)", rc, n);
+
+    /* A cell whose sequence no writer stores: skipped, counted invalid,
+     * the records around it kept. */
+    for (uint64_t q = 2; q < 5; q++) {
+        make_rec(&r, 5001, 0, q);
+        ring_put(seg, s, &r);
+    }
+    *u_word(raw, u_cell(NS, CAP, s, 2)) = 12345; /* position 2: the second of the three */
+    n = ring_drain(seg, s, back, CAP, false);
+    ring_slot_info(seg, s, &in);
+    ok(n == 2 && in.invalid == 1 && !in.quarantined && in.consumed == 3 &&
+           in.consumed + in.dropped + in.torn + in.invalid == in.attempts,
+       "untrusted: an overwritten cell sequence is skipped and counted invalid (drained %zu, invalid %llu)", n,
+       (unsigned long long)in.invalid);
+
+    /* x_head far ahead: quarantined, and nothing read however far. */
+    uint64_t good = *u_word(raw, u_head(s));
+    *u_word(raw, u_head(s)) = good + (1ull << 62);
+    uint64_t t0 = now_ns();
+    n = ring_drain(seg, s, back, CAP, true);
+    ring_slot_info(seg, s, &in);
+    ok(n == 0 && in.quarantined && now_ns() - t0 < 1000000000ull,
+       "untrusted: x_head 2^62 ahead quarantines the slot at once (owner dead: no 2^62 torn cells skipped)");
+    ok(in.torn == 0 && in.attempts < 100, "untrusted: a quarantined slot keeps its last sane counters (attempts %llu)",
+       (unsigned long long)in.attempts);
+
+    /* A writer whose cell is ahead of an x_head that does not move drops
+     * instead of spinning (the watchdog would end a spin). */
+    *u_word(raw, u_head(s)) = good - CAP / 2; /* cells of those positions were consumed: a lap ahead */
+    make_rec(&r, 5001, 0, 99);
+    rc = ring_put(seg, s, &r);
+    ok(rc == -ENOBUFS, "untrusted: ring_put on a cell ahead of a frozen x_head drops (%d)", rc);
+
+    /* The dead owner's quarantined slot is rebuilt by ring_release and
+     * serves the next claimant like a new one. */
+    int rel = ring_release(seg, s);
+    ring_slot_info(seg, s, &in);
+    bool freed = rel == 0 && in.owner == 0 && !in.quarantined && in.attempts == 0 && in.invalid == 0;
+    int s2 = ring_claim(seg, 5002);
+    bool all = s2 == s;
+    for (uint64_t q = 0; q < CAP; q++) {
+        make_rec(&r, 5002, 1, q);
+        all &= ring_put(seg, s2, &r) == 0;
+    }
+    n = ring_drain(seg, s2, back, CAP, false);
+    bool intact = n == CAP;
+    for (size_t i = 0; i < n; i++) {
+        body_t b;
+        intact &= rec_intact(&back[i], &b) && b.seq == i;
+    }
+    ok(freed, "untrusted: ring_release rebuilds a quarantined slot and frees it (%d)", rel);
+    ok(all && intact, "untrusted: the rebuilt slot takes a full lap of records, drained intact in order (%zu, puts %s)", n,
+       all ? "ok" : "refused");
+
+    /* x_head behind the reader's position: quarantined too. */
+    *u_word(raw, u_head(s2)) = 0;
+    n = ring_drain(seg, s2, back, CAP, false);
+    ring_slot_info(seg, s2, &in);
+    ok(n == 0 && in.quarantined, "untrusted: x_head behind the reader's position quarantines the slot");
+
+    /* The reader's position is its own: x_tail overwritten changes nothing. */
+    int s3 = other;
+    make_rec(&r, 5003, 2, 0);
+    ring_put(seg, s3, &r);
+    *u_word(raw, U_HDR + (size_t)s3 * U_SLOT + 128) = 7777;
+    n = ring_drain(seg, s3, back, CAP, false);
+    ok(n == 1 && rec_intact(&back[0], &(body_t){ 0 }), "untrusted: an overwritten x_tail does not move the reader");
+
+    munmap(raw, (size_t)st.st_size);
+    ring_destroy(seg);
+    close(fd);
+}
+
 /* A hung ring_put or drain (a lost cell never freed spins forever) must
  * fail the test, not stall the suite. write(), not printf: signal context. */
 static void watchdog_sigsafe(int sig)
@@ -984,7 +1098,7 @@ int main(void)
     static const config_t threads = { "in-process 4 threads, cap 65536", 0, 4, 15000, 65536, 0, 0 };
     static const config_t threads_small = { "in-process overflow 4 threads, cap 1024", 0, 4, 15000, 1024, 100, 1 };
 
-    plan(11 + 7 * 4 + 8 + 7 + 12);
+    plan(11 + 7 * 4 + 8 + 7 + 12 + 9);
     uint64_t t0 = now_ns(), t = t0;
 #define TIMED(call)                                                      \
     do {                                                                 \
@@ -998,6 +1112,7 @@ int main(void)
     TIMED(test_kill());
     TIMED(test_claim());
     TIMED(test_attach());
+    TIMED(test_untrusted());
     /* Last: the in-process threads variant is what TSan can see into
      * (it cannot follow accesses made by other processes). */
     TIMED(test_writers(&threads));
