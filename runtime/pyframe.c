@@ -61,7 +61,7 @@ typedef struct pyf_layout {
     uint32_t hex; /* 0x030X0000 */
     /* _PyRuntime -> interpreters.main / .head; PyInterpreterState -> threads.head */
     uint32_t rt_main, rt_head, is_threads;
-    uint32_t rt_ready; /* 3.8: _PyRuntime.core_initialized, which pyf_ready also waits for; 0: none */
+    uint32_t rt_ready; /* 3.8: _PyRuntime.initialized, which pyf_ready also waits for; 0: none */
     /* PyThreadState; ts_native_tid 0: none (before 3.11); ts_chunk 0: no data stack */
     uint16_t ts_next, ts_interp, ts_thread_id, ts_native_tid, ts_chunk, ts_top, chunk_data;
     uint8_t frames, ts_cur, instr, lines, code_inline;
@@ -370,7 +370,11 @@ bool pyf_ready(void)
     if (L->rt_ready) {
         /* 3.8 creates the pending-call lock (runtime-wide then) after the
          * first thread state: Py_AddPendingCall (fk_py_boot, on ready)
-         * before that took a NULL lock and crashed the program at start */
+         * before that took a NULL lock and crashed the program at start.
+         * Once the core is up, fk_py_boot's call imports atexit and os; run
+         * while importlib set up its external importers, that nested import
+         * broke the outer one's module lock (KeyError, "init_importlib_external
+         * failed": 1 spawned child in 6). So: the whole interpreter is up. */
         int32_t core = 0;
         if (sys_read_safe(&core, pyf_runtime + L->rt_ready, sizeof core) != 0 || !core)
             return false;

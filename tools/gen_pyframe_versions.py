@@ -101,8 +101,10 @@ int main(void)
     F("rt_head", offsetof(_PyRuntimeState, interpreters.head));
 #if PY_VERSION_HEX < 0x03090000
     /* 3.8's pending-call lock is runtime-wide and created after the first
-     * thread state: Py_AddPendingCall before core_initialized crashes */
-    F("rt_ready", offsetof(_PyRuntimeState, core_initialized));
+     * thread state: Py_AddPendingCall before core_initialized crashes, and
+     * a pending call that imports (fk.c) while importlib's external
+     * importers are set up breaks their module lock: wait for initialized */
+    F("rt_ready", offsetof(_PyRuntimeState, initialized));
 #endif
 #if PY_VERSION_HEX >= 0x030B0000
     F("is_threads", offsetof(PyInterpreterState, threads.head));
