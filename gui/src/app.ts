@@ -2,6 +2,7 @@
 // with the process selector, and the file sections. A process selection re-renders the
 // header cards, the file headers and the open sections only; closed sections render when
 // opened.
+import { bindSettings, settingsPanel } from "./ai";
 import { footprintChart, type Series, showTip, stackBar } from "./charts";
 import type { Proc, Profile } from "./model";
 import { fileStat, FileSection, HOT_SHARE, type ViewCtx } from "./table";
@@ -35,6 +36,7 @@ export class App {
       `<section class="summary" id="summary" aria-label="Summary"></section>` +
       (multi ? `<section class="panel" id="processes" aria-label="Processes"></section>` : "") +
       `<div class="files-head"><h2>Files</h2><div class="legend">${legend(p.memory)}</div></div>` +
+      settingsPanel() +
       `<div class="view-note" id="view-note" hidden></div>` +
       `<div id="files"></div>` +
       `<footer class="foot" id="foot"></footer>` +
@@ -46,6 +48,7 @@ export class App {
     this.tip.setAttribute("role", "tooltip");
     document.body.appendChild(this.tip);
     this.installTips();
+    bindSettings(this.root);
 
     const prog = this.root.querySelector("#program")!;
     const [dir, base] = splitPath(p.program || "(unknown program)");
