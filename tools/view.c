@@ -111,6 +111,7 @@ typedef struct vw_opts {
     vw_mode_t mode;
     const char *outfile; /* VW_FILE, VW_EXPORT: -o, or NULL for the mode's default */
     exp_format_t format; /* VW_EXPORT */
+    exp_what_t what;     /* VW_EXPORT, --collapsed: --memory[=live] */
     bool browser;        /* VW_SERVE: start the browser (--no-browser: not) */
     bool reduced, processes;
     bool has_pid;
@@ -1642,7 +1643,7 @@ static void usage(FILE *f)
     fputs("usage: scalene view [--no-browser] [profile.json]\n"
           "       scalene view --html|--standalone [-o FILE] [profile.json]\n"
           "       scalene view --cli [-r|--reduced] [--pid N] [--processes] [profile.json]\n"
-          "       scalene view --collapsed|--speedscope [--pid N] [-o FILE] [profile.json]\n"
+          "       scalene view --collapsed [--memory[=live]]|--speedscope [--pid N] [-o FILE] [profile.json]\n"
           "\n"
           "Shows a profile written by `scalene run` (or by Scalene).\n"
           "\n"
@@ -1669,8 +1670,11 @@ static void usage(FILE *f)
           "  --collapsed      write the call stacks (a run with --stacks) as folded lines for\n"
           "                   flamegraph.pl, inferno or speedscope, one tower per process,\n"
           "                   weights in microseconds of CPU time; to stdout by default\n"
+          "  --memory[=live]  with --collapsed: the memory stacks instead, weighed in bytes\n"
+          "                   allocated (or still live at the end: =live)\n"
           "  --speedscope     write the call stacks as a speedscope file, one profile per\n"
-          "                   process: DIR/NAME.speedscope.json for DIR/NAME.json\n"
+          "                   process (and its memory profiles in bytes, when the report has\n"
+          "                   memory stacks): DIR/NAME.speedscope.json for DIR/NAME.json\n"
           "                   (--pid N with either: only process N)\n"
           "  -h, --help       show this help and exit\n"
           "\n"
@@ -1733,6 +1737,10 @@ static int parse_args(int argc, char **argv, vw_opts_t *opts)
                 exp_opt = a;
                 opts->format = a[2] == 'c' ? EXP_COLLAPSED : EXP_SPEEDSCOPE;
             }
+            else if (strcmp(a, "--memory") == 0 || strcmp(a, "--memory=allocated") == 0)
+                opts->what = EXP_MEM_ALLOC;
+            else if (strcmp(a, "--memory=live") == 0)
+                opts->what = EXP_MEM_LIVE;
             /* ---- end of exports ---- */
             else if (strcmp(a, "-o") == 0 || strcmp(a, "--outfile") == 0) {
                 if (i + 1 >= argc || argv[i + 1][0] == '\0') {
@@ -1771,6 +1779,10 @@ static int parse_args(int argc, char **argv, vw_opts_t *opts)
         return 2;
     }
     /* ---- exports (tools/exp.c): --pid and -o go with them ---- */
+    if (opts->what != EXP_CPU && (!exp_opt || opts->format != EXP_COLLAPSED)) {
+        err_line("view: --memory goes with --collapsed (a speedscope file holds the memory profiles already)");
+        return 2;
+    }
     if (exp_opt) {
         if (cli || html) {
             err_line("view: %s is an export, not a view; leave out %s", exp_opt,
@@ -2016,7 +2028,7 @@ static int show_export(const vw_opts_t *opts)
         return 2;
     }
     exp_req_t req = {.format = opts->format, .profile = opts->path, .outfile = opts->outfile,
-                     .pid = opts->has_pid ? opts->pid : 0};
+                     .pid = opts->has_pid ? opts->pid : 0, .what = opts->what};
     int st = exp_run(prof.root, &req, msg, sizeof msg);
     if (st != 0)
         err_line("%s", msg);
