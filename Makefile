@@ -22,8 +22,8 @@ AGG_LIBS := -lurcu -lurcu-cds -ljson-c -lpthread -lm -ldl
 
 RT_SRCS := runtime/ring.c runtime/sys.c runtime/pyframe.c runtime/nm.c runtime/mh.c runtime/smp.c runtime/nat.c runtime/rt.c runtime/ext.c fork/fk.c
 AGG_SRCS := aggregator/agg.c aggregator/drn.c aggregator/tbl.c aggregator/stk.c aggregator/rpt.c aggregator/safefile.c aggregator/nv.c runtime/ring.c runtime/sys.c
-TOOL_SRCS := tools/cli.c tools/view.c tools/gui.c tools/cfg.c tools/exp.c
-TOOL_LIBS := -lmicrohttpd -lyaml
+TOOL_SRCS := tools/cli.c tools/view.c tools/gui.c tools/cfg.c tools/exp.c tools/ai.c
+TOOL_LIBS := -lmicrohttpd -lyaml -lcurl -lcrypto
 
 RT_OBJS := $(RT_SRCS:%.c=$(OUT)/rt/%.o)
 BIN_OBJS := $(AGG_SRCS:%.c=$(OUT)/agg/%.o) $(TOOL_SRCS:%.c=$(OUT)/agg/%.o)
@@ -137,6 +137,12 @@ $(OUT)/tests/test_rpt_utf8: tests/unit/test_rpt_utf8.c $(OUT)/agg/aggregator/tbl
 $(OUT)/tests/test_tbl_gpu: tests/unit/test_tbl_gpu.c $(OUT)/agg/aggregator/tbl.o $(OUT)/agg/aggregator/stk.o tests/unit/tap.h
 	@mkdir -p $(dir $@)
 	$(CC) $(AGG_CFLAGS) -Itests/unit -o $@ $(filter %.c %.o,$^) $(AGG_LIBS)
+
+# ai: reading answers, diffs and the prompt, without a network (the wire
+# formats are tested end to end against stand-ins: tests/e2e/test_ai.py).
+$(OUT)/tests/test_ai: tests/unit/test_ai.c $(OUT)/agg/tools/ai.o tests/unit/tap.h
+	@mkdir -p $(dir $@)
+	$(CC) $(AGG_CFLAGS) -Itests/unit -o $@ $(filter %.c %.o,$^) -ljson-c -lcurl -lcrypto -lpthread
 
 # call stacks: definitions, lost frames, exec'd numbering, merging.
 $(OUT)/tests/test_stk: tests/unit/test_stk.c $(OUT)/agg/aggregator/stk.o tests/unit/tap.h

@@ -36,42 +36,52 @@ static const struct cfg_key {
     cfg_type_t type;
     bool advanced;    /* listed by --help-advanced only */
     double min;
+    bool view;        /* an option of `scalene view` (--ai-*), not of `scalene run` */
 } cfg_keys[] = {
-    {"outfile", 'o', CFG_STR, false, 0},
-    {"json", 0, CFG_BOOL, false, 0},
-    {"cli", 0, CFG_BOOL, false, 0},
-    {"html", 0, CFG_BOOL, false, 0},
-    {"web", 0, CFG_BOOL, false, 0},
-    {"no-browser", 0, CFG_BOOL, false, 0},
-    {"cpu-only", 0, CFG_BOOL, false, 0},
-    {"memory", 0, CFG_BOOL, false, 0},
-    {"off", 0, CFG_BOOL, false, 0},
-    {"on", 0, CFG_BOOL, false, 0},
-    {"python", 0, CFG_STR, false, 0},
-    {"gpu", 0, CFG_BOOL, false, 0},
-    {"no-gpu", 0, CFG_BOOL, false, 0},
-    {"cpu-sampling-rate", 0, CFG_FLOAT, true, 0.0005},
-    {"use-virtual-time", 0, CFG_BOOL, true, 0},
-    {"profile-all", 0, CFG_BOOL, true, 0},
-    {"program-path", 0, CFG_STR, true, 0},
-    {"cpu-percent-threshold", 0, CFG_FLOAT, true, 0},
-    {"allocation-sampling-window", 0, CFG_INT, true, 1},
-    {"malloc-threshold", 0, CFG_INT, true, 0},
-    {"profile-only", 0, CFG_LIST, true, 0},
-    {"profile-exclude", 0, CFG_LIST, true, 0},
-    {"profile-system-libraries", 0, CFG_BOOL, true, 0},
-    {"reduced-profile", 0, CFG_BOOL, true, 0},
-    {"profile-interval", 0, CFG_FLOAT, true, 0.001},
-    {"stacks", 0, CFG_BOOL, true, 0},
-    {"no-stacks", 0, CFG_BOOL, true, 0},
-    {"native", 0, CFG_BOOL, true, 0},
-    {"memory-leak-detector", 0, CFG_BOOL, true, 0},
-    {"no-memory-leak-detector", 0, CFG_BOOL, true, 0},
-    {"disable-jit", 0, CFG_BOOL, true, 0},
-    {"no-async", 0, CFG_BOOL, true, 0},
-    {"async", 0, CFG_BOOL, true, 0},
-    {"nvml-lib", 0, CFG_STR, true, 0},
-    {"quiet", 'q', CFG_BOOL, true, 0},
+    {"outfile", 'o', CFG_STR, false, 0, false},
+    {"json", 0, CFG_BOOL, false, 0, false},
+    {"cli", 0, CFG_BOOL, false, 0, false},
+    {"html", 0, CFG_BOOL, false, 0, false},
+    {"web", 0, CFG_BOOL, false, 0, false},
+    {"no-browser", 0, CFG_BOOL, false, 0, false},
+    {"cpu-only", 0, CFG_BOOL, false, 0, false},
+    {"memory", 0, CFG_BOOL, false, 0, false},
+    {"off", 0, CFG_BOOL, false, 0, false},
+    {"on", 0, CFG_BOOL, false, 0, false},
+    {"python", 0, CFG_STR, false, 0, false},
+    {"gpu", 0, CFG_BOOL, false, 0, false},
+    {"no-gpu", 0, CFG_BOOL, false, 0, false},
+    {"cpu-sampling-rate", 0, CFG_FLOAT, true, 0.0005, false},
+    {"use-virtual-time", 0, CFG_BOOL, true, 0, false},
+    {"profile-all", 0, CFG_BOOL, true, 0, false},
+    {"program-path", 0, CFG_STR, true, 0, false},
+    {"cpu-percent-threshold", 0, CFG_FLOAT, true, 0, false},
+    {"allocation-sampling-window", 0, CFG_INT, true, 1, false},
+    {"malloc-threshold", 0, CFG_INT, true, 0, false},
+    {"profile-only", 0, CFG_LIST, true, 0, false},
+    {"profile-exclude", 0, CFG_LIST, true, 0, false},
+    {"profile-system-libraries", 0, CFG_BOOL, true, 0, false},
+    {"reduced-profile", 0, CFG_BOOL, true, 0, false},
+    {"profile-interval", 0, CFG_FLOAT, true, 0.001, false},
+    {"stacks", 0, CFG_BOOL, true, 0, false},
+    {"no-stacks", 0, CFG_BOOL, true, 0, false},
+    {"native", 0, CFG_BOOL, true, 0, false},
+    {"memory-leak-detector", 0, CFG_BOOL, true, 0, false},
+    {"no-memory-leak-detector", 0, CFG_BOOL, true, 0, false},
+    {"disable-jit", 0, CFG_BOOL, true, 0, false},
+    {"no-async", 0, CFG_BOOL, true, 0, false},
+    {"async", 0, CFG_BOOL, true, 0, false},
+    {"nvml-lib", 0, CFG_STR, true, 0, false},
+    {"quiet", 'q', CFG_BOOL, true, 0, false},
+    /* `scalene view`'s optimization proposals (tools/ai.c, docs/AI.md): one
+     * file can serve both commands, each taking its own keys. No key for
+     * the API key: keys come from the environment or the page only. */
+    {"ai-provider", 0, CFG_STR, false, 0, true},
+    {"ai-model", 0, CFG_STR, false, 0, true},
+    {"ai-url", 0, CFG_STR, false, 0, true},
+    {"ai-timeout", 0, CFG_FLOAT, false, 0.001, true},
+    {"ai-api-version", 0, CFG_STR, false, 0, true},
+    {"ai-region", 0, CFG_STR, false, 0, true},
 };
 #define CFG_NKEYS (sizeof cfg_keys / sizeof cfg_keys[0])
 
@@ -80,6 +90,7 @@ static const struct cfg_key {
  * does not count them as lost). */
 static char **cfg_argv;
 static int cfg_argc, cfg_cap;
+static bool cfg_view; /* expanding `scalene view`'s arguments: the view keys are the ones taken */
 
 static int cfg_push(const char *s, size_t len)
 {
@@ -131,7 +142,7 @@ static const struct cfg_key *cfg_option(const char *a)
     size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
     const struct cfg_key *k = cfg_lookup(a + 2, len);
     /* the command line spells options with dashes only */
-    return k && memchr(a + 2, '_', len) == NULL ? k : NULL;
+    return k && k->view == cfg_view && memchr(a + 2, '_', len) == NULL ? k : NULL;
 }
 
 /* A value or key for an error line: at most 40 bytes, control characters
@@ -290,12 +301,15 @@ static int cfg_mapping(const char *file, yaml_document_t *doc)
         size_t klen = kn->data.scalar.length;
         const struct cfg_key *k = strlen(key) == klen ? cfg_lookup(key, klen) : NULL;
         if (!k)
-            return cfg_fail(file, kn, "unknown key '%s' (the keys are the long options of scalene run --help-advanced, without the dashes)",
+            return cfg_fail(file, kn, "unknown key '%s' (the keys are the long options of scalene run --help-advanced "
+                            "and the --ai-* options of scalene view, without the dashes)",
                             cfg_show(key, klen));
         size_t i = (size_t)(k - cfg_keys);
         if (seen[i])
             return cfg_fail(file, kn, "duplicate key '%s' (first set at line %zu)", cfg_show(key, klen), seen[i]);
         seen[i] = kn->start_mark.line + 1;
+        if (k->view != cfg_view)
+            continue; /* the other command's key: a shared file */
         char shown[48]; /* cfg_show's buffer is reused for the value */
         snprintf(shown, sizeof shown, "%s", cfg_show(key, klen));
         int rc = cfg_pair(file, doc, k, shown, vn);
@@ -420,10 +434,15 @@ int cfg_expand(int *argcp, char ***argvp)
     }
     int nfiles = 0, nsplit = 0, rc = 0;
     bool target = false;
+    cfg_view = strcmp(argv[0], "view") == 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "---") == 0 || strcmp(a, "-m") == 0)
+        if (cfg_view && strcmp(a, "--") == 0)
+            break; /* view: only the profile's name follows */
+        if (!cfg_view && (strcmp(a, "---") == 0 || strcmp(a, "-m") == 0))
             break;
+        if (cfg_view && (a[0] != '-' || a[1] == 0))
+            continue; /* view has no program: a word is the profile */
         if (a[0] != '-' || a[1] == 0) {
             if (target)
                 break; /* the program's first argument */

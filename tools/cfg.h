@@ -14,7 +14,10 @@
  * among `scalene run`'s own options (never the program's: scanning stops at
  * the program's first argument, at `---`, at `-m` and at an option that is
  * not scalene's after the script) and puts the files' options, in file
- * order, right after argv[0]. (*argvp)[0] is `run`. Without -c or --option=VALUE nothing
+ * order, right after argv[0]. (*argvp)[0] is `run`, or `view`: then only
+ * the view's keys (ai-*) are taken from the files, the run's are skipped
+ * (one file may serve both), and every word but `--`'s followers is
+ * scanned. Without -c or --option=VALUE nothing
  * changes. Returns 0, or -EINVAL after printing one line on stderr (missing
  * file, YAML error, unknown key, wrong type; the line names file, line and
  * key), or -ENOMEM. The new vector and its strings live until exit, as

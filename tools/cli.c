@@ -470,7 +470,12 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (strcmp(argv[1], "view") == 0) {
         static char libdir[PATH_MAX];
-        return vw_main(argc - 1, argv + 1, self_libdir(libdir, sizeof libdir) == 0 ? libdir : NULL);
+        int vargc = argc - 1;
+        char **vargv = argv + 1;
+        /* -c FILE: the ai-* keys (tools/cfg.c), ahead of the command line's */
+        if (cfg_expand(&vargc, &vargv) != 0)
+            return 2;
+        return vw_main(vargc, vargv, self_libdir(libdir, sizeof libdir) == 0 ? libdir : NULL);
     }
     if (strcmp(argv[1], "control") == 0)
         return cmd_control(argc - 1, argv + 1);

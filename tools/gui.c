@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -47,6 +49,10 @@
 #define GUI_PENDING_MAX 256u       /* front: connections still sending their head */
 #define GUI_HEAD_MAX (16u << 10)   /* front: request line and headers, bytes (431 above) */
 #define GUI_HEAD_DEADLINE_MS 5000u /* front: to send them whole (408 after) */
+#define GUI_API_MAX_BODY (256u << 10) /* a proposal request is a few hundred bytes */
+#define GUI_API_JOBS 4                /* proposals asked at once (each a thread) */
+#define GUI_CSP_FROM "default-src 'none';"
+#define GUI_CSP_TO "default-src 'none'; connect-src 'self';"
 
 extern char **environ;
 
@@ -55,6 +61,11 @@ struct gui {
     size_t tmpl_n, js_n, css_n;
     char *page; /* the last gui_build(), or NULL */
     size_t page_n;
+    /* the proposal endpoint (gui_set_api), or api NULL */
+    gui_api_fn api;
+    void *api_ctx;
+    char token[65];  /* hex of 32 random bytes */
+    char *api_block; /* the JSON of <script id="scalene-ai"> */
 };
 
 typedef struct gui_buf {
@@ -149,6 +160,29 @@ gui_t *gui_open(const char *dir, char *err, size_t n)
     return g;
 }
 
+int gui_set_api(gui_t *g, gui_api_fn fn, void *ctx, const char *defaults_json)
+{
+    unsigned char r[32];
+    size_t got = 0;
+    while (got < sizeof r) {
+        ssize_t k = getrandom(r + got, sizeof r - got, 0);
+        if (k < 0 && errno != EINTR)
+            return -errno;
+        got += k > 0 ? (size_t)k : 0;
+    }
+    for (size_t i = 0; i < sizeof r; i++)
+        snprintf(g->token + 2 * i, 3, "%02x", r[i]);
+    char *block = NULL;
+    if (asprintf(&block, "{\"endpoint\":\"%s\",\"token\":\"%s\",\"defaults\":%s}", GUI_API_PATH, g->token,
+                 defaults_json && *defaults_json ? defaults_json : "{}") < 0)
+        return -ENOMEM;
+    free(g->api_block);
+    g->api_block = block;
+    g->api = fn;
+    g->api_ctx = ctx;
+    return 0;
+}
+
 void gui_close(gui_t *g)
 {
     if (!g)
@@ -157,6 +191,8 @@ void gui_close(gui_t *g)
     free(g->js);
     free(g->css);
     free(g->page);
+    free(g->api_block);
+    explicit_bzero(g->token, sizeof g->token);
     free(g);
 }
 
@@ -264,6 +300,18 @@ int gui_build(gui_t *g, const char *json, size_t len)
     for (int i = 0; i < 3; i++) {
         if (m[i].at < from)
             return -EINVAL; /* overlapping markers: cannot happen with distinct texts */
+        /* The served page asks its own server for proposals: the one
+         * source its CSP gains, in the policy before the first marker. */
+        const char *csp = i == 0 && g->api_block ? memmem(from, (size_t)(m[i].at - from), GUI_CSP_FROM, strlen(GUI_CSP_FROM)) : NULL;
+        if (i == 0 && g->api_block && !csp) {
+            free(b.p);
+            return -EINVAL; /* a template without the policy we extend */
+        }
+        if (csp) {
+            buf_add(&b, from, (size_t)(csp - from));
+            buf_str(&b, GUI_CSP_TO);
+            from = csp + strlen(GUI_CSP_FROM);
+        }
         buf_add(&b, from, (size_t)(m[i].at - from));
         if (m[i].which == 0) {
             buf_str(&b, "<style>");
@@ -277,6 +325,11 @@ int gui_build(gui_t *g, const char *json, size_t len)
             buf_str(&b, "<script id=\"scalene-data\" type=\"application/json\">");
             buf_escaped(&b, json, len, GUI_ESC_DATA);
             buf_str(&b, "</script>");
+            if (g->api_block) {
+                buf_str(&b, "<script id=\"scalene-ai\" type=\"application/json\">");
+                buf_escaped(&b, g->api_block, strlen(g->api_block), GUI_ESC_DATA);
+                buf_str(&b, "</script>");
+            }
         }
         from = m[i].at + m[i].len;
     }
@@ -302,12 +355,45 @@ int gui_write(const gui_t *g, const char *path)
 
 /* -------------------------------------------------------------- serve */
 
+/* A proposal being worked on: the worker thread asks the model while its
+ * connection is suspended, so the server keeps serving (the page, another
+ * proposal) meanwhile. At most GUI_API_JOBS at once. */
+typedef struct gui_job {
+    pthread_t t;
+    bool used;        /* t was started and not yet joined; guarded by gui_srv.jobs_lock */
+    atomic_bool x_done; /* release: the worker's last step; acquire: the reaper's pthread_join */
+} gui_job_t;
+
 /* Set up before the daemon starts and freed after it stops: the server
- * thread only reads it, so it needs no lock. */
+ * thread only reads it but for jobs[] (jobs_lock) and x_stop. */
 typedef struct gui_srv {
     struct MHD_Response *page, *json, *missing, *forbidden, *method;
     char host_ip[32], host_name[32]; /* "127.0.0.1:PORT", "localhost:PORT" */
+    const gui_t *g;                  /* for the proposal endpoint */
+    /* set by gui_serve() on a stop signal (release), read by the endpoint's
+     * provider call (acquire, ai.c on_progress) so MHD_stop_daemon() does
+     * not wait out a model's answer */
+    atomic_bool x_stop;
+    pthread_mutex_t jobs_lock;
+    gui_job_t jobs[GUI_API_JOBS];
 } gui_srv_t;
+
+/* A proposal request: its body, gathered over MHD's upload calls, then
+ * the worker's answer. Freed by the call that queues the answer or, for a
+ * request cut short, by api_done(); the worker never touches it after it
+ * resumes the connection. */
+typedef struct gui_upload {
+    char *p;
+    size_t n;
+    bool too_big;
+    gui_srv_t *srv;
+    struct MHD_Connection *c;
+    size_t slot;        /* its jobs[] entry */
+    char *out;          /* the answer's JSON (malloc'd), or NULL: out of memory */
+    size_t out_n;
+    int status;
+    bool started;       /* a worker took it: the next call is the answer's */
+} gui_upload_t;
 
 /* A browser on another site can point a name of its own at 127.0.0.1 (DNS
  * rebinding) and read the page with its scripts; its requests then carry
@@ -317,14 +403,201 @@ static bool host_ok(const gui_srv_t *s, const char *host)
     return !host || strcmp(host, s->host_ip) == 0 || strcasecmp(host, s->host_name) == 0;
 }
 
+/* A JSON answer of the endpoint; takes body (malloc'd) or copies a literal. */
+static enum MHD_Result api_reply(struct MHD_Connection *c, unsigned status, char *body, size_t n, const char *literal)
+{
+    struct MHD_Response *r = body ? MHD_create_response_from_buffer(n, body, MHD_RESPMEM_MUST_FREE)
+                                  : MHD_create_response_from_buffer(strlen(literal), (void *)literal,
+                                                                    MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "POST");
+    enum MHD_Result rc = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+/* Equal in time that does not depend on where they differ. */
+static bool same_secret(const char *a, const char *b)
+{
+    size_t n = strlen(b);
+    if (!a || strlen(a) != n)
+        return false;
+    unsigned char d = 0;
+    for (size_t i = 0; i < n; i++)
+        d |= (unsigned char)(a[i] ^ b[i]);
+    return d == 0;
+}
+
+static void upload_free(gui_upload_t *u)
+{
+    if (u->p)
+        explicit_bzero(u->p, u->n); /* it may hold a key typed in the page */
+    free(u->p);
+    free(u->out);
+    free(u);
+}
+
+/* The worker: asks (gui_api_fn), keeps the answer in u, resumes the
+ * connection so that the server thread sends it. Context: its own thread. */
+static void *api_worker(void *arg)
+{
+    gui_upload_t *u = arg;
+    gui_srv_t *s = u->srv;
+    gui_job_t *job = &s->jobs[u->slot];
+    struct MHD_Connection *c = u->c;
+    u->status = s->g->api(s->g->api_ctx, u->p, u->n, &u->out, &u->out_n, &s->x_stop);
+    explicit_bzero(u->p, u->n);
+    /* MHD_resume_connection() takes the daemon's lock: what was written to u
+     * above is visible to the server thread's next call, which may free u */
+    MHD_resume_connection(c);
+    /* release: pairs with the acquire in reap_jobs() before pthread_join */
+    atomic_store_explicit(&job->x_done, true, memory_order_release);
+    return NULL;
+}
+
+/* Joins the workers that are done (all of them when wait), freeing their
+ * slots. Context: the server thread, or gui_serve() once the front stopped. */
+static void reap_jobs(gui_srv_t *s, bool wait)
+{
+    pthread_mutex_lock(&s->jobs_lock);
+    for (size_t i = 0; i < GUI_API_JOBS; i++) {
+        gui_job_t *j = &s->jobs[i];
+        /* acquire: pairs with the release in api_worker() */
+        if (j->used && (wait || atomic_load_explicit(&j->x_done, memory_order_acquire))) {
+            pthread_join(j->t, NULL);
+            j->used = false;
+        }
+    }
+    pthread_mutex_unlock(&s->jobs_lock);
+}
+
+/* Starts a worker for u in a free slot. Returns false when all are busy
+ * or the thread cannot start. Context: the server thread. */
+static bool start_job(gui_srv_t *s, gui_upload_t *u)
+{
+    reap_jobs(s, false);
+    bool ok = false;
+    pthread_mutex_lock(&s->jobs_lock);
+    /* under the lock: gui_serve() sets x_stop before it takes the lock to
+     * join every worker, so no worker starts after that join */
+    bool stopping = atomic_load_explicit(&s->x_stop, memory_order_acquire);
+    for (size_t i = 0; i < GUI_API_JOBS && !ok && !stopping; i++) {
+        gui_job_t *j = &s->jobs[i];
+        if (j->used)
+            continue;
+        u->srv = s;
+        u->slot = i;
+        u->started = true;
+        atomic_store_explicit(&j->x_done, false, memory_order_relaxed); /* no worker reads it yet */
+        MHD_suspend_connection(u->c);
+        if (pthread_create(&j->t, NULL, api_worker, u) == 0) {
+            j->used = ok = true;
+        } else {
+            u->started = false;
+            MHD_resume_connection(u->c);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->jobs_lock);
+    return ok;
+}
+
+/* POST GUI_API_PATH: the page's token (X-Scalene-Token), this server's
+ * Host, the page's own Origin when the browser sends one, and a JSON
+ * body; then the caller's gui_api_fn, in a worker thread (start_job()).
+ * Other local pages cannot read the token (same-origin policy) and cannot
+ * send the header without a CORS preflight, which this server never grants. */
+static enum MHD_Result api_answer(gui_srv_t *s, struct MHD_Connection *c, const char *method,
+                                  const char *upload, size_t *upload_n, void **req)
+{
+    gui_upload_t *u = *req;
+    if (u && u->started) {
+        /* resumed by its worker: send the answer */
+        enum MHD_Result rc = u->out ? api_reply(c, (unsigned)u->status, u->out, u->out_n, NULL)
+                                    : api_reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, 0,
+                                                "{\"error\":\"out of memory\"}");
+        u->out = NULL; /* api_reply took it */
+        *req = NULL;
+        upload_free(u);
+        return rc;
+    }
+    if (!u) {
+        if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+            return api_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, NULL, 0, "{\"error\":\"only POST\"}");
+        if (!(u = calloc(1, sizeof *u)))
+            return MHD_NO;
+        *req = u;
+        return MHD_YES;
+    }
+    if (*upload_n > 0) {
+        if (u->n + *upload_n > GUI_API_MAX_BODY)
+            u->too_big = true;
+        else {
+            char *p = realloc(u->p, u->n + *upload_n + 1);
+            if (!p)
+                return MHD_NO;
+            memcpy(p + u->n, upload, *upload_n);
+            u->p = p;
+            u->n += *upload_n;
+            p[u->n] = 0;
+        }
+        *upload_n = 0;
+        return MHD_YES;
+    }
+    /* the whole body is here: judge the request */
+    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *token = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Scalene-Token");
+    enum MHD_Result rc;
+    bool origin_ok = !origin || (strncmp(origin, "http://", 7) == 0 && host && strcasecmp(origin + 7, host) == 0);
+    if (!host || !host_ok(s, host) || !origin_ok)
+        rc = api_reply(c, MHD_HTTP_FORBIDDEN, NULL, 0, "{\"error\":\"forbidden: not this page's origin\"}");
+    else if (!same_secret(token, s->g->token))
+        rc = api_reply(c, MHD_HTTP_FORBIDDEN, NULL, 0, "{\"error\":\"forbidden: no valid page token\"}");
+    else if (!type || strncasecmp(type, "application/json", 16) != 0)
+        rc = api_reply(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, NULL, 0, "{\"error\":\"send application/json\"}");
+    else if (u->too_big || !u->p)
+        rc = api_reply(c, MHD_HTTP_BAD_REQUEST, NULL, 0, "{\"error\":\"no body, or too big\"}");
+    else {
+        u->c = c;
+        if (start_job(s, u))
+            return MHD_YES; /* the worker resumes the connection with the answer */
+        rc = api_reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, 0,
+                       "{\"error\":\"busy: other proposals are being asked; try again when one is done\"}");
+    }
+    *req = NULL;
+    upload_free(u);
+    return rc;
+}
+
+/* MHD_OPTION_NOTIFY_COMPLETED: a proposal request cut short leaves its body. */
+static void api_done(void *cls, struct MHD_Connection *c, void **req, enum MHD_RequestTerminationCode why)
+{
+    (void)cls;
+    (void)c;
+    (void)why;
+    gui_upload_t *u = *req;
+    if (u) {
+        upload_free(u);
+        *req = NULL;
+    }
+}
+
 static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                               const char *version, const char *upload, size_t *upload_n, void **req)
 {
-    const gui_srv_t *s = cls;
+    gui_srv_t *s = cls;
     (void)version;
-    (void)upload;
-    (void)upload_n;
-    (void)req;
+    if (s->g->api && strcmp(url, GUI_API_PATH) == 0)
+        return api_answer(s, c, method, upload, upload_n, req);
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         return MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, s->method);
     if (!host_ok(s, MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST)))
@@ -357,6 +630,7 @@ static struct MHD_Response *response(const char *body, size_t n, const char *typ
 
 static void srv_free(gui_srv_t *s)
 {
+    pthread_mutex_destroy(&s->jobs_lock); /* every worker was joined */
     struct MHD_Response *all[] = {s->page, s->json, s->missing, s->forbidden, s->method};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         if (all[i])
@@ -693,7 +967,7 @@ static int front_run(int lfd, int sfd, struct MHD_Daemon *d)
 
 int gui_serve(const gui_t *g, const char *download, size_t download_len, bool browser)
 {
-    gui_srv_t s = {.page = NULL};
+    gui_srv_t s = {.page = NULL, .g = g};
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t alen = sizeof a;
     sigset_t stop, old;
@@ -701,6 +975,10 @@ int gui_serve(const gui_t *g, const char *download, size_t download_len, bool br
     int fd, sfd, rc = 0;
     char url[64];
 
+    atomic_init(&s.x_stop, false);
+    pthread_mutex_init(&s.jobs_lock, NULL);
+    for (size_t i = 0; i < GUI_API_JOBS; i++)
+        atomic_init(&s.jobs[i].x_done, false);
     if (!g->page)
         return -EINVAL;
     /* Our own socket, not MHD's port option: it binds 127.0.0.1 only, and
@@ -744,10 +1022,12 @@ int gui_serve(const gui_t *g, const char *download, size_t download_len, bool br
     pthread_sigmask(SIG_BLOCK, &stop, &old);
     sfd = signalfd(-1, &stop, SFD_CLOEXEC | SFD_NONBLOCK);
     d = sfd < 0 ? NULL
-                : MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC, 0, NULL,
+                : MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC |
+                                                        MHD_ALLOW_SUSPEND_RESUME, 0, NULL,
                                    NULL, answer, &s, MHD_OPTION_CONNECTION_TIMEOUT, GUI_CONN_TIMEOUT_S,
                                    MHD_OPTION_CONNECTION_LIMIT, GUI_CONN_LIMIT, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                                   (size_t)GUI_CONN_MEMORY, MHD_OPTION_END);
+                                   (size_t)GUI_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, api_done, NULL,
+                                   MHD_OPTION_END);
     if (!d) {
         rc = errno ? -errno : -EIO;
         if (sfd >= 0)
@@ -762,6 +1042,10 @@ int gui_serve(const gui_t *g, const char *download, size_t download_len, bool br
     if (browser)
         open_browser(url);
     rc = front_run(fd, sfd, d);
+    /* release: pairs with the acquire in ai.c's on_progress(), via gui_api_fn's stop */
+    atomic_store_explicit(&s.x_stop, true, memory_order_release);
+    reap_jobs(&s, true); /* they stop within a second and resume their connections; MHD
+                          * must have no suspended connection when it stops */
     MHD_stop_daemon(d);
     close(fd);
     close(sfd);

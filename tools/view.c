@@ -16,6 +16,7 @@
  */
 #include "view.h"
 
+#include "ai.h"
 #include "exp.h"
 #include "gui.h"
 
@@ -104,7 +105,7 @@ typedef struct vw_prof {
 /* The view asked for: the page served on 127.0.0.1 (the default), the
  * page written to a file (--html, --standalone), the terminal (--cli), or
  * the call stacks exported (--collapsed, --speedscope: tools/exp.c). */
-typedef enum vw_mode { VW_SERVE, VW_FILE, VW_CLI, VW_EXPORT } vw_mode_t;
+typedef enum vw_mode { VW_SERVE, VW_FILE, VW_CLI, VW_EXPORT, VW_OPTIMIZE } vw_mode_t;
 
 typedef struct vw_opts {
     const char *path;
@@ -117,6 +118,8 @@ typedef struct vw_opts {
     bool has_pid;
     long long pid;
     char pidkey[24];
+    const char *optimize; /* VW_OPTIMIZE: FILE:LINE[-END] */
+    ai_req_t ai;          /* --ai-*: the provider for --optimize and the page's default */
 } vw_opts_t;
 
 /* Where the loader is: the first error, without the "scalene: FILE: " part. */
@@ -1644,6 +1647,8 @@ static void usage(FILE *f)
           "       scalene view --html|--standalone [-o FILE] [profile.json]\n"
           "       scalene view --cli [-r|--reduced] [--pid N] [--processes] [profile.json]\n"
           "       scalene view --collapsed [--memory[=live]]|--speedscope [--pid N] [-o FILE] [profile.json]\n"
+          "       scalene view --optimize FILE:LINE[-END] [--ai-provider P] [--ai-model M]\n"
+          "                    [--ai-url URL] [profile.json]\n"
           "\n"
           "Shows a profile written by `scalene run` (or by Scalene).\n"
           "\n"
@@ -1676,6 +1681,20 @@ static void usage(FILE *f)
           "                   process (and its memory profiles in bytes, when the report has\n"
           "                   memory stacks): DIR/NAME.speedscope.json for DIR/NAME.json\n"
           "                   (--pid N with either: only process N)\n"
+          "  --optimize FILE:LINE[-END]\n"
+          "                   ask a language model for a faster version of those lines of\n"
+          "                   FILE (matched by the end of the report's file name) and print\n"
+          "                   it as a diff with its reason (docs/AI.md)\n"
+          "  --ai-provider P  openai, azure, ollama, anthropic or bedrock (default: the first\n"
+          "                   whose key is set: OPENAI_API_KEY, AZURE_OPENAI_API_KEY,\n"
+          "                   ANTHROPIC_API_KEY, AWS_ACCESS_KEY_ID; else ollama on localhost)\n"
+          "  --ai-model NAME  the model (azure: the deployment)\n"
+          "  --ai-url BASE    the server's base URL (http://127.0.0.1:11434, http://host:8000/v1)\n"
+          "  --ai-timeout SEC give up after SEC seconds (default: 120)\n"
+          "  --ai-api-version V, --ai-region R\n"
+          "                   azure's api-version; bedrock's AWS region\n"
+          "  -c, --config FILE\n"
+          "                   read the ai-* keys from a YAML file (docs/CONFIG.md)\n"
           "  -h, --help       show this help and exit\n"
           "\n"
           "-r, --pid and --processes imply --cli. The terminal view fits the terminal's\n"
@@ -1697,6 +1716,55 @@ static int parse_pid(const char *s, vw_opts_t *opts)
     opts->has_pid = true;
     opts->pid = v;
     snprintf(opts->pidkey, sizeof opts->pidkey, "%lld", v);
+    return 0;
+}
+
+/* --optimize and --ai-*: the options that take a value, with or without '='. */
+static const char *const ai_opts[] = {"--optimize", "--ai-provider", "--ai-model", "--ai-url",
+                                      "--ai-timeout", "--ai-api-version", "--ai-region", NULL};
+
+static bool is_ai_opt(const char *a)
+{
+    for (size_t i = 0; ai_opts[i]; i++) {
+        size_t n = strlen(ai_opts[i]);
+        if (strncmp(a, ai_opts[i], n) == 0 && (a[n] == 0 || a[n] == '='))
+            return true;
+    }
+    return false;
+}
+
+static int set_ai_opt(vw_opts_t *opts, const char *a, size_t nl, const char *v)
+{
+#define VW_IS(name) (nl == sizeof(name) - 1 && strncmp(a, name, nl) == 0)
+    if (VW_IS("--optimize"))
+        opts->optimize = v;
+    else if (VW_IS("--ai-provider")) {
+        if (ai_provider_parse(v, &opts->ai.provider) != 0) {
+            err_line("view: --ai-provider is one of openai, azure, ollama, anthropic, bedrock, not '%s'", v);
+            return -EINVAL;
+        }
+    } else if (VW_IS("--ai-model"))
+        opts->ai.model = v;
+    else if (VW_IS("--ai-url")) {
+        if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) {
+            err_line("view: --ai-url needs an http:// or https:// URL, not '%s'", v);
+            return -EINVAL;
+        }
+        opts->ai.url = v;
+    } else if (VW_IS("--ai-timeout")) {
+        char *end;
+        errno = 0;
+        double d = strtod(v, &end);
+        if (errno || *end || !(d > 0 && d <= 3600)) {
+            err_line("view: --ai-timeout needs seconds, more than 0 and at most 3600, not '%s'", v);
+            return -EINVAL;
+        }
+        opts->ai.timeout_s = d;
+    } else if (VW_IS("--ai-api-version"))
+        opts->ai.api_version = v;
+    else if (VW_IS("--ai-region"))
+        opts->ai.region = v;
+#undef VW_IS
     return 0;
 }
 
@@ -1762,6 +1830,20 @@ static int parse_args(int argc, char **argv, vw_opts_t *opts)
                 if (parse_pid(a + 6, opts))
                     return 2;
                 term_opt = term_opt ? term_opt : "--pid";
+            } else if (is_ai_opt(a)) {
+                /* ---- optimization proposals (tools/ai.c) ---- */
+                const char *v = strchr(a, '=');
+                size_t nl = v ? (size_t)(v - a) : strlen(a);
+                if (v)
+                    v++;
+                else if (i + 1 < argc)
+                    v = argv[++i];
+                if (!v || !*v) {
+                    err_line("view: %.*s needs a value", (int)nl, a);
+                    return 2;
+                }
+                if (set_ai_opt(opts, a, nl, v))
+                    return 2;
             } else {
                 err_line("view: unknown option '%s' (see scalene view --help)", a);
                 return 2;
@@ -1777,6 +1859,17 @@ static int parse_args(int argc, char **argv, vw_opts_t *opts)
     if (cli && html) {
         err_line("view: --cli and --html/--standalone are different views; choose one");
         return 2;
+    }
+    if (opts->optimize) {
+        if (cli || html || exp_opt || term_opt || opts->outfile) {
+            err_line("view: --optimize prints a proposal; leave out %s",
+                     cli ? "--cli" : html ? "--html/--standalone" : exp_opt ? exp_opt : term_opt ? term_opt : "-o");
+            return 2;
+        }
+        opts->mode = VW_OPTIMIZE;
+        if (!opts->path)
+            opts->path = VW_DEFAULT_FILE;
+        return -1;
     }
     /* ---- exports (tools/exp.c): --pid and -o go with them ---- */
     if (opts->what != EXP_CPU && (!exp_opt || opts->format != EXP_COLLAPSED)) {
@@ -1892,6 +1985,144 @@ static int html_path(const char *profile, char *out, size_t n)
     return k < 0 || (size_t)k >= n ? -ENAMETOOLONG : 0;
 }
 
+/* ------------------------------------------- the page's proposal endpoint */
+
+static int vw_propose(const vw_prof_t *p, const char *name, size_t name_n, long long s, long long e,
+                      const char *kind, const ai_req_t *req, ai_proposal_t *out, char *why, size_t wn);
+
+typedef struct vw_api {
+    const vw_prof_t *prof;
+    const vw_opts_t *opts;
+} vw_api_t;
+
+static const char *jstr(json_object *o, const char *key)
+{
+    json_object *v = o ? field(o, key) : NULL;
+    const char *s = v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+    return s && *s ? s : NULL;
+}
+
+static int api_out(json_object *o, int status, char **out, size_t *out_n)
+{
+    size_t n = 0;
+    const char *s = o ? json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n)
+                      : NULL;
+    *out = s ? strndup(s, n) : NULL;
+    *out_n = *out ? n : 0;
+    json_object_put(o);
+    return status;
+}
+
+static int api_error(int status, const char *msg, char **out, size_t *out_n)
+{
+    json_object *o = json_object_new_object();
+    if (o)
+        json_object_object_add(o, "error", json_object_new_string(msg));
+    return api_out(o, status, out, out_n);
+}
+
+/* gui_api_fn: {"file", "start", "end", "kind", "provider", "model", "url",
+ * "key", "api_version", "region"} (file as the report names it; empty
+ * settings fall back to the command line's and the environment's) to
+ * {"code", "reason", "diff", "provider", "model"} or {"error"}: 400 for a
+ * request the profile cannot answer, 502 when the provider failed.
+ * Context: the page server's thread; reads the profile only. */
+static int vw_api(void *ctx, const char *body, size_t n, char **out, size_t *out_n, const atomic_bool *stop)
+{
+    const vw_api_t *a = ctx;
+    char why[1024];
+    enum json_tokener_error jerr;
+    json_object *rq = NULL;
+    json_tokener *tok = json_tokener_new();
+    if (tok) {
+        rq = json_tokener_parse_ex(tok, body, (int)n);
+        jerr = json_tokener_get_error(tok);
+        json_tokener_free(tok);
+        if (jerr != json_tokener_success) {
+            json_object_put(rq);
+            rq = NULL;
+        }
+    }
+    if (!rq || !json_object_is_type(rq, json_type_object)) {
+        json_object_put(rq);
+        return api_error(400, "the request is not a JSON object", out, out_n);
+    }
+    const char *file = jstr(rq, "file"), *kind = jstr(rq, "kind"), *prov = jstr(rq, "provider");
+    json_object *sv = field(rq, "start"), *ev = field(rq, "end");
+    long long s = sv && json_object_is_type(sv, json_type_int) ? json_object_get_int64(sv) : 0;
+    long long e = ev && json_object_is_type(ev, json_type_int) ? json_object_get_int64(ev) : s;
+    ai_req_t req = a->opts->ai;
+    int st;
+    req.cancel = stop;
+    if (prov && strcmp(prov, "auto") != 0 && ai_provider_parse(prov, &req.provider) != 0) {
+        json_object_put(rq);
+        return api_error(400, "unknown provider", out, out_n);
+    }
+    req.model = jstr(rq, "model") ? jstr(rq, "model") : req.model;
+    req.url = jstr(rq, "url") ? jstr(rq, "url") : req.url;
+    req.key = jstr(rq, "key");
+    req.api_version = jstr(rq, "api_version") ? jstr(rq, "api_version") : req.api_version;
+    req.region = jstr(rq, "region") ? jstr(rq, "region") : req.region;
+    if (!file || s < 1 || e < s || e - s > 100000 ||
+        (kind && strcmp(kind, "line") && strcmp(kind, "loop") && strcmp(kind, "function") && strcmp(kind, "lines"))) {
+        json_object_put(rq);
+        return api_error(400, "the request needs file, start <= end and a kind of line, loop or function", out, out_n);
+    }
+    if (req.url && strncmp(req.url, "http://", 7) != 0 && strncmp(req.url, "https://", 8) != 0) {
+        json_object_put(rq);
+        return api_error(400, "the URL must start with http:// or https://", out, out_n);
+    }
+    ai_proposal_t prop = {0};
+    int rc = vw_propose(a->prof, file, strlen(file), s, e, kind, &req, &prop, why, sizeof why);
+    /* req.key points into rq: wipe the key before the tree goes */
+    json_object *kv = field(rq, "key");
+    if (kv && json_object_is_type(kv, json_type_string) && json_object_get_string_len(kv) > 0)
+        explicit_bzero((char *)json_object_get_string(kv), (size_t)json_object_get_string_len(kv));
+    json_object_put(rq);
+    if (rc != 0)
+        return api_error(rc == -ENOENT || rc == -EINVAL || rc == -ENOKEY ? 400 : 502, why, out, out_n);
+    json_object *o = json_object_new_object();
+    if (o) {
+        json_object_object_add(o, "code", json_object_new_string(prop.code));
+        json_object_object_add(o, "reason", json_object_new_string(prop.reason));
+        json_object_object_add(o, "diff", json_object_new_string(prop.diff));
+        json_object_object_add(o, "provider", json_object_new_string(prop.provider));
+        json_object_object_add(o, "model", json_object_new_string(prop.model));
+    }
+    ai_proposal_free(&prop);
+    st = api_out(o, 200, out, out_n);
+    return st;
+}
+
+/* The settings the page starts with: the command line's --ai-* and which
+ * providers have a key in this server's environment (never the key). */
+static char *api_defaults(const vw_opts_t *opts)
+{
+    json_object *o = json_object_new_object(), *keys = json_object_new_array();
+    if (!o || !keys) {
+        json_object_put(o);
+        json_object_put(keys);
+        return NULL;
+    }
+    json_object_object_add(o, "provider", json_object_new_string(ai_provider_name(opts->ai.provider)));
+    if (opts->ai.model)
+        json_object_object_add(o, "model", json_object_new_string(opts->ai.model));
+    if (opts->ai.url)
+        json_object_object_add(o, "url", json_object_new_string(opts->ai.url));
+    static const char *const vars[][2] = {{"openai", "OPENAI_API_KEY"}, {"azure", "AZURE_OPENAI_API_KEY"},
+                                          {"anthropic", "ANTHROPIC_API_KEY"}, {"bedrock", "AWS_SECRET_ACCESS_KEY"}};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+        const char *v = getenv(vars[i][1]);
+        if (v && *v)
+            json_object_array_add(keys, json_object_new_string(vars[i][0]));
+    }
+    json_object_object_add(o, "env_keys", keys);
+    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    char *copy = s ? strdup(s) : NULL;
+    json_object_put(o);
+    return copy;
+}
+
 static int show_web(const vw_opts_t *opts, const char *libdir)
 {
     vw_load_t ld = {.opts = opts};
@@ -1931,6 +2162,15 @@ static int show_web(const vw_opts_t *opts, const char *libdir)
         raw = NULL;
     } else {
         data = page_json(prof.root, &len);
+    }
+    /* The served page of a readable profile gets the proposal endpoint. */
+    vw_api_t api = {.prof = &prof, .opts = opts};
+    if (ok && opts->mode == VW_SERVE) {
+        char *defaults = api_defaults(opts);
+        int arc = defaults ? gui_set_api(g, vw_api, &api, defaults) : -ENOMEM;
+        free(defaults);
+        if (arc != 0)
+            goto oom;
     }
     if (!data || gui_build(g, data, len) != 0)
         goto oom;
@@ -2013,6 +2253,269 @@ static int show_cli(const vw_opts_t *opts)
     return 0;
 }
 
+/* ------------------------------------------------ optimization proposals */
+
+/* The file the report names that ends with name at a '/' (or is name);
+ * NULL with why set when none or several do. */
+static const vw_file_t *find_file(const vw_prof_t *p, const char *name, size_t n, char *why, size_t wn)
+{
+    const vw_file_t *hit = NULL;
+    for (size_t i = 0; i < p->nfiles; i++)
+        if (strlen(p->files[i].name) == n && memcmp(p->files[i].name, name, n) == 0)
+            return &p->files[i]; /* the report's own name: no question */
+    for (size_t i = 0; i < p->nfiles; i++) {
+        const char *f = p->files[i].name;
+        size_t fl = strlen(f);
+        if (fl < n || memcmp(f + fl - n, name, n) != 0 || (fl > n && f[fl - n - 1] != '/'))
+            continue;
+        if (hit) {
+            snprintf(why, wn, "'%.*s' names more than one file of the report (%s, %s); give more of the path",
+                     (int)n, name, hit->name, f);
+            return NULL;
+        }
+        hit = &p->files[i];
+    }
+    if (!hit)
+        snprintf(why, wn, "no file of the report ends with '%.*s'", (int)n, name);
+    return hit;
+}
+
+/* Indentation of a row's text in columns (a tab to the next multiple of
+ * 8), or -1 for a blank or comment-only line. */
+static int indent_of(const vw_row_t *r)
+{
+    int col = 0;
+    for (size_t i = 0; i < r->text_len; i++) {
+        char c = r->text[i];
+        if (c == ' ')
+            col++;
+        else if (c == '\t')
+            col = (col / 8 + 1) * 8;
+        else
+            return c == '#' ? -1 : col;
+    }
+    return -1;
+}
+
+/* Whether the row's statement starts with word (then a space, '(' or ':'). */
+static bool starts_with_word(const vw_row_t *r, const char *word)
+{
+    size_t k = 0, n = strlen(word);
+    while (k < r->text_len && (r->text[k] == ' ' || r->text[k] == '\t'))
+        k++;
+    return r->text_len - k > n && strncmp(r->text + k, word, n) == 0 &&
+           (r->text[k + n] == ' ' || r->text[k + n] == '(' || r->text[k + n] == ':');
+}
+
+/* The last line of the block that row i opens (a def, for, while, ...):
+ * every following line indented deeper, blank and comment lines between
+ * them included, and lines inside a bracket the header left open. The
+ * report's region fields are 0 when the profiler did not find them (this
+ * project leaves them so), so the view judges by indentation, as the page
+ * does (gui/src/regions.ts). Returns i itself for no block. */
+static size_t block_end(const vw_file_t *f, size_t i)
+{
+    int base = indent_of(&f->lines[i]);
+    size_t last = i;
+    if (base < 0)
+        return i;
+    for (size_t j = i + 1; j < f->nlines; j++) {
+        int ind = indent_of(&f->lines[j]);
+        if (ind < 0)
+            continue;
+        if (ind <= base)
+            break;
+        last = j;
+    }
+    return last;
+}
+
+/* What lines s..e of f are: "line", "loop" (a for or while with its
+ * body), "function" (a def with its body), else "lines". */
+static const char *region_kind(const vw_prof_t *p, const vw_file_t *f, long long s, long long e)
+{
+    (void)p;
+    if (s == e)
+        return "line";
+    for (size_t i = 0; i < f->nlines; i++) {
+        if (f->lines[i].lineno != s)
+            continue;
+        const vw_row_t *r = &f->lines[i];
+        if (f->lines[block_end(f, i)].lineno != e)
+            return "lines";
+        if (starts_with_word(r, "def") || starts_with_word(r, "async def"))
+            return "function";
+        if (starts_with_word(r, "for") || starts_with_word(r, "while") || starts_with_word(r, "async for"))
+            return "loop";
+        return "lines";
+    }
+    return "lines";
+}
+
+/* The file's import statements, one a line (new string, caller frees). */
+static char *file_imports(const vw_file_t *f)
+{
+    char *s = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&s, &len);
+    if (!m)
+        return NULL;
+    for (size_t i = 0; i < f->nlines && len < 4096; i++) {
+        const char *t = f->lines[i].text;
+        size_t n = f->lines[i].text_len, k = 0;
+        while (k < n && (t[k] == ' ' || t[k] == '\t'))
+            k++;
+        bool imp = (n - k > 7 && strncmp(t + k, "import ", 7) == 0) ||
+                   (n - k > 5 && strncmp(t + k, "from ", 5) == 0 && memmem(t + k, n - k, " import ", 8));
+        if (imp) {
+            fprintf(m, "%.*s\n", (int)(n - k), t + k);
+            fflush(m);
+        }
+    }
+    if (fclose(m) != 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Asks req's provider about lines s..e of the file matched by name (kind:
+ * the caller's word for the region, or NULL to judge it). Returns 0 with
+ * *out filled, -ENOENT for a region the report does not have, or
+ * ai_propose()'s error; why says it in one line. Context: thread (the page
+ * server calls it from its thread; it only reads prof). */
+static int vw_propose(const vw_prof_t *p, const char *name, size_t name_n, long long s, long long e,
+                      const char *kind, const ai_req_t *req, ai_proposal_t *out, char *why, size_t wn)
+{
+    const vw_file_t *f = find_file(p, name, name_n, why, wn);
+    if (!f)
+        return -ENOENT;
+    size_t first = f->nlines;
+    for (size_t i = 0; i < f->nlines; i++)
+        if (f->lines[i].lineno == s) {
+            first = i;
+            break;
+        }
+    size_t n = (size_t)(e - s + 1);
+    if (first == f->nlines || first + n > f->nlines || f->lines[first + n - 1].lineno != e) {
+        snprintf(why, wn, "%s has no line%s %lld%s%.0lld in the report%s", f->name, s == e ? "" : "s", s,
+                 s == e ? "" : "-", s == e ? 0 : e, f->nlines ? "" : " (it lists none of its lines)");
+        return -ENOENT;
+    }
+    ai_line_t *lines = calloc(n, sizeof *lines);
+    char *imports = file_imports(f);
+    if (!lines || !imports) {
+        free(lines);
+        free(imports);
+        snprintf(why, wn, "out of memory");
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const vw_row_t *r = &f->lines[first + i];
+        lines[i] = (ai_line_t){.lineno = r->lineno, .text = r->text, .text_len = r->text_len, .py = r->py,
+                               .nat = r->nat, .sys = r->sys, .alloc_mb = r->alloc, .net_mb = r->mb,
+                               .pyfrac = r->pyfrac, .copy_mb_s = r->copy};
+    }
+    json_object *sc = field(p->root, "scalene_c"), *pv = sc ? field(sc, "python_version") : NULL;
+    ai_region_t reg = {.file = f->name, .kind = kind ? kind : region_kind(p, f, s, e),
+                       .python_version = pv && json_object_is_type(pv, json_type_string) ? json_object_get_string(pv) : NULL,
+                       .imports = imports, .memory = p->memory, .lines = lines, .n = n};
+    int rc = ai_propose(req, &reg, out, why, wn);
+    free(lines);
+    free(imports);
+    return rc;
+}
+
+/* FILE:LINE or FILE:START-END (the last ':' splits: a path may hold one). */
+static int parse_spec(const char *spec, size_t *name_n, long long *s, long long *e)
+{
+    const char *colon = strrchr(spec, ':');
+    char *end;
+    if (!colon || colon == spec)
+        return -EINVAL;
+    errno = 0;
+    *s = strtoll(colon + 1, &end, 10);
+    *e = *s;
+    if (*end == '-') {
+        const char *b = end + 1;
+        *e = strtoll(b, &end, 10);
+        if (end == b)
+            return -EINVAL;
+    }
+    if (errno || *end || end == colon + 1 || *s < 1 || *e < *s || *e - *s > 100000)
+        return -EINVAL;
+    *name_n = (size_t)(colon - spec);
+    return 0;
+}
+
+/* Prints text line by line, sanitized (the model's reply is untrusted text
+ * for a terminal too), each line prefixed by lead. */
+static void put_lines(FILE *f, const char *lead, const char *text, bool color)
+{
+    for (const char *l = text; l && *l;) {
+        const char *nl = strchr(l, '\n');
+        size_t n = nl ? (size_t)(nl - l) : strlen(l);
+        const char *c = !color ? NULL : l[0] == '+' && strncmp(l, "+++", 3) ? "\033[32m"
+                                      : l[0] == '-' && strncmp(l, "---", 3) ? "\033[31m"
+                                      : l[0] == '@' ? VW_DIM : NULL;
+        fputs(c ? c : "", f);
+        fputs(lead, f);
+        put_text(f, l, n, (int)strlen(lead), INT_MAX, false);
+        fputs(c ? VW_RESET : "", f);
+        fputc('\n', f);
+        l = nl ? nl + 1 : NULL;
+    }
+}
+
+static bool want_color(void);
+
+/* --optimize FILE:LINE[-END]: one proposal, printed. */
+static int show_optimize(const vw_opts_t *opts)
+{
+    vw_load_t ld = {.opts = opts};
+    vw_prof_t prof = {.root = NULL};
+    ai_proposal_t prop = {0};
+    char why[1024];
+    size_t name_n;
+    long long s, e;
+
+    if (parse_spec(opts->optimize, &name_n, &s, &e) != 0) {
+        err_line("view: --optimize needs FILE:LINE or FILE:START-END, not '%s'", opts->optimize);
+        return 2;
+    }
+    if (load_profile(&ld, &prof, NULL, NULL) != 0) {
+        err_line("%s: %s", opts->path, ld.msg);
+        prof_free(&prof);
+        return 2;
+    }
+    int rc = vw_propose(&prof, opts->optimize, name_n, s, e, NULL, &opts->ai, &prop, why, sizeof why);
+    if (rc != 0) {
+        err_line("view: --optimize: %s", why);
+        prof_free(&prof);
+        return 2;
+    }
+    bool color = want_color();
+    const vw_file_t *f = find_file(&prof, opts->optimize, name_n, why, sizeof why);
+    printf("%sProposed optimization of ", color ? VW_BOLD : "");
+    put_text(stdout, f->name, strlen(f->name), 0, INT_MAX, false);
+    printf(":%lld", s);
+    if (e != s)
+        printf("-%lld", e);
+    printf(" by %s, model ", prop.provider);
+    put_text(stdout, prop.model, strlen(prop.model), 0, INT_MAX, false);
+    printf("%s\n", color ? VW_RESET : "");
+    put_lines(stdout, "Reason: ", prop.reason[0] ? prop.reason : "(the model gave none)", false);
+    fputc('\n', stdout);
+    put_lines(stdout, "", prop.diff, color);
+    ai_proposal_free(&prop);
+    prof_free(&prof);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        err_line("view: cannot write the output: %s", strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------- exports */
 
 /* --collapsed / --speedscope: the loader's checks, then tools/exp.c. */
@@ -2045,5 +2548,7 @@ int vw_main(int argc, char **argv, const char *libdir)
         return st;
     if (opts.mode == VW_EXPORT)
         return show_export(&opts);
+    if (opts.mode == VW_OPTIMIZE)
+        return show_optimize(&opts);
     return opts.mode == VW_CLI ? show_cli(&opts) : show_web(&opts, libdir);
 }

@@ -102,7 +102,7 @@ def metadata(ver):
         "\n"
         "Profiles CPython %s programs and every Python process they start.\n"
         "The binary and runtime library inside are built on Debian 12 and need its\n"
-        "liburcu, json-c, libyaml, libmicrohttpd and libunwind packages.\n"
+        "liburcu, json-c, libyaml, libmicrohttpd, libcurl, libssl and libunwind packages.\n"
         % (DIST, ver, requires_python(), supported)
     )
 

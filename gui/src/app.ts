@@ -2,6 +2,7 @@
 // with the process selector, and the file sections. A process selection re-renders the
 // header cards, the file headers and the open sections only; closed sections render when
 // opened.
+import { bindSettings, settingsPanel } from "./ai";
 import { footprintChart, type Series, showTip, stackBar } from "./charts";
 import { Flame, hasStacks } from "./flame";
 import type { Proc, Profile } from "./model";
@@ -39,6 +40,7 @@ export class App {
       (multi ? `<section class="panel" id="processes" aria-label="Processes"></section>` : "") +
       `<div id="flame-host"></div>` +
       `<div class="files-head"><h2>Files</h2><div class="legend">${legend(p.memory)}</div></div>` +
+      settingsPanel() +
       `<div class="view-note" id="view-note" hidden></div>` +
       `<div id="files"></div>` +
       `<footer class="foot" id="foot"></footer>` +
@@ -50,6 +52,7 @@ export class App {
     this.tip.setAttribute("role", "tooltip");
     document.body.appendChild(this.tip);
     this.installTips();
+    bindSettings(this.root);
 
     const prog = this.root.querySelector("#program")!;
     const [dir, base] = splitPath(p.program || "(unknown program)");

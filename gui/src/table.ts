@@ -1,6 +1,7 @@
 // One collapsible section per source file: the line table and the function table. A section
 // renders its tables only when it is open, and again only when the view changed (process,
 // sort, filter) since it last rendered. Rows are built as one HTML string per table.
+import { findRegions, lineButtons, onAiClick, type Region } from "./ai";
 import { sparkline, stackBar } from "./charts";
 import { highlightLines } from "./highlight";
 import type { FileModel, Metrics, Profile, Row } from "./model";
@@ -119,6 +120,7 @@ export class FileSection {
   private hl: string[] | null = null;
   private srcCh: number | undefined;
   private fnCh: number | undefined;
+  private regions: Map<number, Region> | null = null;
   stat: FileStat;
 
   constructor(readonly file: FileModel, private ctx: () => ViewCtx) {
@@ -295,7 +297,8 @@ export class FileSection {
           h += `<td class="c-gpu"${m.gpuMem > 0 ? ` data-tip="GPU memory: ${fmtMb(m.gpuMem)} MB average, ${fmtMb(m.gpuPeak)} MB peak"` : ""}>${fmtPct(m.gpu)}</td>`;
           break;
         case "src":
-          h += `<td class="c-src"><code>${code}</code>` +
+          this.regions ??= findRegions(this.file.lines);
+          h += `<td class="c-src">${lineButtons(r.lineno, m.cpu > 0 || m.mallocMb > 0, this.regions.get(r.lineno))}<code>${code}</code>` +
             (leak ? `<span class="pill leak" data-tip="Likely leak: ${fmtFrac(leak.likelihood)} likely, growing ${esc(fmtRate(leak.velocity) || "0")} MB/s">leak</span>` : "") +
             `</td>`;
           break;
@@ -437,6 +440,11 @@ export class FileSection {
         this.renderedGen = -1;
         this.renderBody();
       }
+      return;
+    }
+    const ai = t.closest("button.ai-btn, button.ai-again") as HTMLElement | null;
+    if (ai) {
+      void onAiClick(ai, this.file.name, this.cols(false).length);
       return;
     }
     const jump = t.closest("a.jump") as HTMLElement | null;
