@@ -763,6 +763,10 @@ static int read_ours(exp_doc_t *d, json_object *procs, const exp_req_t *req)
     bool mem = req->format == EXP_SPEEDSCOPE || req->what != EXP_CPU;
     char where[64];
     size_t n = json_object_array_length(procs);
+    /* the CPU profiles first, one per process in the report's order, then
+     * the memory profiles: a speedscope reader's index of a process's CPU
+     * profile is its index in the report */
+    for (int pass = 0; pass < 2; pass++)
     for (size_t i = 0; i < n; i++) {
         json_object *po = json_object_array_get_idx(procs, i), *stacks, *argv, *pidv, *mstacks;
         const char *role;
@@ -777,7 +781,7 @@ static int read_ours(exp_doc_t *d, json_object *procs, const exp_req_t *req)
         where[strlen(where) - 1] = '\0';
         if ((rc = str_of(d, po, "role", where, &role)))
             return rc;
-        if (cpu)
+        if (cpu && pass == 0)
             d->entries += stacks ? json_object_array_length(stacks) : 0;
         /* view.c's loader checked pid's type (and that --pid names a process) */
         pidv = field(po, "pid");
@@ -807,13 +811,13 @@ static int read_ours(exp_doc_t *d, json_object *procs, const exp_req_t *req)
             return oom(d);
         }
         rc = 0;
-        if (cpu) {
+        if (cpu && pass == 0) {
             snprintf(where, sizeof where, "processes[%zu].stacks", i);
             rc = new_proc(d, strdup(rs), strdup(ns), main);
             if (rc == 0 && stacks)
                 rc = read_entries(d, &d->procs[d->nprocs - 1], SHAPE_OURS, stacks, where);
         }
-        if (rc == 0 && mem) {
+        if (rc == 0 && mem && pass == 1) {
             snprintf(where, sizeof where, "processes[%zu].memory_stacks", i);
             rc = read_mem(d, req, rs, ns, main, mstacks, where);
         }

@@ -101,11 +101,15 @@ def check_speedscope(doc, nprocs):
     assert all(set(f) <= {"name", "file", "line"} for f in frames), frames
     keys = [(f["name"], f.get("file"), f.get("line")) for f in frames]
     assert len(set(keys)) == len(keys), "frames not deduplicated"
-    assert len(doc["profiles"]) == nprocs
+    # one CPU profile per process, then (with memory stacks) its memory profiles, in bytes
+    cpu = [p for p in doc["profiles"] if p["unit"] != "bytes"]
+    assert len(cpu) == nprocs and doc["profiles"][:nprocs] == cpu
+    assert all(p["name"].endswith(("(bytes allocated)", "(bytes live at the end)"))
+               for p in doc["profiles"][nprocs:])
     assert 0 <= doc["activeProfileIndex"] < nprocs
     used = set()
     for p in doc["profiles"]:
-        assert p["type"] == "sampled" and p["startValue"] == 0 and p["unit"] in ("seconds", "none"), p
+        assert p["type"] == "sampled" and p["startValue"] == 0 and p["unit"] in ("seconds", "none", "bytes"), p
         assert len(p["samples"]) == len(p["weights"]), p["name"]
         assert all(isinstance(w, (int, float)) and w > 0 for w in p["weights"]), p["name"]
         assert p["endValue"] == pytest.approx(sum(p["weights"]), rel=1e-6, abs=1e-9), p["name"]
@@ -446,7 +450,7 @@ def test_real_fork(forked):
     c = share(rows, parent, lambda fs: through(fs, "main", "c"))
     assert abs(ab - 0.7) <= SHARE_TOL and abs(c - 0.3) <= SHARE_TOL, (ab, c, m)
     # speedscope: the child's profile is the child_leaf one
-    prof = [p for p in doc["profiles"] if p["name"].startswith("pid %d forked:" % child)]
+    prof = [p for p in doc["profiles"] if p["name"].startswith("pid %d forked:" % child) and p["unit"] == "seconds"]
     assert len(prof) == 1
     heavy = max(stacks_of(doc, prof[0]), key=lambda s: s[1])
     assert heavy[0][-2:] == ["child_main", "child_leaf"], heavy
