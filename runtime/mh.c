@@ -50,7 +50,6 @@
 #include "nm.h"
 #include "pyframe.h"
 #include "record.h"
-#include "smp.h"
 #include "sys.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -331,6 +330,13 @@ static void mh_put(rec_t *r, pid_t tid, uint64_t now)
     ring_put(mh_seg, mh_slot, r);
 }
 
+/* --stacks: numbers an allocation's stack (smp_mem_stack, set by rt.c, so
+ * this module and its unit test need no sampler). release by mh_set_stacker,
+ * acquire in mh_where: the function is whole before a hook calls it. */
+static _Atomic(mh_stacker_fn) x_mh_stacker;
+
+void mh_set_stacker(mh_stacker_fn fn) { atomic_store_explicit(&x_mh_stacker, fn, memory_order_release); }
+
 /* --stacks: the allocating thread's frames, leaf first; guarded by the pyf
  * lock (held across the walk and the numbering), so one buffer serves every
  * thread and no hook puts 12 KiB on a thread's stack. */
@@ -354,7 +360,8 @@ static unsigned mh_where(uint64_t *file_id, uint64_t *func_id, uint32_t *line, u
         return REC_M_NOFRAME;
     pyf_loc_t loc;
     unsigned fl = REC_M_NOFRAME;
-    bool stacks = stack && (ring_cfg(mh_seg)->flags & RING_CFG_STACKS) != 0;
+    mh_stacker_fn stacker = stack ? atomic_load_explicit(&x_mh_stacker, memory_order_acquire) : NULL;
+    bool stacks = stacker && (ring_cfg(mh_seg)->flags & RING_CFG_STACKS) != 0;
     int rc = stacks ? pyf_sample_stack(ts, &loc, mh_stk_buf, MH_STK_DEPTH) : pyf_sample(ts, &loc);
     if (rc == 0 && loc.has_frame) {
         nm_send(mh_seg, mh_slot, loc.file_id, loc.file, loc.file_len, tid, now);
@@ -369,7 +376,7 @@ static unsigned mh_where(uint64_t *file_id, uint64_t *func_id, uint32_t *line, u
                 nm_send(mh_seg, mh_slot, loc.stack[k].file_id, loc.stack[k].file, loc.stack[k].file_len, tid, now);
                 nm_send(mh_seg, mh_slot, loc.stack[k].func_id, loc.stack[k].func, loc.stack[k].func_len, tid, now);
             }
-            *stack = smp_mem_stack(&loc, tid, now);
+            *stack = stacker(&loc, tid, now);
         }
     }
     pyf_unlock();
