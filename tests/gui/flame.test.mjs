@@ -6,7 +6,9 @@
 //    "Show line" in the file table, the process selector (a worker; the main process has no
 //    pool_work); no request leaves the page.
 // 2. Memory stacks (Scalene's shape `[[frame...], MB]`, plus our live MB): allocated and live
-//    views split as the data says (a 120 MB / 40 MB allocation through two paths, 75/25).
+//    views split as the data says (a 120 MB / 40 MB allocation through two paths, 75/25), on a
+//    hand-written report and on a real one (`scalene run --stacks` on mem_stacks.py fork: the
+//    page's shares are the JSON's ±2 points, a:b is 75:25 ±10, the child's own stacks).
 // 3. Scalene's own JSON with `combined_stacks` (samples; native frames coloured).
 // 4. 10,000 stacks: the flame graph is built and drawn within 1.5 s (the diagnostics print the
 //    whole page's time to ready, most of it parsing the embedded JSON).
@@ -185,6 +187,42 @@ describe("memory flame graphs", () => {
     assert.deepEqual(await share("churn"), [], "a freed allocation shows as live");
     await pg.hover('#flame-graph .fb[data-name="a"]');
     assert.match(await pg.textContent("#tip"), /120 MB live at the end \(75\.0%\)/);
+    clean(p);
+  });
+});
+
+describe("memory flame graph of a real report (mem_stacks.py fork, --stacks)", () => {
+  test("the kept allocation through a() and b(), per process", async (t) => {
+    const json = join(tmp, "ms.json");
+    const r = spawnSync(SCALENE, ["run", "--stacks", "-o", json, join(PROGRAMS, "mem_stacks.py"), "fork"],
+      { cwd: tmp, encoding: "utf8", timeout: 120_000 });
+    assert.equal(r.status, 0, `scalene run failed: ${r.stderr}`);
+    const prof = JSON.parse(readFileSync(json, "utf8"));
+    const ms = prof.memory_stacks;
+    assert.ok(ms.length > 0, "no memory_stacks in the report");
+    const share = (list, name, i) => {
+      let tot = 0, hit = 0;
+      for (const e of list) { tot += e[i]; if (e[0].some((f) => f.display_name === name)) hit += e[i]; }
+      return (100 * hit) / tot;
+    };
+    const p = await open(t, json);
+    const pg = p.page;
+    for (const [view, i] of [["alloc", 1], ["live", 2]]) {
+      await pg.click(`#flame .tab[data-view="${view}"]`);
+      for (const name of ["a", "b", "child_alloc"]) {
+        const want = share(ms, name, i);
+        const got = (await boxes(pg, name)).reduce((x, b) => x + b.share, 0);
+        t.diagnostic(`${view}: ${name} ${got.toFixed(1)}% on the page, ${want.toFixed(1)}% in the JSON`);
+        assert.ok(Math.abs(got - want) <= 2, `${view} ${name}: ${got} vs ${want}`);
+      }
+      // the kept allocation: a's share is 3 times b's (120 MB vs 40 MB), within the sampling's noise
+      const a = (await boxes(pg, "a"))[0].share, b = (await boxes(pg, "b"))[0].share;
+      assert.ok(Math.abs((100 * a) / (a + b) - 75) <= 10, `a ${a}% b ${b}%`);
+    }
+    // the forked child's memory: its own stacks only
+    const m = JSON.parse(readFileSync(json, "utf8")).processes.find((x) => x.role === "forked");
+    await pg.selectOption("#proc-select", String(m.pid));
+    assert.ok((await boxes(pg, "child_alloc")).length === 1 && (await boxes(pg, "a")).length === 0);
     clean(p);
   });
 });
