@@ -45,7 +45,7 @@ GUI_LOCK := $(wildcard gui/package-lock.json)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all deps gui gui-test test check unit e2e asan ubsan tsan check-asan check-ubsan check-tsan install uninstall wheel lint clean bench example fuzz fuzz-replay
+.PHONY: pyver-test all deps gui gui-test test check unit e2e asan ubsan tsan check-asan check-ubsan check-tsan install uninstall wheel lint clean bench example fuzz fuzz-replay
 
 all: $(OUT)/.deps $(LIB) $(BIN) $(PYPKG) gui
 
@@ -105,10 +105,29 @@ $(GUI_DIR)/%: $(GUI_STAMP)
 	@mkdir -p $(dir $@)
 	cp gui/dist/$* $@
 
-# pyframe reads a live interpreter: this test embeds one (libpython3.11).
-$(OUT)/tests/test_pyframe: tests/unit/test_pyframe.c runtime/pyframe.c runtime/sys.c runtime/pyframe.h runtime/sys.h runtime/record.h tests/unit/tap.h
+# pyframe reads a live interpreter: this test embeds one, $(PYTHON)'s
+# (python3-embed), and once more each CPython found under `pyenv root`
+# (tests only: the runtime itself is built with no Python header, and reads
+# every supported version from the one build).
+PYF_TEST_DEPS := tests/unit/test_pyframe.c runtime/pyframe.c runtime/sys.c runtime/pyframe.h runtime/pyframe_versions.inc runtime/sys.h runtime/record.h tests/unit/tap.h
+$(OUT)/tests/test_pyframe: $(PYF_TEST_DEPS)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(OPT) $(SAN) -fvisibility=hidden -Iruntime -Itests/unit -I$(PY_INC) -o $@ $(filter %.c,$^) $(shell pkg-config --libs python3-embed) -ldl -lpthread
+
+PYENV_ROOT := $(shell pyenv root 2>/dev/null)
+PYF_VERSIONS := 3.8 3.9 3.10 3.11 3.12 3.13
+# the newest 3.X.* under pyenv root that has the shared library, or nothing
+pyf_home = $(patsubst %/lib/libpython$(1).so,%,$(lastword $(wildcard $(PYENV_ROOT)/versions/$(1).[0-9]*/lib/libpython$(1).so)))
+PYF_FOUND := $(foreach v,$(PYF_VERSIONS),$(if $(call pyf_home,$(v)),$(v)))
+PYF_MISSING := $(filter-out $(PYF_FOUND),$(PYF_VERSIONS))
+PYF_TESTS := $(PYF_FOUND:%=$(OUT)/tests/pyver/test_pyframe-%)
+$(OUT)/tests/pyver/test_pyframe-%: $(PYF_TEST_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(OPT) $(SAN) -fvisibility=hidden -Iruntime -Itests/unit -I$(call pyf_home,$*)/include/python$* -o $@ $(filter %.c,$^) -L$(call pyf_home,$*)/lib -Wl,-rpath,$(call pyf_home,$*)/lib -lpython$* -ldl -lpthread -lm
+
+# one CPython version's walker test: make pyver-test V=3.9
+pyver-test: $(OUT)/tests/pyver/test_pyframe-$(V)
+	$<
 
 # mh interposes malloc and memcpy: linked into the test executable, its
 # hooks are this process's allocator. Not for ASan/TSan, whose runtimes must
@@ -157,8 +176,9 @@ $(OUT)/tests/test_nv: tests/unit/test_nv.c $(OUT)/agg/aggregator/nv.o $(OUT)/tes
 	@mkdir -p $(dir $@)
 	$(CC) $(AGG_CFLAGS) -Itests/unit -DFAKE_NVML_LIB='"$(abspath $(OUT)/tests/libfake-nvml.so)"' -o $@ $(filter %.c %.o,$^) $(AGG_LIBS)
 
-unit: all $(UNIT_TESTS)
-	@set -e; for t in $(UNIT_TESTS); do echo "# $$t"; $$t; done
+unit: all $(UNIT_TESTS) $(PYF_TESTS)
+	@set -e; for t in $(UNIT_TESTS) $(PYF_TESTS); do echo "# $$t"; $$t; done
+	@for v in $(PYF_MISSING); do echo "# skip test_pyframe-$$v: no CPython $$v with libpython$$v.so under pyenv root ($(or $(PYENV_ROOT),pyenv not found))"; done
 
 e2e: all
 	SCALENE_BUILD=$(abspath $(OUT)) $(PYTHON) -m pytest -q tests/e2e $(PYTEST_ARGS)

@@ -8,6 +8,9 @@
  * it: the library is also preloaded into processes that are not Python, and
  * an undefined data symbol there would break their loading (LD_BIND_NOW).
  */
+/* The stable ABI only (PEP 384): the same calls and structs in every
+ * CPython this runtime serves, whichever python3-dev built it. */
+#define Py_LIMITED_API 0x03080000
 #include <Python.h>
 #include <dlfcn.h>
 #include <stdbool.h>

@@ -37,7 +37,6 @@
  */
 #include "mh.h"
 
-#include <Python.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
@@ -713,8 +712,18 @@ EXPORT void *__mempcpy_chk(void *d, const void *s, size_t n, size_t dlen)
 
 /* ---- CPython's allocator domains ---- */
 
-enum { MH_RAW, MH_MEM, MH_OBJ, MH_NDOM };
-static PyMemAllocatorEx mh_py_orig[MH_NDOM];
+/* PEP 445's PyMemAllocatorEx and domain numbers (PYMEM_DOMAIN_RAW, _MEM,
+ * _OBJ), the same in every CPython since 3.5: declared here so that the
+ * runtime builds with no Python header and serves every version. */
+typedef struct mh_pyalloc {
+    void *ctx;
+    void *(*malloc)(void *ctx, size_t size);
+    void *(*calloc)(void *ctx, size_t nelem, size_t elsize);
+    void *(*realloc)(void *ctx, void *ptr, size_t new_size);
+    void (*free)(void *ctx, void *ptr);
+} mh_pyalloc_t;
+enum { MH_RAW, MH_MEM, MH_OBJ, MH_NDOM }; /* = the domain numbers */
+static mh_pyalloc_t mh_py_orig[MH_NDOM];
 
 /* The wrappers ignore their ctx: the struct swap is not atomic, and a
  * thread that reads our function with the old ctx must still work. */
@@ -786,14 +795,14 @@ void mh_py_install(void)
     if (done || !mh_on())
         return;
     done = true;
-    void (*get)(PyMemAllocatorDomain, PyMemAllocatorEx *);
-    void (*set)(PyMemAllocatorDomain, PyMemAllocatorEx *);
+    void (*get)(int, mh_pyalloc_t *);
+    void (*set)(int, mh_pyalloc_t *);
     *(void **)&get = dlsym(RTLD_DEFAULT, "PyMem_GetAllocator");
     *(void **)&set = dlsym(RTLD_DEFAULT, "PyMem_SetAllocator");
     if (!get || !set)
         return;
-    static const PyMemAllocatorDomain dom[MH_NDOM] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM, PYMEM_DOMAIN_OBJ};
-    PyMemAllocatorEx mine[MH_NDOM] = {
+    static const int dom[MH_NDOM] = {MH_RAW, MH_MEM, MH_OBJ};
+    mh_pyalloc_t mine[MH_NDOM] = {
         {NULL, mh_py_malloc_MH_RAW, mh_py_calloc_MH_RAW, mh_py_realloc_MH_RAW, mh_py_free_MH_RAW},
         {NULL, mh_py_malloc_MH_MEM, mh_py_calloc_MH_MEM, mh_py_realloc_MH_MEM, mh_py_free_MH_MEM},
         {NULL, mh_py_malloc_MH_OBJ, mh_py_calloc_MH_OBJ, mh_py_realloc_MH_OBJ, mh_py_free_MH_OBJ},

@@ -4,7 +4,9 @@
  * to read other threads' Python frames without the GIL: every read of
  * interpreter memory goes through sys_read_safe(), so a frame popped or a
  * thread state freed mid-walk yields "no frame", never SIGSEGV.
- * Supported: CPython 3.11 (the layout compiled in from its internal headers).
+ * Supported: CPython REC_PY_MIN_HEX .. REC_PY_MAX_HEX (3.8 to 3.13, record.h),
+ * one build for all of them: the layout is chosen at run time from the
+ * interpreter that loaded us (pyframe.c), and no Python header is needed.
  */
 #ifndef SCALENE_PYFRAME_H
 #define SCALENE_PYFRAME_H
@@ -18,14 +20,21 @@
  * (cached), from the sampler thread. */
 typedef bool (*pyf_scope_fn)(const char *file, size_t len);
 
-/* Finds the interpreter in this process (dlsym of _PyRuntime/Py_Version in
- * the global scope). Returns 0 if this process hosts a CPython whose layout
- * this build reads, -ENOENT if it is not Python, -ENOTSUP for another
- * version. Context: thread (dlsym). */
+/* Finds the interpreter in this process (dlsym of _PyRuntime, Py_Version or
+ * Py_GetVersion in the global scope). Returns 0 if this process hosts a
+ * CPython whose layout this build reads, -ENOENT if it is not Python,
+ * -ENOTSUP for another version, a free-threaded build, or (3.13+) a layout
+ * that differs from the interpreter's own _Py_DebugOffsets.
+ * Context: thread (dlsym). */
 int pyf_init(pyf_scope_fn scope);
 
-/* PY_VERSION_HEX of the host interpreter, 0 if none. Context: signal. */
+/* PY_VERSION_HEX of the host interpreter (also when pyf_init refused it),
+ * 0 if none. Context: signal. */
 uint32_t pyf_version(void);
+
+/* Why pyf_init returned -ENOTSUP, in a few words ("" otherwise); a static
+ * string. Context: signal. */
+const char *pyf_why_not(void);
 
 /* True once the main interpreter exists and has a thread state. Context: thread. */
 bool pyf_ready(void);
@@ -85,6 +94,19 @@ int pyf_sample(const void *tstate, pyf_loc_t *loc);
  * frames): the walk goes on past the first in-scope frame to the
  * outermost. Same context and lock as pyf_sample. */
 int pyf_sample_stack(const void *tstate, pyf_loc_t *loc, pyf_frame_t *stack, int stack_max);
+
+/* For tests: checks the layout in use against a copy of _Py_DebugOffsets
+ * at dbg, as pyf_init() checks it against the interpreter's own (3.13+;
+ * 0 before). Returns 0, or -ENOTSUP naming the first field that differs
+ * in *what. Context: thread. */
+int pyf_check_offsets(const void *dbg, const char **what);
+
+/* For tests: the line of code unit `unit` of the code object at code, and
+ * whether a call (an operator) instruction starts there, as a walk would
+ * report them in loc->line, loc->native (loc->op).
+ * Returns 0, or -EINVAL if code is no code object. Caller holds the lock.
+ * Context: thread. */
+int pyf_code_line(const void *code, ptrdiff_t unit, uint32_t *line, bool *call, bool *op);
 
 /* Drops the code cache (after fork in the child the addresses stay valid,
  * so this is only for tests). Caller holds the lock. Context: thread. */

@@ -18,11 +18,11 @@
  * inclusive, GIL builds only. The one definition both sides use: the
  * aggregator probes the program's interpreter and refuses one outside the
  * range before the program runs (aggregator/agg.c), and the frame walker
- * (runtime/pyframe.c) reads only these layouts. 3.11 only for now; the
- * multi-version walker (issue 12) widens it. Not part of the record layout:
+ * (runtime/pyframe.c) reads only these layouts: 3.8 to 3.13, one build
+ * (docs/ARCHITECTURE.md, "CPython versions"). Not part of the record layout:
  * changing it does not bump REC_VERSION. */
-#define REC_PY_MIN_HEX 0x030B0000u
-#define REC_PY_MAX_HEX 0x030BFFFFu
+#define REC_PY_MIN_HEX 0x03080000u
+#define REC_PY_MAX_HEX 0x030DFFFFu
 
 /* Record kinds. Values are part of the wire format: never renumber. */
 enum rec_kind {

@@ -397,13 +397,14 @@ static void tick(void)
                 t->wall = now;
                 sys_task_ticks(tid, &t->ut, &t->st, NULL);
                 continue;
+            } else {
+                /* born since the previous tick: its CPU clock started at 0,
+                 * so all of it is this interval's (a request thread of a
+                 * few milliseconds would otherwise never be charged) */
+                t->cpu = 0;
+                t->wall = g_last_tick;
+                g_young_until = now + SMP_YOUNG_NS;
             }
-            /* born since the previous tick: its CPU clock started at 0, so
-             * all of it is this interval's (a request thread of a few
-             * milliseconds would otherwise never be charged) */
-            t->cpu = 0;
-            t->wall = g_last_tick;
-            g_young_until = now + SMP_YOUNG_NS;
         }
         uint64_t dcpu = cpu > t->cpu ? cpu - t->cpu : 0, dwall = now - t->wall;
         t->cpu = cpu;

@@ -40,6 +40,7 @@ def ops(run_scalene_module):
     return run.report
 
 
+@pytest.mark.timing  # a statistical split; ASan's own interceptors and slowdown blur it
 @pytest.mark.parametrize("marker", ["MATMUL", "ELEMWISE", "FANCY", "PANDAS"])
 def test_operator_on_c_types_is_native(ops, marker):
     row = line_row(ops, OPS, marker_line(OPS, marker))
@@ -49,6 +50,7 @@ def test_operator_on_c_types_is_native(ops, marker):
         marker, py, share(row, "n_cpu_percent_c"), share(row, "n_sys_percent"))
 
 
+@pytest.mark.timing
 def test_interpreter_work_stays_python(ops):
     rows = [line_row(ops, OPS, marker_line(OPS, m)) for m in ("BIGINT", "DICTSTORE")]
     total = sum(pct(r) for r in rows)
@@ -64,6 +66,7 @@ def sympy_run(run_scalene_module):
     return run.report
 
 
+@pytest.mark.timing  # 97 % of a statistical estimate
 def test_library_time_lands_on_the_script(sympy_run):
     report = sympy_run
     assert list(report["files"]) == [SYMPY], sorted(report["files"])

@@ -31,11 +31,18 @@ def _install():
         todo = [code]
         while todo:  # nested functions and comprehensions are part of it
             c = todo.pop()
-            for _, _, line in c.co_lines():
+            if hasattr(c, "co_lines"):
+                lines = [line for _, _, line in c.co_lines()]
+            else:  # 3.8, 3.9
+                import dis
+
+                lines = [line for _, line in dis.findlinestarts(c)]
+            for line in lines:
                 if line is not None and line > last:
                     last = line
-            todo.extend(k for k in c.co_consts if hasattr(k, "co_lines"))
-        ext.mark_profiled(code.co_filename, code.co_qualname, code.co_firstlineno, last)
+            todo.extend(k for k in c.co_consts if isinstance(k, type(code)))
+        # the name the runtime reports: co_qualname from 3.11, co_name before
+        ext.mark_profiled(code.co_filename, getattr(code, "co_qualname", code.co_name), code.co_firstlineno, last)
         return func
 
     builtins.profile = profile
