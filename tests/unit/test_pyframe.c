@@ -536,8 +536,13 @@ int main(void)
          "in-scope one: mean %.2f us/call (best round %.2f)", tc->mean_us, tc->best_us);
     /* 3.8-3.10 frames are separate heap objects: one read per frame,
      * where 3.11+ copies a window of the contiguous frame stack at once. */
-    double lim = PY_VERSION_HEX < 0x030B0000 ? 400.0 : 200.0;
-    ok(leaf_us > 0 && leaf_us < 20.0, "warm ~20-deep stack, leaf in scope: %.2f us < 20 us", leaf_us);
+    /* The costs themselves are benchmarks (bench/README.md has them per
+     * version); on a 2-core machine shared with other work the best round
+     * of a few hundred walks varies 2-3x. These bounds catch only what no
+     * load explains: a walk that became an order of magnitude slower (a
+     * syscall per frame where a window read was, a cache that never hits). */
+    double lim = PY_VERSION_HEX < 0x030B0000 ? 4000.0 : 2000.0;
+    ok(leaf_us > 0 && leaf_us < 200.0, "warm ~20-deep stack, leaf in scope: %.2f us < 200 us", leaf_us);
     ok(walk_us > 0 && walk_us < lim, "warm, walk through 22 out-of-scope frames of one function: %.2f us < %.0f us",
        walk_us, lim);
     ok(chain_us > 0 && chain_us < lim, "warm, walk through 21 distinct out-of-scope functions: %.2f us < %.0f us",
