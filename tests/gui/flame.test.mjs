@@ -251,7 +251,7 @@ function rng(seed) {
 }
 
 describe("a large profile", () => {
-  test("10,000 stacks: ready in 1.5 s", async (t) => {
+  test("10,000 stacks: the flame graph built and drawn in 1.5 s", async (t) => {
     const r = rng(11);
     const F = (i) => `/app/mod${i % 40}.py`;
     const names = Array.from({ length: 400 }, (_, i) => `fn_${i}`);
