@@ -15,6 +15,7 @@ typedef struct def {
     uint64_t hash; /* of the frames, once complete */
     uint64_t order; /* sequence of its first sample: the per-process order */
     stk_stats_t st;
+    stk_mem_t mem;
 } def_t;
 
 typedef struct proc {
@@ -111,7 +112,7 @@ static uint64_t frames_hash(const stk_frame_t *f, uint32_t n)
  * replaces (a process that exec'd numbers its stacks from 1 again). */
 static void retire(proc_t *p, def_t *d)
 {
-    if (d->st.count == 0 || d->n == 0 || d->have != d->n) {
+    if ((d->st.count == 0 && d->mem.count == 0) || d->n == 0 || d->have != d->n) {
         def_free(d);
         return;
     }
@@ -206,8 +207,9 @@ void stk_charge(stk_t *s, int32_t pid, uint16_t num, uint64_t python_ns, uint64_
     pthread_mutex_unlock(&s->mu);
 }
 
-/* Collects pointers to every charged stack of p (or of all processes). */
-static size_t collect(stk_t *s, const proc_t *only, def_t ***out)
+/* Collects pointers to every charged stack of p (or of all processes):
+ * with CPU samples, or (mem) with allocation samples. */
+static size_t collect_of(stk_t *s, const proc_t *only, def_t ***out, bool mem)
 {
     size_t n = 0, cap = 0;
     def_t **v = NULL;
@@ -220,7 +222,7 @@ static size_t collect(stk_t *s, const proc_t *only, def_t ***out)
             def_t **src = pass ? p->old : p->num;
             for (uint32_t k = 0; k < m; k++) {
                 def_t *d = src[k];
-                if (!d || d->st.count == 0)
+                if (!d || (mem ? d->mem.count == 0 : d->st.count == 0))
                     continue;
                 if (n == cap) {
                     cap = cap ? 2 * cap : 64;
@@ -238,6 +240,8 @@ static size_t collect(stk_t *s, const proc_t *only, def_t ***out)
     *out = v;
     return n;
 }
+
+static size_t collect(stk_t *s, const proc_t *only, def_t ***out) { return collect_of(s, only, out, false); }
 
 static int by_order(const void *a, const void *b)
 {
@@ -342,4 +346,66 @@ uint64_t stk_lost(stk_t *s)
     uint64_t n = s->lost;
     pthread_mutex_unlock(&s->mu);
     return n;
+}
+
+void stk_charge_mem(stk_t *s, int32_t pid, uint16_t num, uint64_t alloc, uint64_t freed)
+{
+    pthread_mutex_lock(&s->mu);
+    proc_t *p = proc_of(s, pid, false);
+    def_t *d = p && num < p->cap ? p->num[num] : NULL;
+    if (d && d->n != 0 && d->have == d->n) {
+        if (alloc) {
+            if (d->mem.count++ == 0 && d->st.count == 0)
+                d->order = ++s->seq;
+            d->mem.alloc += alloc;
+        }
+        d->mem.freed += freed;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+typedef struct mmerged {
+    const def_t *d;
+    stk_mem_t m;
+} mmerged_t;
+
+static int by_alloc(const void *a, const void *b)
+{
+    const mmerged_t *x = a, *y = b;
+    if (x->m.alloc != y->m.alloc)
+        return x->m.alloc > y->m.alloc ? -1 : 1;
+    return x->d->order < y->d->order ? -1 : x->d->order > y->d->order;
+}
+
+size_t stk_each_mem(stk_t *s, int32_t pid, size_t max, stk_mem_fn fn, void *arg)
+{
+    pthread_mutex_lock(&s->mu);
+    const proc_t *p = pid >= 0 ? proc_of(s, pid, false) : NULL;
+    def_t **v = NULL;
+    size_t n = pid < 0 || p ? collect_of(s, p, &v, true) : 0;
+    if (n && pid < 0)
+        qsort(v, n, sizeof *v, by_content);
+    mmerged_t *m = calloc(n ? n : 1, sizeof *m);
+    size_t nm = 0, left = 0;
+    for (size_t i = 0; m && i < n; i++) {
+        const def_t *d = v[i];
+        if (pid < 0 && nm > 0 && m[nm - 1].d->hash == d->hash && m[nm - 1].d->n == d->n &&
+            memcmp(m[nm - 1].d->frames, d->frames, d->n * sizeof *d->frames) == 0) {
+            m[nm - 1].m.alloc += d->mem.alloc;
+            m[nm - 1].m.freed += d->mem.freed;
+            m[nm - 1].m.count += d->mem.count;
+        } else {
+            m[nm++] = (mmerged_t){d, d->mem};
+        }
+    }
+    if (m && nm) {
+        qsort(m, nm, sizeof *m, by_alloc);
+        left = nm > max ? nm - max : 0;
+        for (size_t i = 0; i < nm - left; i++)
+            fn(m[i].d->frames, m[i].d->n, &m[i].m, arg);
+    }
+    free(m);
+    free(v);
+    pthread_mutex_unlock(&s->mu);
+    return left;
 }

@@ -38,6 +38,14 @@ typedef struct stk_stats {
     uint64_t python_ns, native_ns, sys_ns; /* their split; the sum is the stack's time */
 } stk_stats_t;
 
+/* Memory charged to one stack (allocation samples of --stacks runs): bytes
+ * allocated, and bytes of those freed before the process finalized (so
+ * alloc - freed is what the stack still held at the end). */
+typedef struct stk_mem {
+    uint64_t alloc, freed;
+    uint64_t count; /* allocation samples */
+} stk_mem_t;
+
 stk_t *stk_new(void);
 void stk_free(stk_t *s);
 
@@ -61,6 +69,19 @@ size_t stk_each(stk_t *s, int32_t pid, size_t max, stk_fn fn, void *arg);
 /* Calls fn for each distinct stack over all processes, its stats summed,
  * hottest first, at most max of them. Returns how many were left out. */
 size_t stk_each_merged(stk_t *s, size_t max, stk_fn fn, void *arg);
+
+/* An allocation sample (freed == 0) or the free of a sampled block
+ * (alloc == 0) of pid on stack number num (REC_MEM aux): the same numbers
+ * as the CPU samples'. Unknown numbers are dropped (the lines still count
+ * the bytes). Context: drain thread. */
+void stk_charge_mem(stk_t *s, int32_t pid, uint16_t num, uint64_t alloc, uint64_t freed);
+
+typedef void (*stk_mem_fn)(const stk_frame_t *frames, uint32_t n, const stk_mem_t *m, void *arg);
+
+/* Calls fn for each stack with allocations, of process pid (pid >= 0) or
+ * merged over processes by content (pid < 0), most bytes allocated first,
+ * at most max of them. Returns how many were left out. */
+size_t stk_each_mem(stk_t *s, int32_t pid, size_t max, stk_mem_fn fn, void *arg);
 
 /* Samples whose stack was unknown (see stk_charge). */
 uint64_t stk_lost(stk_t *s);

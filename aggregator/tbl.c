@@ -1125,6 +1125,8 @@ static void ingest_mem(tbl_t *t, int32_t pid, const rec_t *r)
     if (pm->state != TBL_MEM_ACTIVE)
         return; /* finalizing or ended: its live memory is its net at end */
     MW(t->m.records, t->m.records + 1);
+    if (r->h.aux != 0) /* --stacks: the allocating call stack (a free names its block's) */
+        stk_charge_mem(t->stk, pid, r->h.aux, (fl & REC_M_FREE) ? 0 : w, (fl & REC_M_FREE) ? w : 0);
     bool py = fl & REC_M_PYTHON;
     uint64_t file = r->u.mem.file_id;
     bool noframe = (fl & REC_M_NOFRAME) || file == 0;

@@ -181,7 +181,7 @@ typedef struct mh_ent {
     uint64_t weight; /* bytes the sample stands for */
     uint64_t size;   /* bytes the program asked for */
     uint32_t flags;  /* REC_M_PYTHON / NOFRAME / OUTSIDE of the allocation */
-    uint32_t pad;
+    uint32_t stack;  /* --stacks: the allocating call stack's number (REC_MEM aux), 0: none */
 } mh_ent_t;
 
 typedef struct mh_table {
@@ -329,20 +329,40 @@ static void mh_put(rec_t *r, pid_t tid, uint64_t now)
     ring_put(mh_seg, mh_slot, r);
 }
 
-/* Names the calling thread's Python line into the site fields. Returns the
+/* --stacks: numbers an allocation's stack (smp_mem_stack, set by rt.c, so
+ * this module and its unit test need no sampler). release by mh_set_stacker,
+ * acquire in mh_where: the function is whole before a hook calls it. */
+static _Atomic(mh_stacker_fn) x_mh_stacker;
+
+void mh_set_stacker(mh_stacker_fn fn) { atomic_store_explicit(&x_mh_stacker, fn, memory_order_release); }
+
+/* --stacks: the allocating thread's frames, leaf first; guarded by the pyf
+ * lock (held across the walk and the numbering), so one buffer serves every
+ * thread and no hook puts 12 KiB on a thread's stack. */
+#define MH_STK_DEPTH 256
+static pyf_frame_t mh_stk_buf[MH_STK_DEPTH];
+
+/* Names the calling thread's Python line into the site fields, and with
+ * --stacks its call stack's number into *stack (0: none; stack NULL: not
+ * asked, as for copies). Returns the
  * REC_M_NOFRAME / REC_M_OUTSIDE flags. Caller has raised depth (the walk
  * copies memory). */
-static unsigned mh_where(uint64_t *file_id, uint64_t *func_id, uint32_t *line, uint32_t *func_line, pid_t tid,
-                         uint64_t now)
+static unsigned mh_where(uint64_t *file_id, uint64_t *func_id, uint32_t *line, uint32_t *func_line, uint16_t *stack,
+                         pid_t tid, uint64_t now)
 {
     *file_id = *func_id = 0;
     *line = *func_line = 0;
+    if (stack)
+        *stack = 0;
     const void *ts = pyf_self_tstate();
     if (!ts || !pyf_trylock(MH_WAIT_NS))
         return REC_M_NOFRAME;
     pyf_loc_t loc;
     unsigned fl = REC_M_NOFRAME;
-    if (pyf_sample(ts, &loc) == 0 && loc.has_frame) {
+    mh_stacker_fn stacker = stack ? atomic_load_explicit(&x_mh_stacker, memory_order_acquire) : NULL;
+    bool stacks = stacker && (ring_cfg(mh_seg)->flags & RING_CFG_STACKS) != 0;
+    int rc = stacks ? pyf_sample_stack(ts, &loc, mh_stk_buf, MH_STK_DEPTH) : pyf_sample(ts, &loc);
+    if (rc == 0 && loc.has_frame) {
         nm_send(mh_seg, mh_slot, loc.file_id, loc.file, loc.file_len, tid, now);
         nm_send(mh_seg, mh_slot, loc.func_id, loc.func, loc.func_len, tid, now);
         *file_id = loc.file_id;
@@ -350,6 +370,13 @@ static unsigned mh_where(uint64_t *file_id, uint64_t *func_id, uint32_t *line, u
         *line = loc.line;
         *func_line = loc.func_line;
         fl = loc.in_scope ? 0 : REC_M_OUTSIDE;
+        if (stacks && loc.stack_n > 0) {
+            for (int k = 0; k < loc.stack_n; k++) {
+                nm_send(mh_seg, mh_slot, loc.stack[k].file_id, loc.stack[k].file, loc.stack[k].file_len, tid, now);
+                nm_send(mh_seg, mh_slot, loc.stack[k].func_id, loc.stack[k].func, loc.stack[k].func_len, tid, now);
+            }
+            *stack = stacker(&loc, tid, now);
+        }
     }
     pyf_unlock();
     return fl;
@@ -365,8 +392,11 @@ static void mh_sample(mh_tls_t *t, void *p, size_t n, uint64_t weight, uint64_t 
     rec_t r;
     memset(&r, 0, sizeof r);
     r.h.kind = REC_MEM;
-    unsigned fl = py | mh_where(&r.u.mem.file_id, &r.u.mem.func_id, &r.u.mem.line, &r.u.mem.func_line, tid, now);
+    uint16_t stack;
+    unsigned fl = py | mh_where(&r.u.mem.file_id, &r.u.mem.func_id, &r.u.mem.line, &r.u.mem.func_line, &stack,
+                                tid, now);
     r.h.flags = (uint8_t)fl;
+    r.h.aux = stack;
     r.u.mem.bytes = weight;
     r.u.mem.volume = volume;
     mh_put(&r, tid, now);
@@ -377,7 +407,8 @@ static void mh_sample(mh_tls_t *t, void *p, size_t n, uint64_t weight, uint64_t 
                       .func_id = r.u.mem.func_id,
                       .weight = weight,
                       .size = n,
-                      .flags = fl};
+                      .flags = fl,
+                      .stack = stack};
         mh_insert(p, &v);
     }
     t->depth--;
@@ -441,6 +472,7 @@ static __attribute__((noinline)) bool mh_release_slow(mh_tls_t *t, void *p, bool
     r.u.mem.line = e.line;
     r.u.mem.func_line = e.func_line;
     r.u.mem.bytes = e.weight;
+    r.h.aux = (uint16_t)e.stack; /* the stack credited back, as the site is */
     mh_put(&r, sys_gettid(), sys_now_ns());
     t->depth--;
     return true;
@@ -613,7 +645,8 @@ static __attribute__((noinline)) void mh_copy_slow(mh_tls_t *t, size_t n)
     rec_t r;
     memset(&r, 0, sizeof r);
     r.h.kind = REC_COPY;
-    r.h.flags = (uint8_t)mh_where(&r.u.copy.file_id, &r.u.copy.func_id, &r.u.copy.line, &r.u.copy.func_line, tid, now);
+    r.h.flags = (uint8_t)mh_where(&r.u.copy.file_id, &r.u.copy.func_id, &r.u.copy.line, &r.u.copy.func_line, NULL,
+                                  tid, now);
     r.u.copy.bytes = w;
     mh_put(&r, tid, now);
     t->depth--;

@@ -10,7 +10,11 @@
 #ifndef SCALENE_MH_H
 #define SCALENE_MH_H
 
+#include "pyframe.h"
 #include "ring.h"
+
+#include <stdint.h>
+#include <sys/types.h>
 
 /* Starts sampling for the process that owns slot, with the windows in the
  * segment's config (0: off). Returns 0 or -errno. Context: thread (the
@@ -35,5 +39,11 @@ void mh_child(int slot);
 /* What the calling thread allocates or copies from now on is the
  * profiler's own (the sampler thread). Context: thread. */
 void mh_thread_exclude(void);
+
+/* --stacks: the function that numbers an allocation sample's call stack
+ * (smp_mem_stack: see smp.h for its contract); until set, allocation
+ * samples carry no stack. Context: thread. */
+typedef uint16_t (*mh_stacker_fn)(const pyf_loc_t *loc, pid_t tid, uint64_t now);
+void mh_set_stacker(mh_stacker_fn fn);
 
 #endif

@@ -50,6 +50,8 @@ enum rec_kind {
 #define REC_F_LEAFIN 0x20u   /* the in-scope frame is the leaf frame */
 #define REC_F_HELD 0x40u     /* the frames could not be read consistently this time: the place is the
                               * thread's previous in-scope one (sample and hold) */
+/* REC_MEM aux: with --stacks, the allocating call stack's number, as for
+ * REC_CPU (a free: the number its allocation carried); 0: none. */
 /* REC_CPU aux: with --stacks, the number (1..65535) of the sampled thread's
  * call stack, defined earlier in the same slot by REC_STACK records of the
  * same number; 0: no stack (off, no frame, or the process ran out of numbers). */

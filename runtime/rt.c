@@ -287,6 +287,7 @@ __attribute__((constructor)) static void rt_init(void)
     fk_install(&g_fk);
     if (py == 0) {
         mh_start(seg, g_slot);
+        mh_set_stacker(smp_mem_stack); /* allocation samples' stacks: the sampler's numbers */
         smp_start(seg, g_slot, on_ready);
     }
 }

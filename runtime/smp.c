@@ -277,6 +277,19 @@ static uint16_t stack_number(const pyf_loc_t *loc, int nn, pid_t tid, uint64_t n
     return num;
 }
 
+uint16_t smp_mem_stack(const pyf_loc_t *loc, pid_t tid, uint64_t now)
+{
+    if (!g_seg || loc->stack_n <= 0 || !(ring_cfg(g_seg)->flags & RING_CFG_STACKS))
+        return 0;
+    /* never waits: the sampler holds g_tick for a whole tick, and may be
+     * the allocating thread itself (then trylock fails too) */
+    if (pthread_mutex_trylock(&g_tick) != 0)
+        return 0;
+    uint16_t num = g_slot >= 0 ? stack_number(loc, 0, tid, now) : 0;
+    pthread_mutex_unlock(&g_tick);
+    return num;
+}
+
 /* The C frames of thread tid, which is on a CPU in C code called from its
  * Python leaf frame: from the interrupted instruction outward to CPython's
  * eval loop (where the Python frames take over). A function with no

@@ -8,7 +8,10 @@
 #ifndef SCALENE_SMP_H
 #define SCALENE_SMP_H
 
+#include "pyframe.h"
 #include "ring.h"
+
+#include <sys/types.h>
 
 /* Starts the sampler thread writing to slot of seg. on_ready (may be NULL)
  * is called once from the sampler thread when the interpreter is up.
@@ -27,6 +30,15 @@ void smp_child(int slot);
 /* Starts a new sampler thread in a forked child (from Python's
  * after-in-child fork hook, where creating a thread is safe). Context: thread. */
 int smp_restart(void);
+
+/* --stacks: the number of the call stack in loc (walked with
+ * pyf_sample_stack, Python frames only) for an allocation sample, defined
+ * first if new: the numbers CPU samples use (REC_MEM aux). Caller holds the
+ * pyf lock (loc's strings) and has sent the frames' names. 0 when stacks
+ * are off, or when a tick holds the numbering table right now (a hook
+ * cannot wait; the sample keeps its line). Allocates nothing (the table is
+ * mmap'd). Context: malloc. */
+uint16_t smp_mem_stack(const pyf_loc_t *loc, pid_t tid, uint64_t now);
 
 /* Takes one last tick from the calling thread (a process leaving through
  * _exit() while its frames are still valid), so its final interval is not

@@ -64,6 +64,7 @@ typedef struct exp_proc {
     char *root; /* folded root frame: "python3 app.py [1234]" */
     char *name; /* speedscope profile name: "pid 1234 main: argv" */
     bool main;
+    bool bytes; /* a memory profile: weights in bytes (folded as they are) */
     exp_sample_t *s;
     size_t n, cap;
 } exp_proc_t;
@@ -539,13 +540,22 @@ typedef enum exp_shape {
     SHAPE_OURS,     /* [[frame obj...], {count, cpu_sec, python_sec, native_sec, system_sec}] */
     SHAPE_SCALENE,  /* [["file func:line;"...], {count, python_time, c_time, cpu_samples}] */
     SHAPE_COMBINED, /* [[frame obj...], hits] */
+    SHAPE_MEM,      /* memory_stacks: [[frame obj...], MB allocated, MB live (ours only)] */
+    SHAPE_MEM_LIVE, /* the same, weighed by its MB live at the end */
 } exp_shape_t;
+
+#define EXP_MB 1048576.0
 
 static int read_weight(exp_doc_t *d, exp_shape_t shape, json_object *st, const char *where, double *w)
 {
     int rc;
     if (shape == SHAPE_COMBINED)
         return weight_of(d, st, where, "[1]", w);
+    if (shape == SHAPE_MEM || shape == SHAPE_MEM_LIVE) {
+        rc = weight_of(d, st, where, shape == SHAPE_MEM ? "[1]" : "[2]", w);
+        *w = rc == 0 ? *w * EXP_MB : 0; /* MB -> bytes */
+        return rc;
+    }
     if (shape == SHAPE_SCALENE && json_object_is_type(st, json_type_array)) {
         /* an older file's StackStats tuple: [count, python_time, c_time, cpu_samples] */
         double py = 0, c = 0;
@@ -589,11 +599,13 @@ static int read_entry(exp_doc_t *d, exp_proc_t *p, exp_shape_t shape, json_objec
     if (!json_object_is_type(e, json_type_array) || json_object_array_length(e) < 2)
         return fail(d, "%s is %s, expected [frames, %s]", where,
                     json_object_is_type(e, json_type_array) ? "a short array" : type_desc(e),
-                    shape == SHAPE_COMBINED ? "hits" : "stats");
+                    shape == SHAPE_COMBINED ? "hits" : shape >= SHAPE_MEM ? "MB" : "stats");
     json_object *fr = json_object_array_get_idx(e, 0);
     if (!json_object_is_type(fr, json_type_array))
         return fail(d, "%s[0] is %s, expected an array of frames", where, type_desc(fr));
-    if ((rc = read_weight(d, shape, json_object_array_get_idx(e, 1), where, &w)))
+    if (shape == SHAPE_MEM_LIVE && json_object_array_length(e) < 3)
+        return fail(d, "%s has no live MB (Scalene's memory stacks have only MB allocated)", where);
+    if ((rc = read_weight(d, shape, json_object_array_get_idx(e, shape == SHAPE_MEM_LIVE ? 2 : 1), where, &w)))
         return rc;
     size_t n = json_object_array_length(fr);
     size_t *idx = calloc(n ? n : 1, sizeof *idx);
@@ -708,25 +720,69 @@ static int new_proc(exp_doc_t *d, char *root, char *name, bool main)
     return 0;
 }
 
-/* Our report: one exported profile per process, in the report's order. */
-static int read_ours(exp_doc_t *d, json_object *procs, long long want_pid)
+/* Whether memory stack entries carry MB live at the end (ours: a third element). */
+static bool has_live(json_object *mem)
 {
+    json_object *e = mem && json_object_array_length(mem) ? json_object_array_get_idx(mem, 0) : NULL;
+    return json_object_is_type(e, json_type_array) && json_object_array_length(e) >= 3;
+}
+
+/* The memory profiles of one process (root and name borrowed): for the
+ * folded export, the one req asks for; for speedscope, MB allocated and,
+ * where the report has it, MB live at the end. */
+static int read_mem(exp_doc_t *d, const exp_req_t *req, const char *root, const char *name, bool main,
+                    json_object *mem, const char *where)
+{
+    static const char *const label[] = {" (bytes allocated)", " (bytes live at the end)"};
+    if (!mem || json_object_array_length(mem) == 0)
+        return 0;
+    d->entries += json_object_array_length(mem);
+    for (int live = 0; live < 2; live++) {
+        if (req->format == EXP_COLLAPSED && (req->what == EXP_MEM_LIVE) != live)
+            continue;
+        if (req->format == EXP_SPEEDSCOPE && live && !has_live(mem))
+            continue;
+        exp_buf_t nm = {0};
+        buf_str(&nm, name);
+        buf_str(&nm, label[live]);
+        int rc = new_proc(d, strdup(root), buf_take(&nm), main);
+        if (rc)
+            return rc;
+        d->procs[d->nprocs - 1].bytes = true;
+        if ((rc = read_entries(d, &d->procs[d->nprocs - 1], live ? SHAPE_MEM_LIVE : SHAPE_MEM, mem, where)))
+            return rc;
+    }
+    return 0;
+}
+
+/* Our report: one exported profile per process, in the report's order. */
+static int read_ours(exp_doc_t *d, json_object *procs, const exp_req_t *req)
+{
+    long long want_pid = req->pid;
+    bool cpu = req->format == EXP_SPEEDSCOPE || req->what == EXP_CPU;
+    bool mem = req->format == EXP_SPEEDSCOPE || req->what != EXP_CPU;
     char where[64];
     size_t n = json_object_array_length(procs);
+    /* the CPU profiles first, one per process in the report's order, then
+     * the memory profiles: a speedscope reader's index of a process's CPU
+     * profile is its index in the report */
+    for (int pass = 0; pass < 2; pass++)
     for (size_t i = 0; i < n; i++) {
-        json_object *po = json_object_array_get_idx(procs, i), *stacks, *argv, *pidv;
+        json_object *po = json_object_array_get_idx(procs, i), *stacks, *argv, *pidv, *mstacks;
         const char *role;
         int rc;
         snprintf(where, sizeof where, "processes[%zu]", i);
         if (!json_object_is_type(po, json_type_object))
             return fail(d, "%s is %s, expected an object", where, type_desc(po));
         snprintf(where, sizeof where, "processes[%zu].", i);
-        if ((rc = array_of(d, po, "stacks", where, &stacks)) || (rc = array_of(d, po, "argv", where, &argv)))
+        if ((rc = array_of(d, po, "stacks", where, &stacks)) || (rc = array_of(d, po, "argv", where, &argv)) ||
+            (rc = array_of(d, po, "memory_stacks", where, &mstacks)))
             return rc;
         where[strlen(where) - 1] = '\0';
         if ((rc = str_of(d, po, "role", where, &role)))
             return rc;
-        d->entries += stacks ? json_object_array_length(stacks) : 0;
+        if (cpu && pass == 0)
+            d->entries += stacks ? json_object_array_length(stacks) : 0;
         /* view.c's loader checked pid's type (and that --pid names a process) */
         pidv = field(po, "pid");
         long long pid = pidv ? (long long)json_object_get_int64(pidv) : 0;
@@ -748,10 +804,26 @@ static int read_ours(exp_doc_t *d, json_object *procs, long long want_pid)
         }
         buf_add(&name, ": ", 2);
         put_argv(&name, argv);
-        if ((rc = new_proc(d, buf_take(&root), buf_take(&name), main)))
-            return rc;
-        snprintf(where, sizeof where, "processes[%zu].stacks", i);
-        if (stacks && (rc = read_entries(d, &d->procs[d->nprocs - 1], SHAPE_OURS, stacks, where)))
+        char *rs = buf_take(&root), *ns = buf_take(&name);
+        if (!rs || !ns) {
+            free(rs);
+            free(ns);
+            return oom(d);
+        }
+        rc = 0;
+        if (cpu && pass == 0) {
+            snprintf(where, sizeof where, "processes[%zu].stacks", i);
+            rc = new_proc(d, strdup(rs), strdup(ns), main);
+            if (rc == 0 && stacks)
+                rc = read_entries(d, &d->procs[d->nprocs - 1], SHAPE_OURS, stacks, where);
+        }
+        if (rc == 0 && mem && pass == 1) {
+            snprintf(where, sizeof where, "processes[%zu].memory_stacks", i);
+            rc = read_mem(d, req, rs, ns, main, mstacks, where);
+        }
+        free(rs);
+        free(ns);
+        if (rc)
             return rc;
     }
     return 0;
@@ -759,18 +831,19 @@ static int read_ours(exp_doc_t *d, json_object *procs, long long want_pid)
 
 /* Scalene's own file: one profile, from `stacks` (which has time), else
  * from `combined_stacks` (hit counts only, but native frames too). */
-static int read_scalene(exp_doc_t *d, json_object *root)
+static int read_scalene(exp_doc_t *d, json_object *root, const exp_req_t *req)
 {
-    json_object *stacks, *combined, *args, *cmd;
+    json_object *stacks, *combined, *args, *cmd, *mstacks;
+    bool cpu = req->format == EXP_SPEEDSCOPE || req->what == EXP_CPU;
     const char *program;
     int rc;
     if ((rc = array_of(d, root, "stacks", "", &stacks)) ||
         (rc = array_of(d, root, "combined_stacks", "", &combined)) ||
-        (rc = array_of(d, root, "args", "", &args)) ||
+        (rc = array_of(d, root, "args", "", &args)) || (rc = array_of(d, root, "memory_stacks", "", &mstacks)) ||
         (rc = str_of(d, root, "program", "", &program)))
         return rc;
     size_t ns = stacks ? json_object_array_length(stacks) : 0;
-    d->entries = ns + (combined ? json_object_array_length(combined) : 0);
+    d->entries = cpu ? ns + (combined ? json_object_array_length(combined) : 0) : 0;
     exp_buf_t rt = {0}, name = {0};
     /* Scalene's python_time and c_time are fractions of all stacks' time:
      * proportional to time but not seconds, so folded lines carry
@@ -790,13 +863,22 @@ static int read_scalene(exp_doc_t *d, json_object *root)
     json_object_put(cmd);
     fix_tail(&rt); /* "app.py --n 3" must not end in " 3": flamegraph.pl would take it for a weight */
     buf_clean_str(&name, program ? program : "program", false);
-    if ((rc = new_proc(d, buf_take(&rt), buf_take(&name), true)))
-        return rc;
-    if (ns > 0)
-        return read_entries(d, &d->procs[0], SHAPE_SCALENE, stacks, "stacks");
-    if (combined)
-        return read_entries(d, &d->procs[0], SHAPE_COMBINED, combined, "combined_stacks");
-    return 0;
+    char *rs = buf_take(&rt), *nm = buf_take(&name);
+    if (!rs || !nm) {
+        free(rs);
+        free(nm);
+        return oom(d);
+    }
+    rc = cpu ? new_proc(d, strdup(rs), strdup(nm), true) : 0;
+    if (rc == 0 && cpu && ns > 0)
+        rc = read_entries(d, &d->procs[0], SHAPE_SCALENE, stacks, "stacks");
+    else if (rc == 0 && cpu && combined)
+        rc = read_entries(d, &d->procs[0], SHAPE_COMBINED, combined, "combined_stacks");
+    if (rc == 0 && (req->format == EXP_SPEEDSCOPE || req->what != EXP_CPU))
+        rc = read_mem(d, req, rs, nm, true, mstacks, "memory_stacks");
+    free(rs);
+    free(nm);
+    return rc;
 }
 
 static void doc_free(exp_doc_t *d)
@@ -844,7 +926,7 @@ static void put_collapsed(exp_doc_t *d, exp_buf_t *out)
             size_t k = j;
             for (; k < p->n && strcmp(p->s[k].key, p->s[j].key) == 0; k++)
                 w += p->s[k].weight;
-            long long v = llround(w * d->scale);
+            long long v = llround(p->bytes ? w : w * d->scale);
             if (v > 0) {
                 buf_str(out, p->s[j].key);
                 buf_addf(out, " %lld\n", v);
@@ -901,7 +983,7 @@ static json_object *profile_json(exp_doc_t *d, exp_proc_t *p, json_object *frame
     /* the arrays are put first and filled after: o owns them from here on */
     bool ok = o && put(o, "type", json_object_new_string("sampled")) &&
               put(o, "name", json_object_new_string(p->name)) &&
-              put(o, "unit", json_object_new_string(d->unit)) &&
+              put(o, "unit", json_object_new_string(p->bytes ? "bytes" : d->unit)) &&
               put(o, "startValue", json_object_new_int(0)) && put(o, "endValue", json_object_new_int(0)) &&
               put(o, "samples", samples) && put(o, "weights", weights);
     if (!ok) {
@@ -1014,9 +1096,12 @@ int exp_run(json_object *root, const exp_req_t *req, char *msg, size_t n)
     }
     rc = array_of(&d, root, "processes", "", &procs);
     if (rc == 0)
-        rc = procs ? read_ours(&d, procs, req->pid) : read_scalene(&d, root);
+        rc = procs ? read_ours(&d, procs, req) : read_scalene(&d, root, req);
     if (rc == 0 && d.entries == 0) {
-        snprintf(msg, n, "%s: no call stacks in this profile (run with --stacks)", req->profile);
+        if (req->format == EXP_COLLAPSED && req->what != EXP_CPU)
+            snprintf(msg, n, "%s: no memory stacks in this profile (run with --stacks, memory on)", req->profile);
+        else
+            snprintf(msg, n, "%s: no call stacks in this profile (run with --stacks)", req->profile);
         goto done;
     }
     if (rc != 0) {

@@ -45,6 +45,7 @@
 #define VW_HOT_PCT 10.0  /* a line at or above this total CPU % is "hot" */
 #define VW_BRIEF_PROCS 10
 #define VW_NUM_MAX 1e12  /* any number read is clamped to +-this */
+#define VW_FN_ROWS 15    /* rows of each table of functions in the stacks */
 
 #define VW_PCT_W 7  /* "  100.0" */
 #define VW_MB_W 9   /* "  12345.6" */
@@ -119,6 +120,7 @@ typedef struct vw_opts {
     const char *outfile; /* VW_FILE, VW_EXPORT: -o, or NULL for the mode's default */
     exp_format_t format; /* VW_EXPORT */
     bool pprof;          /* VW_EXPORT: --pprof (tools/pprof.c) instead of exp's formats */
+    exp_what_t what;     /* VW_EXPORT, --collapsed: --memory[=live] */
     bool browser;        /* VW_SERVE: start the browser (--no-browser: not) */
     bool reduced, processes;
     bool has_pid;
@@ -1283,6 +1285,8 @@ static void put_header(const vw_out_t *o, const vw_prof_t *p, const vw_opts_t *o
     }
 }
 
+static int put_functions(const vw_out_t *o, const vw_prof_t *p, const vw_opts_t *opts);
+
 static void put_profile(const vw_out_t *o, const vw_prof_t *p, const vw_opts_t *opts)
 {
     bool reduced = opts->reduced;
@@ -1302,7 +1306,261 @@ static void put_profile(const vw_out_t *o, const vw_prof_t *p, const vw_opts_t *
         put_words(o->f, o->cols, 0,
                   opts->has_pid ? "(no sampled lines in the profiled files for this process)"
                                 : "(no lines sampled: the program may have run too briefly)");
+    }    if (put_functions(o, p, opts) != 0)
+        err_line("view: out of memory: the table of functions in the stacks is left out");
+}
+
+/* ------------------------------------------------- functions in the stacks */
+
+/* One function of the call stacks (Python or native), keyed by kind, name
+ * and file or module; strings borrowed from the json-c tree. */
+typedef struct vw_fn {
+    const char *name, *file;
+    bool native;
+    double self, total; /* seconds (our report) or samples (Scalene's) */
+    size_t stamp;       /* 1 + the stack last added to total: recursion counts once */
+} vw_fn_t;
+
+typedef struct vw_fns {
+    vw_fn_t *v; /* open addressing; cap a power of two, at most half full */
+    size_t n, cap;
+    double all;  /* the weight of every stack read */
+    size_t nstacks;
+    bool any_native, seconds;
+} vw_fns_t;
+
+static uint64_t fn_hash(const char *name, const char *file, bool native)
+{
+    uint64_t h = native ? 1469598103934665603ull ^ 0x9e37ull : 1469598103934665603ull;
+    for (const char *c = name; *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211ull;
+    h = (h ^ 0xff) * 1099511628211ull;
+    for (const char *c = file; *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211ull;
+    return h;
+}
+
+/* The entry for a function, added when new; NULL when out of memory. */
+static vw_fn_t *fn_get(vw_fns_t *t, const char *name, const char *file, bool native)
+{
+    if (2 * (t->n + 1) > t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 256;
+        vw_fn_t *v = calloc(cap, sizeof *v);
+        if (!v)
+            return NULL;
+        for (size_t i = 0; i < t->cap; i++) {
+            if (!t->v[i].name)
+                continue;
+            size_t j = fn_hash(t->v[i].name, t->v[i].file, t->v[i].native) & (cap - 1);
+            while (v[j].name)
+                j = (j + 1) & (cap - 1);
+            v[j] = t->v[i];
+        }
+        free(t->v);
+        t->v = v;
+        t->cap = cap;
     }
+    size_t j = fn_hash(name, file, native) & (t->cap - 1);
+    while (t->v[j].name) {
+        vw_fn_t *e = &t->v[j];
+        if (e->native == native && strcmp(e->name, name) == 0 && strcmp(e->file, file) == 0)
+            return e;
+        j = (j + 1) & (t->cap - 1);
+    }
+    t->n++;
+    t->v[j] = (vw_fn_t){.name = name, .file = file, .native = native};
+    return &t->v[j];
+}
+
+/* Whether a native frame's module is the interpreter itself (the python
+ * binary, libpython): its frames are the machinery of a call or of the eval
+ * loop, charged to the function that called into it, as a Python line's
+ * time is. */
+static bool interp_module(const char *file)
+{
+    const char *b = strrchr(file, '/');
+    b = b ? b + 1 : file;
+    return strncmp(b, "libpython", 9) == 0 || (strncmp(b, "python", 6) == 0 && !strstr(b, ".so"));
+}
+
+/* System code: the C library, the dynamic loader, the vDSO, the kernel. */
+static bool system_module(const char *file)
+{
+    static const char *const sys[] = {"libc.so", "libc-", "libm.so", "libpthread", "libdl", "librt",
+                                      "ld-linux", "linux-vdso", "linux-gate", "[kernel", "[vdso"};
+    const char *b = strrchr(file, '/');
+    b = b ? b + 1 : file;
+    for (size_t i = 0; i < sizeof sys / sizeof *sys; i++)
+        if (strncmp(b, sys[i], strlen(sys[i])) == 0)
+            return true;
+    return false;
+}
+
+/* Adds one stack ([frame, ...], outermost first) of weight w. A malformed
+ * stack or frame is skipped: the table is an extra beside the line tables,
+ * which the loader has checked. Returns -ENOMEM or 0. */
+static int fns_add(vw_fns_t *t, json_object *frames, double w)
+{
+    if (!json_object_is_type(frames, json_type_array) || !(w > 0) || !isfinite(w))
+        return 0;
+    size_t n = json_object_array_length(frames);
+    vw_fn_t *leaf = NULL;
+    t->nstacks++;
+    t->all += w;
+    for (size_t i = 0; i < n; i++) {
+        json_object *fr = json_object_array_get_idx(frames, i), *v;
+        const char *name = NULL, *file = "";
+        bool native = false;
+        if (!json_object_is_type(fr, json_type_object))
+            continue;
+        if (json_object_object_get_ex(fr, "display_name", &v) && json_object_is_type(v, json_type_string))
+            name = json_object_get_string(v);
+        if (json_object_object_get_ex(fr, "filename_or_module", &v) && json_object_is_type(v, json_type_string))
+            file = json_object_get_string(v);
+        if (json_object_object_get_ex(fr, "kind", &v) && json_object_is_type(v, json_type_string))
+            native = strcmp(json_object_get_string(v), "py") != 0;
+        if (!name || strcmp(name, "...") == 0 || (native && interp_module(file)))
+            continue; /* the mark of a cut stack; the interpreter's own C code */
+        vw_fn_t *e = fn_get(t, name, file, native);
+        if (!e)
+            return -ENOMEM;
+        if (e->stamp != t->nstacks) {
+            e->stamp = t->nstacks;
+            e->total += w;
+        }
+        t->any_native |= native;
+        leaf = e;
+    }
+    if (leaf)
+        leaf->self += w;
+    return 0;
+}
+
+/* Reads the stacks of the view: with a process table, each process's own
+ * (`processes[].stacks`, in seconds; only the chosen one under --pid), else
+ * Scalene's `combined_stacks` (samples). */
+static int fns_load(const vw_prof_t *p, const vw_opts_t *opts, vw_fns_t *t)
+{
+    json_object *procs, *cs;
+    int rc = 0;
+    if (p->has_procs && json_object_object_get_ex(p->root, "processes", &procs)) {
+        t->seconds = true;
+        size_t np = json_object_array_length(procs);
+        for (size_t i = 0; i < np && rc == 0; i++) {
+            json_object *po = json_object_array_get_idx(procs, i), *st, *pid;
+            if (!json_object_is_type(po, json_type_object))
+                continue;
+            if (opts->has_pid && (!json_object_object_get_ex(po, "pid", &pid) ||
+                                  json_object_get_int64(pid) != opts->pid))
+                continue;
+            if (!json_object_object_get_ex(po, "stacks", &st) || !json_object_is_type(st, json_type_array))
+                continue;
+            size_t ns = json_object_array_length(st);
+            for (size_t k = 0; k < ns && rc == 0; k++) {
+                json_object *e = json_object_array_get_idx(st, k), *m, *c;
+                if (!json_object_is_type(e, json_type_array) || json_object_array_length(e) < 2)
+                    continue;
+                m = json_object_array_get_idx(e, 1);
+                if (!json_object_is_type(m, json_type_object) || !json_object_object_get_ex(m, "cpu_sec", &c))
+                    continue;
+                rc = fns_add(t, json_object_array_get_idx(e, 0), json_object_get_double(c));
+            }
+        }
+        return rc;
+    }
+    if (!json_object_object_get_ex(p->root, "combined_stacks", &cs) || !json_object_is_type(cs, json_type_array))
+        return 0;
+    size_t ns = json_object_array_length(cs);
+    for (size_t k = 0; k < ns && rc == 0; k++) {
+        json_object *e = json_object_array_get_idx(cs, k);
+        if (!json_object_is_type(e, json_type_array) || json_object_array_length(e) < 2)
+            continue;
+        rc = fns_add(t, json_object_array_get_idx(e, 0), json_object_get_double(json_object_array_get_idx(e, 1)));
+    }
+    return rc;
+}
+
+static int fn_by_self(const void *a, const void *b)
+{
+    const vw_fn_t *x = *(const vw_fn_t *const *)a, *y = *(const vw_fn_t *const *)b;
+    return x->self < y->self ? 1 : x->self > y->self ? -1 : (y->total > x->total) - (y->total < x->total);
+}
+
+static int fn_by_total(const void *a, const void *b)
+{
+    const vw_fn_t *x = *(const vw_fn_t *const *)a, *y = *(const vw_fn_t *const *)b;
+    return x->total < y->total ? 1 : x->total > y->total ? -1 : (y->self > x->self) - (y->self < x->self);
+}
+
+/* One table: the top VW_FN_ROWS functions in the order cmp gives. */
+static void put_fn_table(const vw_out_t *o, const vw_fns_t *t, vw_fn_t **v, size_t n,
+                         int (*cmp)(const void *, const void *), const char *title)
+{
+    FILE *f = o->f;
+    char a[32], b[32], c[32], d[32];
+
+    qsort(v, n, sizeof *v, cmp);
+    fputc('\n', f);
+    if (o->color)
+        fputs(VW_BOLD, f);
+    fprintf(f, "%s\n", title);
+    fprintf(f, "%7s %8s %7s %8s  %-6s %s%s\n", "Self%", t->seconds ? "Self s" : "Self n", "Total%",
+            t->seconds ? "Total s" : "Total n", "Kind", "Function [module or file name]", o->color ? VW_RESET : "");
+    int fixed = 7 + 1 + 8 + 1 + 7 + 1 + 8 + 2 + 6 + 1;
+    for (size_t i = 0; i < n && i < VW_FN_ROWS; i++) {
+        const vw_fn_t *e = v[i];
+        if ((cmp == fn_by_self ? e->self : e->total) <= 0)
+            break;
+        fmt_fixed(a, sizeof a, pct_of(e->self, t->all), 1);
+        fmt_fixed(b, sizeof b, e->self, t->seconds ? 2 : 0);
+        fmt_fixed(c, sizeof c, pct_of(e->total, t->all), 1);
+        fmt_fixed(d, sizeof d, e->total, t->seconds ? 2 : 0);
+        fprintf(f, "%6s%% %8s %6s%% %8s  %-6s ", a, b, c, d,
+                !e->native ? "Python" : system_module(e->file) ? "system" : "native");
+        vw_line_t l = {.n = 0};
+        const char *slash = strrchr(e->file, '/');
+        const char *where = slash ? slash + 1 : e->file;
+        line_add(&l, e->name, strlen(e->name));
+        if (*where && e->name[0] != '[') { /* "[module]": a native frame without a symbol */
+            line_add(&l, " [", 2);
+            line_add(&l, where, strlen(where));
+            line_add(&l, "]", 1);
+        }
+        put_cut(f, l.b, l.n, o->cols - fixed, false);
+        fputc('\n', f);
+    }
+}
+
+/* With native frames in the call stacks (a run with --native, or Scalene's
+ * combined_stacks), the hottest functions across Python and native frames,
+ * by self and by total time: where a mypyc or Cython program spends its
+ * time, which its line tables (one Python line calling into C) cannot say.
+ * The interpreter's own frames are folded into their caller (interp_module). */
+static int put_functions(const vw_out_t *o, const vw_prof_t *p, const vw_opts_t *opts)
+{
+    vw_fns_t t = {.v = NULL};
+    int rc = fns_load(p, opts, &t);
+    if (rc == 0 && t.any_native && t.all > 0) {
+        vw_fn_t **v = malloc((t.n ? t.n : 1) * sizeof *v);
+        if (!v) {
+            rc = -ENOMEM;
+        } else {
+            size_t k = 0;
+            for (size_t i = 0; i < t.cap; i++)
+                if (t.v[i].name)
+                    v[k++] = &t.v[i];
+            char title[160];
+            snprintf(title, sizeof title, "Functions in the call stacks (%zu stacks%s), by self %s:",
+                     t.nstacks, opts->has_pid ? " of this process" : "", t.seconds ? "time" : "samples");
+            put_fn_table(o, &t, v, k, fn_by_self, title);
+            snprintf(title, sizeof title, "... and by total %s (with the functions they call):",
+                     t.seconds ? "time" : "samples");
+            put_fn_table(o, &t, v, k, fn_by_total, title);
+            free(v);
+        }
+    }
+    free(t.v);
+    return rc;
 }
 
 /* The process table's columns, in the order shown. */
@@ -1439,7 +1697,7 @@ static void usage(FILE *f)
     fputs("usage: scalene view [--no-browser] [profile.json]\n"
           "       scalene view --html|--standalone [-o FILE] [profile.json]\n"
           "       scalene view --cli [-r|--reduced] [--pid N] [--processes] [profile.json]\n"
-          "       scalene view --collapsed|--speedscope [--pid N] [-o FILE] [profile.json]\n"
+          "       scalene view --collapsed [--memory[=live]]|--speedscope [--pid N] [-o FILE] [profile.json]\n"
           "       scalene view --pprof [-o FILE] [profile.json]\n"
           "       scalene view --optimize FILE:LINE[-END] [--ai-provider P] [--ai-model M]\n"
           "                    [--ai-url URL] [profile.json]\n"
@@ -1469,8 +1727,11 @@ static void usage(FILE *f)
           "  --collapsed      write the call stacks (a run with --stacks) as folded lines for\n"
           "                   flamegraph.pl, inferno or speedscope, one tower per process,\n"
           "                   weights in microseconds of CPU time; to stdout by default\n"
+          "  --memory[=live]  with --collapsed: the memory stacks instead, weighed in bytes\n"
+          "                   allocated (or still live at the end: =live)\n"
           "  --speedscope     write the call stacks as a speedscope file, one profile per\n"
-          "                   process: DIR/NAME.speedscope.json for DIR/NAME.json\n"
+          "                   process (and its memory profiles in bytes, when the report has\n"
+          "                   memory stacks): DIR/NAME.speedscope.json for DIR/NAME.json\n"
           "                   (--pid N with either: only process N)\n"
           "  --pprof          write a gzip'd pprof profile.proto (go tool pprof, Pyroscope,\n"
           "                   Parca): DIR/NAME.pb.gz for DIR/NAME.json; labels host, pid,\n"
@@ -1608,6 +1869,10 @@ static int parse_args(int argc, char **argv, vw_opts_t *opts)
                 opts->pprof = a[2] == 'p';
                 opts->format = a[2] == 'c' ? EXP_COLLAPSED : EXP_SPEEDSCOPE;
             }
+            else if (strcmp(a, "--memory") == 0 || strcmp(a, "--memory=allocated") == 0)
+                opts->what = EXP_MEM_ALLOC;
+            else if (strcmp(a, "--memory=live") == 0)
+                opts->what = EXP_MEM_LIVE;
             /* ---- end of exports ---- */
             else if (strcmp(a, "-o") == 0 || strcmp(a, "--outfile") == 0) {
                 if (i + 1 >= argc || argv[i + 1][0] == '\0') {
@@ -1671,6 +1936,10 @@ static int parse_args(int argc, char **argv, vw_opts_t *opts)
         return -1;
     }
     /* ---- exports (tools/exp.c): --pid and -o go with them ---- */
+    if (opts->what != EXP_CPU && (!exp_opt || opts->format != EXP_COLLAPSED)) {
+        err_line("view: --memory goes with --collapsed (a speedscope file holds the memory profiles already)");
+        return 2;
+    }
     if (exp_opt) {
         if (cli || html) {
             err_line("view: %s is an export, not a view; leave out %s", exp_opt,
@@ -2351,7 +2620,7 @@ static int show_export(const vw_opts_t *opts)
         return 2;
     }
     exp_req_t req = {.format = opts->format, .profile = opts->path, .outfile = opts->outfile,
-                     .pid = opts->has_pid ? opts->pid : 0};
+                     .pid = opts->has_pid ? opts->pid : 0, .what = opts->what};
     pp_req_t preq = {.profile = opts->path, .outfile = opts->outfile};
     int st = opts->pprof ? pp_run(prof.root, &preq, msg, sizeof msg) : exp_run(prof.root, &req, msg, sizeof msg);
     if (st != 0)

@@ -4,6 +4,7 @@
 // opened.
 import { bindSettings, settingsPanel } from "./ai";
 import { footprintChart, type Series, showTip, stackBar } from "./charts";
+import { Flame, hasStacks } from "./flame";
 import type { Proc, Profile } from "./model";
 import { fileStat, FileSection, HOT_SHARE, type ViewCtx } from "./table";
 import { esc, fmtFrac, fmtMb, fmtMbUnit, fmtPct, fmtSec, signalName, splitPath } from "./util";
@@ -19,8 +20,10 @@ export class App {
   private sections: FileSection[] = [];
   private byName = new Map<string, FileSection>();
   private tip!: HTMLElement;
+  private flame: Flame | null = null;
 
-  constructor(private root: HTMLElement, private prof: Profile) {}
+  /** raw: the report's JSON, for the call stacks (read only by the flame graphs). */
+  constructor(private root: HTMLElement, private prof: Profile, private raw: unknown = null) {}
 
   mount(): void {
     const p = this.prof;
@@ -35,6 +38,7 @@ export class App {
       `<main>` +
       `<section class="summary" id="summary" aria-label="Summary"></section>` +
       (multi ? `<section class="panel" id="processes" aria-label="Processes"></section>` : "") +
+      `<div id="flame-host"></div>` +
       `<div class="files-head"><h2>Files</h2><div class="legend">${legend(p.memory)}</div></div>` +
       settingsPanel() +
       `<div class="view-note" id="view-note" hidden></div>` +
@@ -79,6 +83,17 @@ export class App {
     this.openDefaults();
     this.renderSummary();
     if (multi) this.renderProcs();
+    if (hasStacks(this.raw)) {
+      performance.mark("scalene:flame");
+      this.flame = new Flame(this.raw as Record<string, unknown>, p, (file, line) => {
+        const s = this.byName.get(file);
+        if (s) s.reveal(line);
+        return s !== undefined;
+      });
+      this.root.querySelector("#flame-host")!.appendChild(this.flame.root);
+      this.flame.mount();
+      performance.mark("scalene:flame-drawn");
+    }
     this.renderFoot();
     this.root.addEventListener("click", (e) => this.onClick(e));
   }
@@ -96,6 +111,7 @@ export class App {
     for (const s of this.sections) { host.appendChild(s.root); s.refresh(); }
     this.renderSummary();
     this.markSelectedProc();
+    this.flame?.setPid(pid);
     const note = this.root.querySelector("#view-note") as HTMLElement;
     if (pid === null) {
       note.hidden = true;

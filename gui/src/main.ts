@@ -55,7 +55,7 @@ function boot(): void {
     throw e;
   }
   performance.mark("scalene:model");
-  new App(document.getElementById("app")!, prof).mount();
+  new App(document.getElementById("app")!, prof, raw).mount();
   performance.mark("scalene:rendered");
   document.body.dataset.state = "ready";
 }

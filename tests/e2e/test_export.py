@@ -101,11 +101,15 @@ def check_speedscope(doc, nprocs):
     assert all(set(f) <= {"name", "file", "line"} for f in frames), frames
     keys = [(f["name"], f.get("file"), f.get("line")) for f in frames]
     assert len(set(keys)) == len(keys), "frames not deduplicated"
-    assert len(doc["profiles"]) == nprocs
+    # one CPU profile per process, then (with memory stacks) its memory profiles, in bytes
+    cpu = [p for p in doc["profiles"] if p["unit"] != "bytes"]
+    assert len(cpu) == nprocs and doc["profiles"][:nprocs] == cpu
+    assert all(p["name"].endswith(("(bytes allocated)", "(bytes live at the end)"))
+               for p in doc["profiles"][nprocs:])
     assert 0 <= doc["activeProfileIndex"] < nprocs
     used = set()
     for p in doc["profiles"]:
-        assert p["type"] == "sampled" and p["startValue"] == 0 and p["unit"] in ("seconds", "none"), p
+        assert p["type"] == "sampled" and p["startValue"] == 0 and p["unit"] in ("seconds", "none", "bytes"), p
         assert len(p["samples"]) == len(p["weights"]), p["name"]
         assert all(isinstance(w, (int, float)) and w > 0 for w in p["weights"]), p["name"]
         assert p["endValue"] == pytest.approx(sum(p["weights"]), rel=1e-6, abs=1e-9), p["name"]
@@ -446,7 +450,7 @@ def test_real_fork(forked):
     c = share(rows, parent, lambda fs: through(fs, "main", "c"))
     assert abs(ab - 0.7) <= SHARE_TOL and abs(c - 0.3) <= SHARE_TOL, (ab, c, m)
     # speedscope: the child's profile is the child_leaf one
-    prof = [p for p in doc["profiles"] if p["name"].startswith("pid %d forked:" % child)]
+    prof = [p for p in doc["profiles"] if p["name"].startswith("pid %d forked:" % child) and p["unit"] == "seconds"]
     assert len(prof) == 1
     heavy = max(stacks_of(doc, prof[0]), key=lambda s: s[1])
     assert heavy[0][-2:] == ["child_main", "child_leaf"], heavy
@@ -470,3 +474,74 @@ def test_real_native_frames(run_scalene, tmp_path):
     check_speedscope(doc, len(r.report["processes"]))
     deflate = [f for f in doc["shared"]["frames"] if f["name"] == "deflate"]
     assert len(deflate) == 1 and "line" not in deflate[0] and deflate[0]["file"].endswith("/libz.so.1"), deflate
+
+
+# ------------------------------------------------------------ memory stacks
+
+MB = 1048576
+
+
+def _with_memory(doc):
+    """stacks_ours.json with memory stacks: process 4242 keeps 3 MB via
+    main -> a and allocates 1 MB via main -> c, all freed; 4250 keeps 0.5 MB
+    in child_work. Frames as in combined_stacks; [frames, MB allocated, MB live]."""
+    f = lambda name, line: {"kind": "py", "display_name": name, "filename_or_module": "/srv/app/app.py",
+                            "line": line, "ip": None, "offset": None}
+    procs = {p["pid"]: p for p in doc["processes"]}
+    procs[4242]["memory_stacks"] = [[[f("main", 30), f("a", 12)], 3.0, 3.0], [[f("main", 31), f("c", 20)], 1.0, 0.0]]
+    procs[4250]["memory_stacks"] = [[[f("main", 30), f("child_work", 40)], 0.5, 0.5]]
+
+
+def test_collapsed_memory(tmp_path):
+    p = edited(tmp_path, OURS, _with_memory)
+    r = view("--collapsed", "--memory", p)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert r.stdout == (f"{MAIN};main (app.py:30);a (app.py:12) {3 * MB}\n"
+                        f"{MAIN};main (app.py:31);c (app.py:20) {MB}\n"
+                        f"{CHILD};main (app.py:30);child_work (app.py:40) {MB // 2}\n")
+    r = view("--collapsed", "--memory=live", "--pid", "4242", p)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"{MAIN};main (app.py:30);a (app.py:12) {3 * MB}\n"  # c's MB were all freed
+    # the CPU export is unchanged by memory stacks
+    assert view("--collapsed", p).stdout == OURS_MAIN + OURS_CHILD
+
+
+def test_speedscope_memory_profiles(tmp_path):
+    p = edited(tmp_path, OURS, _with_memory)
+    r = view("--speedscope", "-o", "-", p)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    by_name = {q["name"]: q for q in doc["profiles"]}
+    alloc = [q for n, q in by_name.items() if n.startswith("pid 4242 main:") and n.endswith("(bytes allocated)")]
+    live = [q for n, q in by_name.items() if n.startswith("pid 4242 main:") and n.endswith("(bytes live at the end)")]
+    assert len(alloc) == 1 and len(live) == 1, list(by_name)
+    assert alloc[0]["unit"] == "bytes" and alloc[0]["endValue"] == 4 * MB
+    assert live[0]["endValue"] == 3 * MB
+    assert sorted(stacks_of(doc, live[0])) == [(["main", "a"], 3 * MB)]
+    cpu = [q for n, q in by_name.items() if n.startswith("pid 4242 main:") and "bytes" not in n]
+    assert len(cpu) == 1 and cpu[0]["unit"] == "seconds"
+    # the shell (4260) has neither CPU nor memory stacks: one (empty) CPU profile
+    assert len(doc["profiles"]) == 3 + 2 + 2
+
+
+def test_memory_scalene_shape(tmp_path):
+    """Scalene's memory_stacks: [[frames], MB], no live MB."""
+    def edit(doc):
+        doc["memory_stacks"] = [[doc["combined_stacks"][0][0][:2], 2.5]]
+    p = edited(tmp_path, SCAL, edit)
+    r = view("--collapsed", "--memory", p)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"app.py -x;main (app.py:12);helper (app.py:30) {int(2.5 * MB)}\n"
+    r = view("--collapsed", "--memory=live", p)
+    assert r.returncode == 2 and r.stdout == ""
+    assert "has no live MB" in r.stderr and r.stderr.count("\n") == 1
+    s = json.loads(view("--speedscope", "-o", "-", p).stdout)
+    assert [q["unit"] for q in s["profiles"]] == ["none", "bytes"]
+
+
+def test_no_memory_stacks():
+    r = view("--collapsed", "--memory", OURS)
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == f"scalene: {OURS}: no memory stacks in this profile (run with --stacks, memory on)\n"
+    r = view("--speedscope", "--memory", OURS)
+    assert r.returncode == 2 and "--memory goes with --collapsed" in r.stderr

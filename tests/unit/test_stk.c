@@ -47,9 +47,25 @@ static void take(const stk_frame_t *f, uint32_t n, const stk_stats_t *st, void *
     }
 }
 
+typedef struct mseen {
+    int n;
+    uint64_t leaf[16];
+    stk_mem_t m[16];
+} mseen_t;
+
+static void take_mem(const stk_frame_t *f, uint32_t n, const stk_mem_t *m, void *arg)
+{
+    mseen_t *s = arg;
+    if (s->n < 16) {
+        s->leaf[s->n] = f[n - 1].func_id;
+        s->m[s->n] = *m;
+        s->n++;
+    }
+}
+
 int main(void)
 {
-    plan(18);
+    plan(23);
     stk_t *s = stk_new();
     const uint64_t ab[] = {1, 2}, ac[] = {1, 3}, abd[] = {1, 2, 4};
     define(s, 100, 1, ab, 2, -1);
@@ -140,6 +156,30 @@ int main(void)
     memset(&v, 0, sizeof v);
     left = stk_each_merged(s, 1, take, &v);
     ok(left >= 1 && v.n == 1 && v.leaf[0] == 2, "merged cap: the hottest only (%zu left out)", left);
+    stk_free(s);
+
+    /* memory: a;b keeps 3 MB, a;c allocates 2 and frees them; pid 200 has a;b too */
+    s = stk_new();
+    define(s, 100, 1, ab, 2, -1);
+    define(s, 100, 2, ac, 2, -1);
+    define(s, 200, 1, ab, 2, -1);
+    stk_charge_mem(s, 100, 1, 3 << 20, 0);
+    stk_charge_mem(s, 100, 2, 2 << 20, 0);
+    stk_charge_mem(s, 100, 2, 0, 2 << 20);
+    stk_charge_mem(s, 200, 1, 1 << 20, 0);
+    stk_charge_mem(s, 100, 7, 1 << 20, 0); /* never defined: dropped */
+    mseen_t m = {0};
+    stk_each_mem(s, 100, 100, take_mem, &m);
+    ok(m.n == 2 && m.leaf[0] == 2 && m.m[0].alloc == 3u << 20 && m.m[0].freed == 0, "pid 100: a;b first, 3 MB kept");
+    ok(m.n == 2 && m.leaf[1] == 3 && m.m[1].alloc == 2u << 20 && m.m[1].freed == 2u << 20, "a;c: 2 MB, all freed");
+    memset(&m, 0, sizeof m);
+    stk_each_mem(s, -1, 100, take_mem, &m);
+    ok(m.n == 2 && m.leaf[0] == 2 && m.m[0].alloc == 4u << 20 && m.m[0].count == 2, "merged: a;b summed over pids (4 MB)");
+    memset(&v, 0, sizeof v);
+    stk_each(s, 100, 100, take, &v);
+    ok(v.n == 0, "memory-only stacks are not CPU stacks");
+    memset(&m, 0, sizeof m);
+    ok(stk_each_mem(s, -1, 1, take_mem, &m) == 1 && m.n == 1 && m.leaf[0] == 2, "merged memory cap: the most MB");
     stk_free(s);
     return done_testing();
 }
