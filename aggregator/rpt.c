@@ -776,15 +776,15 @@ static void take_mem_stack(const stk_frame_t *f, uint32_t n, const stk_mem_t *m,
 {
     sjctx_t *c = arg;
     json_object *e = json_object_new_array_ext(3);
-    json_object_array_add(e, frames_json(c->t, f, n, NULL)); /* frame objects in both forms */
+    json_object_array_add(e, frames_json(c->t, f, n, c->ft)); /* compact: frame indexes, as the CPU stacks */
     json_object_array_add(e, jd(mib(m->alloc)));
     json_object_array_add(e, jd(mib(m->alloc > m->freed ? m->alloc - m->freed : 0)));
     json_object_array_add(c->arr, e);
 }
 
-static json_object *mem_stacks_json(tbl_t *t, int32_t pid)
+static json_object *mem_stacks_json(tbl_t *t, int32_t pid, frtab_t *ft)
 {
-    sjctx_t sj = {t, json_object_new_array(), NULL};
+    sjctx_t sj = {t, json_object_new_array(), ft};
     stk_each_mem(tbl_stk(t), pid, RPT_STACKS_MAX, take_mem_stack, &sj);
     return sj.arr;
 }
@@ -917,7 +917,7 @@ static void take_proc(const tbl_proc_t *p, void *arg)
         uint64_t left = stk_each(tbl_stk(c->t), p->pid, RPT_STACKS_MAX, take_proc_stack, &sj);
         json_object_object_add(o, "stacks", sj.arr);
         json_object_object_add(o, "stacks_omitted", ji((int64_t)left));
-        json_object_object_add(o, "memory_stacks", mem_stacks_json(c->t, p->pid));
+        json_object_object_add(o, "memory_stacks", mem_stacks_json(c->t, p->pid, c->ft));
     }
     json_object_array_add(c->arr, o);
 }
@@ -1071,11 +1071,10 @@ static json_object *build(tbl_t *t, const rpt_meta_t *m)
     json_object_object_add(root, "alloc_samples", ji((int64_t)ms.records));
     bool compact_stacks = c.compact; /* one rule: a compact report is compact in both */
     uint64_t stacks_left = stacks_json(t, root, compact_stacks);
-    /* memory stacks keep their frame objects in both forms (readers take them as they are) */
-    json_object_object_add(root, "memory_stacks", mem_stacks_json(t, -1));
+    frtab_t ft = {json_object_new_array(), json_object_new_object()};
+    json_object_object_add(root, "memory_stacks", mem_stacks_json(t, -1, compact_stacks ? &ft : NULL));
     json_object_object_add(root, "main_thread_id", ji(m->main_pid));
 
-    frtab_t ft = {json_object_new_array(), json_object_new_object()};
     pctx_t pc = {t, m, json_object_new_array(), compact_stacks ? &ft : NULL};
     tbl_each_proc(t, take_proc, &pc);
     if (compact_stacks)

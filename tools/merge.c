@@ -1145,6 +1145,33 @@ static void derive_stacks(json_object *root)
 
 /* lines: also the idle lines (the terminal view's and the exports' full
  * form); merge leaves them in `source` and skips them (they add nothing). */
+/* Stacks of a compact report name their frames by index into
+ * stack_frames: [[index, ...], ...] -> [[frame, ...], ...] in place. */
+static void resolve_refs(json_object *st, json_object *frames)
+{
+    size_t nf = json_object_array_length(frames);
+    for (size_t k = 0, m = st ? json_object_array_length(st) : 0; k < m; k++) {
+        json_object *e = json_object_array_get_idx(st, k), *refs = json_object_array_get_idx(e, 0);
+        if (!json_object_is_type(refs, json_type_array))
+            continue;
+        size_t nr = json_object_array_length(refs);
+        json_object *fr = json_object_new_array_ext((int)nr);
+        for (size_t j = 0; j < nr; j++) {
+            json_object *r = json_object_array_get_idx(refs, j);
+            if (json_object_is_type(r, json_type_object)) { /* already a frame (an expanded report) */
+                json_object_array_add(fr, json_object_get(r));
+                continue;
+            }
+            int64_t x = json_object_is_type(r, json_type_int) ? json_object_get_int64(r) : -1;
+            /* a reference out of range names an unknown frame, never another one */
+            json_object *f = x >= 0 && (size_t)x < nf ? json_object_get(json_object_array_get_idx(frames, (size_t)x))
+                                                       : json_object_new_object();
+            json_object_array_add(fr, f);
+        }
+        json_object_array_put_idx(e, 0, fr);
+    }
+}
+
 static int expand(json_object *root, bool lines)
 {
     json_object *files = get(root, "files");
@@ -1159,27 +1186,12 @@ static int expand(json_object *root, bool lines)
     json_object *frames = arr(root, "stack_frames");
     if (!frames)
         return 0;
-    size_t nf = json_object_array_length(frames);
     json_object *ps = arr(root, "processes");
     for (size_t i = 0, n = ps ? json_object_array_length(ps) : 0; i < n; i++) {
-        json_object *st = arr(json_object_array_get_idx(ps, i), "stacks");
-        for (size_t k = 0, m = st ? json_object_array_length(st) : 0; k < m; k++) {
-            json_object *e = json_object_array_get_idx(st, k), *refs = json_object_array_get_idx(e, 0);
-            if (!json_object_is_type(refs, json_type_array))
-                continue;
-            size_t nr = json_object_array_length(refs);
-            json_object *fr = json_object_new_array_ext((int)nr);
-            for (size_t j = 0; j < nr; j++) {
-                json_object *r = json_object_array_get_idx(refs, j);
-                int64_t x = json_object_is_type(r, json_type_int) ? json_object_get_int64(r) : -1;
-                /* a reference out of range names an unknown frame, never another one */
-                json_object *f = x >= 0 && (size_t)x < nf ? json_object_get(json_object_array_get_idx(frames, (size_t)x))
-                                                           : json_object_new_object();
-                json_object_array_add(fr, f);
-            }
-            json_object_array_put_idx(e, 0, fr);
-        }
+        resolve_refs(arr(json_object_array_get_idx(ps, i), "stacks"), frames);
+        resolve_refs(arr(json_object_array_get_idx(ps, i), "memory_stacks"), frames);
     }
+    resolve_refs(arr(root, "memory_stacks"), frames);
     derive_stacks(root);
     json_object_object_del(root, "stack_frames");
     return 0;

@@ -135,7 +135,8 @@ def expand_report(d):
     """A compact report (issue 16, docs/REPORT.md "Compact reports") in the
     full form, by the documented rule, so a test reads every line and every
     stack as before: a file's `source` gives the idle lines (all numbers 0);
-    `stack_frames` resolves processes[].stacks' frame indexes, and
+    `stack_frames` resolves the frame indexes of processes[].stacks and of
+    the memory stacks (top level and per process), and
     combined_stacks / stacks are derived from them (hottest first). A full
     report is returned as it is. Modifies and returns d."""
     if not isinstance(d, dict):
@@ -159,6 +160,10 @@ def expand_report(d):
         del fo["source"]
     frames = d.get("stack_frames")
     if isinstance(frames, list):
+        # memory stacks ([[frame index, ...], MB allocated, MB live]) likewise
+        for ms in [d.get("memory_stacks")] + [p.get("memory_stacks") for p in d.get("processes") or []]:
+            for e in ms or []:
+                e[0] = [frames[i] if isinstance(i, int) else i for i in e[0]]
         merged = {}
         for p in d.get("processes") or []:
             for e in p.get("stacks") or []:
