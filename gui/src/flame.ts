@@ -234,6 +234,31 @@ function hasMem(raw: J, live: boolean): boolean {
   return m.some((s) => Array.isArray(s) && typeof s[live ? 2 : 1] === "number");
 }
 
+/**
+ * A compact report (docs/REPORT.md "Compact reports") names its stacks' frames by index into
+ * `stack_frames`: write them out, in place, so the rest of this module reads one form.
+ */
+function resolveFrames(raw: J): void {
+  const frames = raw["stack_frames"];
+  if (!Array.isArray(frames)) return;
+  const fix = (list: unknown) => {
+    if (!Array.isArray(list)) return;
+    for (const e of list) {
+      if (!Array.isArray(e) || !Array.isArray(e[0])) continue;
+      e[0] = (e[0] as unknown[]).map((i) => (typeof i === "number" ? (isObj(frames[i]) ? frames[i] : {}) : i));
+    }
+  };
+  const procs = raw["processes"];
+  if (Array.isArray(procs))
+    for (const p of procs)
+      if (isObj(p)) {
+        fix(p["stacks"]);
+        fix(p["memory_stacks"]);
+      }
+  fix(raw["memory_stacks"]);
+  delete raw["stack_frames"];
+}
+
 /** Whether the report has any stacks to draw. */
 export function hasStacks(raw: unknown): boolean {
   if (!isObj(raw)) return false;
@@ -256,6 +281,7 @@ export class Flame {
   private selected: Node | null = null;
 
   constructor(private raw: J, private prof: Profile, private reveal: (file: string, line: number) => boolean) {
+    resolveFrames(raw);
     this.root = document.createElement("section");
     this.root.className = "panel flame-panel";
     this.root.id = "flame";

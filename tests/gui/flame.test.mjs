@@ -18,7 +18,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { assemblePage, buildGui, FIX, launchBrowser, openPage, PROGRAMS, SCALENE } from "./helpers.mjs";
+import { assemblePage, buildGui, expandFrames, FIX, launchBrowser, openPage, PROGRAMS, SCALENE } from "./helpers.mjs";
 
 let browser;
 let tmp;
@@ -78,7 +78,7 @@ describe("CPU flame graph of a real multi-process report (mp_pool.py fork, --sta
     const r = spawnSync(SCALENE, ["run", "--stacks", "-o", json, join(PROGRAMS, "mp_pool.py"), "fork", "6", "0.15"],
       { cwd: tmp, encoding: "utf8", timeout: 120_000 });
     assert.equal(r.status, 0, `scalene run failed: ${r.stderr}`);
-    prof = JSON.parse(readFileSync(json, "utf8"));
+    prof = expandFrames(JSON.parse(readFileSync(json, "utf8")));
   });
 
   test("pool_work's share, zoom, search, tooltip, Show line, process selector", async (t) => {
@@ -197,7 +197,7 @@ describe("memory flame graph of a real report (mem_stacks.py fork, --stacks)", (
     const r = spawnSync(SCALENE, ["run", "--stacks", "-o", json, join(PROGRAMS, "mem_stacks.py"), "fork"],
       { cwd: tmp, encoding: "utf8", timeout: 120_000 });
     assert.equal(r.status, 0, `scalene run failed: ${r.stderr}`);
-    const prof = JSON.parse(readFileSync(json, "utf8"));
+    const prof = expandFrames(JSON.parse(readFileSync(json, "utf8")));
     const ms = prof.memory_stacks;
     assert.ok(ms.length > 0, "no memory_stacks in the report");
     const share = (list, name, i) => {
@@ -220,7 +220,7 @@ describe("memory flame graph of a real report (mem_stacks.py fork, --stacks)", (
       assert.ok(Math.abs((100 * a) / (a + b) - 75) <= 10, `a ${a}% b ${b}%`);
     }
     // the forked child's memory: its own stacks only
-    const m = JSON.parse(readFileSync(json, "utf8")).processes.find((x) => x.role === "forked");
+    const m = expandFrames(JSON.parse(readFileSync(json, "utf8"))).processes.find((x) => x.role === "forked");
     await pg.selectOption("#proc-select", String(m.pid));
     assert.ok((await boxes(pg, "child_alloc")).length === 1 && (await boxes(pg, "a")).length === 0);
     clean(p);

@@ -334,3 +334,23 @@ export function expandLines(prof) {
   }
   return prof;
 }
+
+/**
+ * A compact report's stacks with their frames written out: `processes[].stacks` and the
+ * memory stacks (top level and per process) name frames by index into `stack_frames`
+ * (docs/REPORT.md "Compact reports"); a full report is returned as it is.
+ */
+export function expandFrames(prof) {
+  const frames = prof.stack_frames;
+  if (!Array.isArray(frames)) return prof;
+  const fix = (list) => {
+    for (const e of list ?? []) e[0] = e[0].map((i) => (typeof i === "number" ? frames[i] ?? {} : i));
+  };
+  for (const p of prof.processes ?? []) {
+    fix(p.stacks);
+    fix(p.memory_stacks);
+  }
+  fix(prof.memory_stacks);
+  delete prof.stack_frames;
+  return prof;
+}
