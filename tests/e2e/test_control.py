@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, PYTHON, SCALENE, line_row, marker_line, pct, program, scalene_env
+from conftest import BUILD, PYTHON, SCALENE, line_row, load_report, marker_line, pct, program, scalene_env
 
 START_STOP = program("ctl_start_stop.py")
 EXTERNAL = program("ctl_external.py")
@@ -82,9 +82,7 @@ def test_switched_on_from_outside(tmp_path, how):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, stderr
-    import json
-
-    r = json.loads(out.read_text())
+    r = load_report(str(out))  # compact: idle lines (the switched-off wait) put back
     wait = share(r, EXTERNAL, "WAIT_OFF")
     assert wait <= 0.1, "the switched-off wait holds %.0f%%" % (100 * wait)
     main_on, child_on = share(r, EXTERNAL, "MAIN_ON"), share(r, EXTERNAL, "CHILD_ON")
