@@ -59,9 +59,10 @@ def test_interpreter_work_stays_python(ops):
     assert py / total >= 0.85, "big-int and dict lines: Python share %.2f of %.1f%%" % (py / total, total)
 
 
-@pytest.fixture(scope="module")
-def sympy_run(run_scalene_module):
-    run = run_scalene_module(["--cpu-only", "--stacks", SYMPY])
+@pytest.fixture
+def sympy_run(run_scalene):
+    # per test, so that a statistical miss gets its reruns (timing)
+    run = run_scalene(["--cpu-only", "--stacks", SYMPY])
     assert run.rc == 0, run.stderr
     return run.report
 
@@ -78,6 +79,7 @@ def test_library_time_lands_on_the_script(sympy_run):
     assert work >= 50, work
 
 
+@pytest.mark.timing  # the share of torn walks is statistical
 def test_library_stacks_reach_the_script(sympy_run):
     """Every stack that passes through the script starts at its <module>;
     stacks that never reach it (the interpreter's own start-up imports)
@@ -107,8 +109,13 @@ def test_waiting_for_a_cpu_is_not_system(run_scalene):
     report = run.report
     py = func_row(report, PHASES, "python_phase")
     nat = func_row(report, PHASES, "native_phase")
-    assert share(py, "n_cpu_percent_python") >= 0.85, py
-    assert share(nat, "n_cpu_percent_c") >= 0.80, nat
+    m = run.program_json()
+    # of each phase's own time; zlib's kernel time (its output buffers fault pages in, more so
+    # beside two hogs) is system time by the program's own stime ticks, so the native bound
+    # applies to the phase's user CPU
+    user = {k: 1 - m[k]["sys"] / m[k]["cpu"] for k in ("python", "native")}
+    assert share(py, "n_cpu_percent_python") >= 0.85 * user["python"], (user, py)
+    assert share(nat, "n_cpu_percent_c") >= 0.80 * user["native"], (user, nat)
 
 
 def test_function_rows_are_the_sum_of_their_lines(run_scalene):

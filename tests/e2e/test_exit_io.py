@@ -121,6 +121,7 @@ def test_module_on_pythonpath_with_triple_dash(run_scalene, tmp_path):
     assert got["argv"] == [str(lib / "e2e_mod_path.py"), "x", "--y"]
 
 
+@pytest.mark.timing  # the worker line's share of 0.3 CPU-s is a sampled estimate
 def test_main_thread_exits_alone(run_scalene):
     """A main thread that leaves with pthread_exit while a worker runs: the
     process ends with the worker, status 0, as it does unprofiled (the
