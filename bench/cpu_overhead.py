@@ -128,7 +128,9 @@ class Runner:
     def profiled(self, prog, prog_args):
         self.n += 1
         outfile = os.path.join(self.tmpdir, f"profile-{self.n}.json")
-        argv = [self.scalene, "run", "-q", "--cpu-only", *self.extra, "-o", outfile, prog]
+        # --python: the profiled run uses the same interpreter as the plain one (scalene
+        # would otherwise take PATH's python3, issue 12: a pyenv shim here)
+        argv = [self.scalene, "run", "-q", "--cpu-only", *self.extra, "--python", self.python, "-o", outfile, prog]
         if prog_args:
             argv += ["---", *prog_args]
         wall, cpu, stdout = run_timed(argv, self.tmpdir, f"profiled run of {os.path.basename(prog)}", self.timeout)
