@@ -36,7 +36,7 @@
 
 typedef struct tstat {
     pid_t tid;
-    uint64_t sys_owed; /* kernel CPU seen in its stime ticks, not yet charged */
+    uint32_t sys_ppm; /* last known kernel share of CPU, parts per million */
     uint64_t cpu, wall, ut, st;
     uint64_t gen;
     uint64_t rq;      /* run-queue wait so far (schedstat), valid when rq_ok */
@@ -83,7 +83,6 @@ static uint64_t g_young_until; /* tick fast until then: threads are being born *
 #define SMP_FAST_NS 1000000ull
 #define SMP_RUN_AGE 3 /* intervals of CPU a preempted thread's last running place stays good */
 #define SMP_OTHER_SLACK_NS 8000000
-static uint64_t g_tick_ns = 10000000ull; /* one clock tick of /proc's utime/stime (sysconf(_SC_CLK_TCK)) */
 #define SMP_RSS_NS 100000000ull /* resident set size sampled every 100 ms */
 static uint64_t g_rss_next;
 static uint64_t g_rng;
@@ -441,23 +440,18 @@ static void tick(void)
         if (dcpu > 0) {
             uint64_t ut, st;
             if (sys_task_ticks(tid, &ut, &st, &state) == 0) {
-                /* The kernel charges whole clock ticks to user or system
-                 * time by where each one struck, so an interval holds 0 or
-                 * 1 tick. A share taken from the last interval with a tick
-                 * lingers on whatever runs next (a pure Python loop after
-                 * some file reads read 25 % system). Each system tick is
-                 * charged instead, once, to the interval that sees it: as
-                 * system time of where the thread is (the rest of a tick
-                 * that the interval's CPU cannot hold is owed to the next). */
-                uint64_t ds = st > t->st ? st - t->st : 0;
+                /* The kernel's share of the thread's CPU, from its
+                 * utime/stime clock ticks of the last interval that had
+                 * any. (Charging each stime tick once where it is seen was
+                 * tried in session 4: it moved a GIL-contended loop's
+                 * time off its lines, test_stress; see the note.) */
+                uint64_t du = ut - t->ut, ds = st - t->st;
+                if (du + ds > 0)
+                    t->sys_ppm = (uint32_t)(ds * 1000000u / (du + ds));
                 t->ut = ut;
                 t->st = st;
-                t->sys_owed += ds * g_tick_ns;
-                if (t->sys_owed > 1000000000ull)
-                    t->sys_owed = 1000000000ull;
             }
-            sys_ns = dcpu < t->sys_owed ? dcpu : t->sys_owed;
-            t->sys_owed -= sys_ns;
+            sys_ns = dcpu * t->sys_ppm / 1000000u;
         }
         pyf_loc_t loc;
         memset(&loc, 0, sizeof loc);
@@ -682,9 +676,6 @@ static void *smp_main(void *arg)
     const ring_cfg_t *cfg = ring_cfg(g_seg);
     uint64_t interval = cfg->interval_ns ? cfg->interval_ns : 10000000ull;
     uint64_t next = sys_now_ns();
-    long hz = sysconf(_SC_CLK_TCK);
-    if (hz > 0)
-        g_tick_ns = 1000000000ull / (uint64_t)hz;
     g_rng = next ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
     for (;;) {
         /* uniform jitter in [0.5, 1.5) x interval: the mean is kept and the
