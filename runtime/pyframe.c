@@ -1200,8 +1200,10 @@ static int pyf_sample_once(const void *tstate, pyf_loc_t *loc, bool *torn, pyf_f
     bool leaf = true, broke = false;
     uint8_t owner = 0; /* of the last frame read (3.11+); 0, FRAME_OWNED_BY_THREAD, before */
     const pyf_code_t *anon = NULL; /* the in-scope frame, while its function is still to be found */
+    uintptr_t last = 0;            /* the last frame of Python code read */
     for (int depth = 0; fp && depth < PYF_MAX_DEPTH; depth++) {
         _Alignas(8) char b[PYF_HEAD_MAX];
+        uintptr_t at = fp;
         /* The leaf alone is one small read: often it is all the walk needs. */
         if (pyf_read_frame(&w, fp, !leaf && !objects, b) != 0 ||
             (objects && pyf_frame_type && pyf_ptr(b, L->ob_type) != pyf_frame_type)) {
@@ -1216,6 +1218,7 @@ static int pyf_sample_once(const void *tstate, pyf_loc_t *loc, bool *torn, pyf_f
          * Python code */
         if (L->fr_owner && owner == L->owner_cstack)
             continue;
+        last = at;
         pyf_code_t *e = pyf_code_lookup(pyf_ptr(b, L->fr_code));
         if (!e)
             continue;
@@ -1275,7 +1278,11 @@ static int pyf_sample_once(const void *tstate, pyf_loc_t *loc, bool *torn, pyf_f
         loc->stack_cut = true; /* deeper than PYF_MAX_DEPTH, or the walk broke */
     /* a walk that lost its way before an in-scope frame may have missed
      * one; a stack that lost its way is worth another try */
-    *torn = cur != 0 && (!loc->has_frame || ((!loc->in_scope || stack) && (broke || short_end)));
+    /* a generator expression's frame read after it yielded has lost its
+     * callers, and with them the function whose row it belongs to */
+    loc->anon_open = anon != NULL;
+    loc->root = L->fr_owner && !fp && !broke && !stale_end ? last : 0;
+    *torn = cur != 0 && (!loc->has_frame || ((!loc->in_scope || stack || anon) && (broke || short_end)));
     return 0;
 }
 

@@ -72,6 +72,8 @@ typedef struct pyf_loc {
                                 * type's code runs, C or the interpreter's; see smp.c */
     bool in_scope;             /* loc names the innermost in-scope frame; else the leaf */
     bool leaf_in_scope;        /* ... and that frame is the leaf: the program's own line runs (or blocks) */
+    bool anon_open;            /* ... and it is a <genexpr>, <lambda>... whose named function the walk
+                                * did not reach: func is its own name */
     /* pyf_sample_stack only (NULL otherwise): the frames, leaf first, in
      * the caller's buffer; stack_cut when the outermost ones are missing
      * (deeper than its room, or the walk lost its way). */
@@ -79,6 +81,10 @@ typedef struct pyf_loc {
     int stack_max;
     int stack_n;
     bool stack_cut;
+    uintptr_t root; /* 3.11+: the address of the outermost frame of a walk that ended there (0 if
+                     * it did not, or before 3.11). A thread's outermost frame sits in the first
+                     * slot of its data stack all its life: a walk ending elsewhere followed a
+                     * stale link (see smp.c) */
     bool torn; /* no walk read a consistent chain (the thread was changing it, or its eval
                 * loop had not stored its newest frame yet): loc is the last try's */
 } pyf_loc_t;

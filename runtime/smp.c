@@ -57,6 +57,7 @@ typedef struct tstat {
     /* the thread's last in-scope place that was read consistently (hold_gen
      * != 0): where a sample whose walk tore is charged */
     uint64_t hold_gen;
+    uintptr_t root; /* the outermost frame of its last consistent in-scope walk (3.11+) */
     uint8_t hold_flags;
     uint16_t hold_stack;
     uint32_t hold_line, hold_func_line;
@@ -465,7 +466,15 @@ static void tick(void)
          * is where it was at its previous consistent sample, as far as we
          * can tell (sympy-like code: 1 sample in 20, most of them of a
          * thread preempted in the moment after a call returns) */
-        bool hold = (wrc == -EAGAIN || (loc.torn && !loc.in_scope)) && t->hold_gen != 0;
+        /* A walk out of scope that ended at another outermost frame than
+         * the thread's own followed a link into a popped frame (a frame
+         * freed and reused under us, in code that calls and returns
+         * every microsecond): it only looks whole. Its stack holds
+         * library frames alone, so hold it like a torn walk. The place
+         * is the same when the program's frames are gone and the thread
+         * runs on (atexit): the new outermost frame takes the old slot. */
+        bool alien = !loc.in_scope && loc.root && t->root && loc.root != t->root;
+        bool hold = (wrc == -EAGAIN || alien || (loc.torn && (!loc.in_scope || loc.anon_open))) && t->hold_gen != 0;
         if (loc.has_frame) {
             send_str(loc.file_id, loc.file, loc.file_len, tid, now);
             send_str(loc.func_id, loc.func, loc.func_len, tid, now);
@@ -549,7 +558,9 @@ static void tick(void)
         r->u.cpu.wall_ns = u32(dwall);
         r->h.aux = stack;
         if (!hold && loc.has_frame && loc.in_scope && !loc.torn) {
-            t->hold_gen = g_gen;
+            t->hold_gen = g_gen; /* a consistent walk: the place to hold */
+            if (loc.root)
+                t->root = loc.root;
             t->hold_flags = r->h.flags & (REC_F_NATIVE | REC_F_LEAFIN);
             t->hold_stack = stack;
             t->hold_file = loc.file_id;
