@@ -263,6 +263,16 @@ static inline bool mh_maybe_sampled(mh_table_t *tb, const void *p)
 
 /* ---- the sampled-block table ---- */
 
+/* An entry's contents, all but its key: one place, so that no field is
+ * left behind (the stack number once was, and every free of a sampled
+ * block credited a stale number: memory_stacks showed freed memory as
+ * live). Context: malloc. */
+static inline void mh_copy(mh_ent_t *dst, const mh_ent_t *src)
+{
+    dst->line = src->line, dst->func_line = src->func_line, dst->file_id = src->file_id, dst->func_id = src->func_id;
+    dst->weight = src->weight, dst->size = src->size, dst->flags = src->flags, dst->stack = src->stack;
+}
+
 static void mh_insert(const void *p, const mh_ent_t *v)
 {
     mh_table_t *tb = mh_table();
@@ -276,8 +286,7 @@ static void mh_insert(const void *p, const mh_ent_t *v)
         if (k == (uintptr_t)p) {
             /* an entry whose free we never saw (freed by a path we do not
              * hook): the address is ours again, so is the entry */
-            e->line = v->line, e->func_line = v->func_line, e->file_id = v->file_id, e->func_id = v->func_id;
-            e->weight = v->weight, e->size = v->size, e->flags = v->flags;
+            mh_copy(e, v);
             return;
         }
         if (k != 0 && k != MH_TOMB)
@@ -286,8 +295,7 @@ static void mh_insert(const void *p, const mh_ent_t *v)
         if (!atomic_compare_exchange_strong_explicit(&e->x_key, &k, (uintptr_t)p, memory_order_relaxed,
                                                      memory_order_relaxed))
             continue;
-        e->line = v->line, e->func_line = v->func_line, e->file_id = v->file_id, e->func_id = v->func_id;
-        e->weight = v->weight, e->size = v->size, e->flags = v->flags;
+        mh_copy(e, v);
         mh_filter_add(tb, p, +1);
         return;
     }
@@ -308,8 +316,7 @@ static bool mh_take(const void *p, mh_ent_t *out)
             return false;
         if (k != (uintptr_t)p)
             continue;
-        out->line = e->line, out->func_line = e->func_line, out->file_id = e->file_id, out->func_id = e->func_id;
-        out->weight = e->weight, out->size = e->size, out->flags = e->flags;
+        mh_copy(out, e);
         /* relaxed: only one thread frees a given block */
         if (!atomic_compare_exchange_strong_explicit(&e->x_key, &k, MH_TOMB, memory_order_relaxed,
                                                      memory_order_relaxed))

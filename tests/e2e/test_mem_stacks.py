@@ -54,6 +54,15 @@ def test_split_75_25(forked):
             assert live == pytest.approx(mb, abs=2.0), (names(f), mb, live)
 
 
+def test_freed_memory_is_not_live(forked):
+    """c() allocates 40 MB through helper() and frees each block at once:
+    its stacks hold the allocation, and nothing live at the end."""
+    m, rep = forked
+    c = [(mb, live) for f, mb, live in rep["memory_stacks"] if through(f, "c", "helper")]
+    assert sum(mb for mb, _ in c) == pytest.approx(40, rel=0.3), c
+    assert sum(live for _, live in c) <= 2.0, c
+
+
 def test_heaviest_ends_on_the_keeping_line(forked):
     m, rep = forked
     f, mb, live = max(rep["memory_stacks"], key=lambda e: e[1])
@@ -86,3 +95,4 @@ def test_without_stacks_none(run_scalene):
     assert r.rc == 0, r.stderr
     assert r.report["memory_stacks"] == []
     assert all("memory_stacks" not in p for p in r.report["processes"])
+

@@ -1,6 +1,7 @@
 """Memory stacks' ground truth (issue 14): every allocation goes through
 helper(), from two call paths in known proportions: a() keeps 120 MB and
-b() keeps 40 MB (75/25), in 128 KiB blocks (below the sampling window, so
+b() keeps 40 MB (75/25), and c() allocates 40 MB and drops each block at
+once (nothing of it live at the end), in 128 KiB blocks (below the sampling window, so
 the sampled path, not the always-sampled big blocks). With argv[1] == "fork", a forked
 child keeps 30 MB through child_alloc() -> helper() and exits. Prints one
 JSON line: the pids."""
@@ -26,6 +27,11 @@ def b():
         keep.append(helper(BLOCK))  # B_CALL
 
 
+def c():
+    for _ in range(40 * 8):
+        helper(BLOCK)  # C_CALL: dropped at once
+
+
 def child_alloc():
     mine = [helper(BLOCK) for _ in range(30 * 8)]  # CHILD_CALL
     return mine
@@ -42,6 +48,7 @@ def main():
         out["child"] = pid
     a()
     b()
+    c()
     print(json.dumps(out))
 
 
