@@ -32,6 +32,7 @@
 static int (*p_init_local2)(unw_cursor_t *, unw_context_t *, int);
 static int (*p_step)(unw_cursor_t *);
 static int (*p_get_reg)(unw_cursor_t *, unw_regnum_t, unw_word_t *);
+static int (*p_getcontext)(unw_context_t *); /* nat_unwind_self's start */
 static int g_sig;         /* the signal; 0: not installed */
 static int g_unwinds;     /* libunwind is loaded: nat_unwind works */
 static int g_where_off;   /* nat_where cannot work here (no free signal): do not try again */
@@ -52,6 +53,20 @@ static uintptr_t g_ips[NAT_MAX];
 static int g_n;
 static int g_pending; /* sampler-private: a request went unanswered */
 
+/* The return addresses from c's frame outward, at most max.
+ * Context: signal, malloc (reads only). */
+static int nat_steps(unw_cursor_t *c, uintptr_t *ips, int max)
+{
+    int n = 0;
+    do {
+        unw_word_t ip = 0;
+        if (p_get_reg(c, UNW_REG_IP, &ip) != 0 || ip == 0)
+            break;
+        ips[n++] = (uintptr_t)ip;
+    } while (n < max && p_step(c) > 0);
+    return n;
+}
+
 /* Context: signal (on the target thread, anywhere: inside malloc too).
  * libunwind's local unwinding from a signal context is async-signal-safe:
  * unw_init_local2 reads the interrupted registers from the ucontext and
@@ -70,12 +85,7 @@ static void nat_handler(int sig, siginfo_t *si, void *uc)
     unw_cursor_t c;
     int n = 0, want = __atomic_load_n(&g_want, __ATOMIC_ACQUIRE);
     if (p_init_local2 && p_init_local2(&c, (unw_context_t *)uc, UNW_INIT_SIGNAL_FRAME) == 0) {
-        do {
-            unw_word_t ip = 0;
-            if (p_get_reg(&c, UNW_REG_IP, &ip) != 0 || ip == 0)
-                break;
-            g_ips[n++] = (uintptr_t)ip;
-        } while (n < want && p_step(&c) > 0);
+        n = nat_steps(&c, g_ips, want);
     } else if (!p_init_local2) {
         /* no libunwind: the interrupted instruction alone */
 #if defined(__x86_64__)
@@ -101,6 +111,7 @@ static int nat_install(void)
             (int (*)(unw_cursor_t *, unw_context_t *, int))dlsym(h, NAT_XSTR(unw_init_local2));
         p_step = (int (*)(unw_cursor_t *))dlsym(h, NAT_XSTR(unw_step));
         p_get_reg = (int (*)(unw_cursor_t *, unw_regnum_t, unw_word_t *))dlsym(h, NAT_XSTR(unw_get_reg));
+        p_getcontext = (int (*)(unw_context_t *))dlsym(h, NAT_XSTR(unw_tdep_getcontext));
         if (i2 && p_step && p_get_reg) {
             p_init_local2 = i2;
             g_unwinds = 1;
@@ -327,6 +338,17 @@ int nat_where(pid_t tid)
             return 1;
     }
     return 0; /* only shared helpers seen: the interpreter's, as far as we can tell */
+}
+
+int nat_unwind_self(uintptr_t *ips, int max)
+{
+    if (!g_unwinds || !p_getcontext)
+        return -ENOSYS;
+    unw_context_t uc;
+    unw_cursor_t c;
+    if (p_getcontext(&uc) != 0 || p_init_local2(&c, &uc, 0) != 0)
+        return -EIO;
+    return nat_steps(&c, ips, max);
 }
 
 int nat_resolve(uintptr_t ip, nat_sym_t *out)

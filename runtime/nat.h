@@ -31,6 +31,12 @@ int nat_start(void);
  * taken over by the program). Context: sampler thread. */
 int nat_unwind(pid_t tid, uintptr_t *ips, int max);
 
+/* Unwinds the calling thread from here: fills ips (leaf first: this
+ * function's own frames and its callers') and returns their count, or
+ * -errno (no libunwind). Context: malloc (an allocation hook's sample):
+ * libunwind's local unwinding allocates nothing. */
+int nat_unwind_self(uintptr_t *ips, int max);
+
 /* Where thread tid of this process is running, for a thread whose Python
  * leaf sits at an operator (a @ b, a[i] = v, x in a): 1 in a C extension's
  * or library's code (numpy, pandas, torch), 0 in the interpreter's own

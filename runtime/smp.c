@@ -277,29 +277,15 @@ static uint16_t stack_number(const pyf_loc_t *loc, int nn, pid_t tid, uint64_t n
     return num;
 }
 
-uint16_t smp_mem_stack(const pyf_loc_t *loc, pid_t tid, uint64_t now)
+/* Names the C frames ips[0..n) of thread tid (leaf first) into g_nat, up
+ * to CPython's eval loop (where the Python frames take over), leaving out
+ * our own (the allocation hook: the frame it called stands for it). A
+ * function with no exported name is named after its module, so its
+ * samples add up instead of scattering over addresses. Returns the count.
+ * Context: g_tick held (sampler thread, or an allocation hook). */
+static int native_names(const uintptr_t *ips, int n, pid_t tid, uint64_t now)
 {
-    if (!g_seg || loc->stack_n <= 0 || !(ring_cfg(g_seg)->flags & RING_CFG_STACKS))
-        return 0;
-    /* never waits: the sampler holds g_tick for a whole tick, and may be
-     * the allocating thread itself (then trylock fails too) */
-    if (pthread_mutex_trylock(&g_tick) != 0)
-        return 0;
-    uint16_t num = g_slot >= 0 ? stack_number(loc, 0, tid, now) : 0;
-    pthread_mutex_unlock(&g_tick);
-    return num;
-}
-
-/* The C frames of thread tid, which is on a CPU in C code called from its
- * Python leaf frame: from the interrupted instruction outward to CPython's
- * eval loop (where the Python frames take over). A function with no
- * exported name is named after its module, so its samples add up instead
- * of scattering over addresses. Returns the count in g_nat. Context:
- * sampler thread, g_tick held. */
-static int native_frames(pid_t tid, uint64_t now)
-{
-    uintptr_t ips[NAT_MAX];
-    int n = nat_unwind(tid, ips, NAT_MAX), m = 0;
+    int m = 0;
     for (int k = 0; k < n; k++) {
         nat_sym_t s;
         /* a return address points after its call: look up the call */
@@ -332,6 +318,39 @@ static int native_frames(pid_t tid, uint64_t now)
         g_nat[m++] = (natf_t){mid, fid, s.offset};
     }
     return m;
+}
+
+/* The C frames of thread tid, which is on a CPU in C code called from its
+ * Python leaf frame, from the interrupted instruction outward. Returns the
+ * count in g_nat. Context: sampler thread, g_tick held. */
+static int native_frames(pid_t tid, uint64_t now)
+{
+    uintptr_t ips[NAT_MAX];
+    int n = nat_unwind(tid, ips, NAT_MAX);
+    return n > 0 ? native_names(ips, n, tid, now) : 0;
+}
+
+uint16_t smp_mem_stack(const pyf_loc_t *loc, pid_t tid, uint64_t now)
+{
+    if (!g_seg || loc->stack_n <= 0 || !(ring_cfg(g_seg)->flags & RING_CFG_STACKS))
+        return 0;
+    /* never waits: the sampler holds g_tick for a whole tick, and may be
+     * the allocating thread itself (then trylock fails too) */
+    if (pthread_mutex_trylock(&g_tick) != 0)
+        return 0;
+    /* --native: an allocation made by C code the Python leaf called (a
+     * numpy array's buffer) gets its C frames, from the allocating
+     * function outward, as a CPU sample of C code does (g_nat_ok is the
+     * sampler's, written under g_tick) */
+    int nn = 0;
+    if (g_slot >= 0 && loc->native && g_nat_ok > 0 && (ring_cfg(g_seg)->flags & RING_CFG_NATIVE)) {
+        uintptr_t ips[NAT_MAX];
+        int n = nat_unwind_self(ips, NAT_MAX);
+        nn = n > 0 ? native_names(ips, n, tid, now) : 0;
+    }
+    uint16_t num = g_slot >= 0 ? stack_number(loc, nn, tid, now) : 0;
+    pthread_mutex_unlock(&g_tick);
+    return num;
 }
 
 /* One tick: a record per thread that ran (and for the main thread in wall

@@ -96,3 +96,42 @@ def test_without_stacks_none(run_scalene):
     assert r.report["memory_stacks"] == []
     assert all("memory_stacks" not in p for p in r.report["processes"])
 
+
+# ---- --native: the C frames of an allocation made in C ----
+
+NPROG = program("mem_native.py")
+
+
+def native_modules(frames):
+    return [f["filename_or_module"].rsplit("/", 1)[-1] for f in frames if f["kind"] == "native"]
+
+
+def test_native_allocation_frames(run_scalene):
+    """With --native, an allocation made by C code the Python line called
+    has that code's frames after the Python ones: numpy's buffers name
+    numpy's extension module, a bytearray's the interpreter's resize; no
+    frame of ours (the allocation hook) and none of the eval loop."""
+    r = run_scalene(["run", "--stacks", "--native", NPROG])
+    assert r.rc == 0, r.stderr
+    ms = r.report["memory_stacks"]
+    np_mb = [(f, mb) for f, mb, _ in ms if "numpy_keep" in names(f)]
+    by_mb = [(f, mb) for f, mb, _ in ms if "bytes_keep" in names(f)]
+    np_total, by_total = sum(mb for _, mb in np_mb), sum(mb for _, mb in by_mb)
+    assert np_total == pytest.approx(96, rel=0.2) and by_total == pytest.approx(32, rel=0.3), (np_total, by_total)
+    np_lib = sum(mb for f, mb in np_mb if any(m.startswith("_multiarray_umath") for m in native_modules(f)))
+    assert np_lib >= 0.9 * np_total, [(names(f), mb) for f, mb in np_mb]
+    by_c = sum(mb for f, mb in by_mb if "PyByteArray_Resize" in names(f))
+    assert by_c >= 0.9 * by_total, [(names(f), mb) for f, mb in by_mb]
+    for f, _, _ in ms:
+        kinds = [x["kind"] for x in f]
+        assert kinds == sorted(kinds, key=lambda k: k == "native"), kinds  # C frames after Python's
+        assert not [n for n in names(f) if n in ("_PyEval_EvalFrameDefault", "malloc", "calloc", "realloc")], names(f)
+    line = marker_line(NPROG, "NUMPY_LINE")
+    assert any(x["kind"] == "py" and x["line"] == line for f, _ in np_mb for x in f), line
+
+
+def test_no_native_allocation_frames_without_native(run_scalene):
+    r = run_scalene(["run", "--stacks", NPROG])
+    assert r.rc == 0, r.stderr
+    ms = r.report["memory_stacks"]
+    assert ms and not [f for f, _, _ in ms if native_modules(f)], [names(f) for f, _, _ in ms][:3]
