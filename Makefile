@@ -22,7 +22,7 @@ AGG_LIBS := -lurcu -lurcu-cds -ljson-c -lpthread -lm -ldl
 
 RT_SRCS := runtime/ring.c runtime/sys.c runtime/pyframe.c runtime/nm.c runtime/mh.c runtime/smp.c runtime/nat.c runtime/rt.c runtime/ext.c fork/fk.c
 AGG_SRCS := aggregator/agg.c aggregator/drn.c aggregator/tbl.c aggregator/stk.c aggregator/rpt.c aggregator/safefile.c aggregator/nv.c runtime/ring.c runtime/sys.c
-TOOL_SRCS := tools/cli.c tools/view.c tools/gui.c tools/cfg.c tools/exp.c tools/ai.c tools/merge.c tools/pprof.c
+TOOL_SRCS := tools/cli.c tools/jsonv.c tools/view.c tools/gui.c tools/cfg.c tools/exp.c tools/ai.c tools/merge.c tools/pprof.c
 TOOL_LIBS := -lmicrohttpd -lyaml -lcurl -lcrypto -lprotobuf-c -lz
 
 # `scalene view --pprof` (tools/pprof.c): pprof's profile.proto messages,
@@ -221,7 +221,7 @@ FUZZ_SECONDS ?= 300
 FUZZ_TARGETS := drain cfg view
 FUZZ_BINS := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 FUZZ_SRCS_drain := aggregator/drn.c aggregator/tbl.c aggregator/stk.c aggregator/nv.c runtime/ring.c runtime/sys.c
-FUZZ_SRCS_view := tools/view.c tools/exp.c tools/gui.c tools/ai.c tools/merge.c tools/pprof.c aggregator/safefile.c $(OUT)/gen/profile.pb-c.c
+FUZZ_SRCS_view := tools/jsonv.c tools/view.c tools/exp.c tools/gui.c tools/ai.c tools/merge.c tools/pprof.c aggregator/safefile.c $(OUT)/gen/profile.pb-c.c
 
 build/fuzz/fuzz_drain: tests/fuzz/fuzz_drain.c $(FUZZ_SRCS_drain) $(wildcard runtime/*.h aggregator/*.h) | $(OUT)/.deps
 	@mkdir -p $(dir $@)

@@ -15,6 +15,7 @@
  */
 #include "exp.h"
 
+#include "jsonv.h"
 #include "safefile.h"
 
 #include <errno.h>
@@ -234,30 +235,6 @@ static int fail(exp_doc_t *d, const char *fmt, ...)
 
 static int oom(exp_doc_t *d) { return fail(d, "out of memory"), -ENOMEM; }
 
-static const char *type_desc(json_object *o)
-{
-    switch (json_object_get_type(o)) {
-    case json_type_null: return "null";
-    case json_type_boolean: return "a boolean";
-    case json_type_double:
-    case json_type_int: return "a number";
-    case json_type_object: return "an object";
-    case json_type_array: return "an array";
-    case json_type_string: return "a string";
-    }
-    return "something else";
-}
-
-/* A missing or null key reads as NULL, as in view.c's loader. */
-static json_object *field(json_object *o, const char *key)
-{
-    json_object *v = NULL;
-    if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, key, &v) ||
-        json_object_is_type(v, json_type_null))
-        return NULL;
-    return v;
-}
-
 static bool is_num(json_object *v)
 {
     return json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int);
@@ -270,7 +247,7 @@ static int weight_of(exp_doc_t *d, json_object *v, const char *where, const char
     if (!v)
         return 0;
     if (!is_num(v))
-        return fail(d, "%s%s is %s, expected a number", where, key, type_desc(v));
+        return fail(d, "%s%s is %s, expected a number", where, key, jv_type_desc(v));
     double x = json_object_get_double(v);
     *out = !isfinite(x) || x < 0 ? 0 : x > EXP_MAX_SEC ? EXP_MAX_SEC : x;
     return 0;
@@ -278,12 +255,12 @@ static int weight_of(exp_doc_t *d, json_object *v, const char *where, const char
 
 static int str_of(exp_doc_t *d, json_object *o, const char *key, const char *where, const char **out)
 {
-    json_object *v = field(o, key);
+    json_object *v = jv_field(o, key);
     *out = NULL;
     if (!v)
         return 0;
     if (!json_object_is_type(v, json_type_string))
-        return fail(d, "%s%s%s is %s, expected a string", where, *where ? "." : "", key, type_desc(v));
+        return fail(d, "%s%s%s is %s, expected a string", where, *where ? "." : "", key, jv_type_desc(v));
     *out = json_object_get_string(v);
     return 0;
 }
@@ -306,7 +283,7 @@ static int line_of(exp_doc_t *d, json_object *v, const char *where, const char *
             return 0;
         }
     }
-    return fail(d, "%s.%s is %s, expected an integer or null", where, key, type_desc(v));
+    return fail(d, "%s.%s is %s, expected an integer or null", where, key, jv_type_desc(v));
 }
 
 static uint64_t fnv(uint64_t h, const char *s)
@@ -440,11 +417,11 @@ static int read_frame_obj(exp_doc_t *d, json_object *o, const char *where, size_
     char named[320];
     int rc;
     if (!json_object_is_type(o, json_type_object))
-        return fail(d, "%s is %s, expected an object", where, type_desc(o));
+        return fail(d, "%s is %s, expected an object", where, jv_type_desc(o));
     if ((rc = str_of(d, o, "kind", where, &kind)) || (rc = str_of(d, o, "display_name", where, &func)) ||
         (rc = str_of(d, o, "filename_or_module", where, &file)) || (rc = str_of(d, o, "ip", where, &ip)) ||
-        (rc = line_of(d, field(o, "line"), where, "line", &line, &has_line)) ||
-        (rc = line_of(d, field(o, "offset"), where, "offset", &off, &has_off)))
+        (rc = line_of(d, jv_field(o, "line"), where, "line", &line, &has_line)) ||
+        (rc = line_of(d, jv_field(o, "offset"), where, "offset", &off, &has_off)))
         return rc;
     native = kind && strcmp(kind, "native") == 0;
     /* A C function without an exported symbol is named "[libfoo.so]"; when
@@ -477,7 +454,7 @@ static int read_frame_scalene(exp_doc_t *d, json_object *o, const char *where, s
                          NULL, idx);
     }
     if (!json_object_is_type(o, json_type_string))
-        return fail(d, "%s is %s, expected a string", where, type_desc(o));
+        return fail(d, "%s is %s, expected a string", where, jv_type_desc(o));
     const char *s = json_object_get_string(o);
     size_t n = strlen(s);
     while (n > 0 && (s[n - 1] == ';' || s[n - 1] == ' '))
@@ -567,24 +544,24 @@ static int read_weight(exp_doc_t *d, exp_shape_t shape, json_object *st, const c
         return 0;
     }
     if (!json_object_is_type(st, json_type_object))
-        return fail(d, "%s[1] is %s, expected an object", where, type_desc(st));
+        return fail(d, "%s[1] is %s, expected an object", where, jv_type_desc(st));
     char at[256];
     snprintf(at, sizeof at, "%.200s[1].", where);
     if (shape == SHAPE_SCALENE) {
         /* time, not cpu_samples: that one is a share of the samples */
         double py, c;
-        if ((rc = weight_of(d, field(st, "python_time"), at, "python_time", &py)) ||
-            (rc = weight_of(d, field(st, "c_time"), at, "c_time", &c)))
+        if ((rc = weight_of(d, jv_field(st, "python_time"), at, "python_time", &py)) ||
+            (rc = weight_of(d, jv_field(st, "c_time"), at, "c_time", &c)))
             return rc;
         *w = py + c;
         return 0;
     }
-    if (field(st, "cpu_sec"))
-        return weight_of(d, field(st, "cpu_sec"), at, "cpu_sec", w);
+    if (jv_field(st, "cpu_sec"))
+        return weight_of(d, jv_field(st, "cpu_sec"), at, "cpu_sec", w);
     double py, nat, sys; /* cpu_sec is their sum; a writer may leave it out */
-    if ((rc = weight_of(d, field(st, "python_sec"), at, "python_sec", &py)) ||
-        (rc = weight_of(d, field(st, "native_sec"), at, "native_sec", &nat)) ||
-        (rc = weight_of(d, field(st, "system_sec"), at, "system_sec", &sys)))
+    if ((rc = weight_of(d, jv_field(st, "python_sec"), at, "python_sec", &py)) ||
+        (rc = weight_of(d, jv_field(st, "native_sec"), at, "native_sec", &nat)) ||
+        (rc = weight_of(d, jv_field(st, "system_sec"), at, "system_sec", &sys)))
         return rc;
     *w = py + nat + sys;
     return 0;
@@ -598,11 +575,11 @@ static int read_entry(exp_doc_t *d, exp_proc_t *p, exp_shape_t shape, json_objec
     int rc;
     if (!json_object_is_type(e, json_type_array) || json_object_array_length(e) < 2)
         return fail(d, "%s is %s, expected [frames, %s]", where,
-                    json_object_is_type(e, json_type_array) ? "a short array" : type_desc(e),
+                    json_object_is_type(e, json_type_array) ? "a short array" : jv_type_desc(e),
                     shape == SHAPE_COMBINED ? "hits" : shape >= SHAPE_MEM ? "MB" : "stats");
     json_object *fr = json_object_array_get_idx(e, 0);
     if (!json_object_is_type(fr, json_type_array))
-        return fail(d, "%s[0] is %s, expected an array of frames", where, type_desc(fr));
+        return fail(d, "%s[0] is %s, expected an array of frames", where, jv_type_desc(fr));
     if (shape == SHAPE_MEM_LIVE && json_object_array_length(e) < 3)
         return fail(d, "%s has no live MB (Scalene's memory stacks have only MB allocated)", where);
     if ((rc = read_weight(d, shape, json_object_array_get_idx(e, shape == SHAPE_MEM_LIVE ? 2 : 1), where, &w)))
@@ -640,12 +617,12 @@ static int read_entries(exp_doc_t *d, exp_proc_t *p, exp_shape_t shape, json_obj
 /* An array under key, or NULL when missing or null; another type is an error. */
 static int array_of(exp_doc_t *d, json_object *o, const char *key, const char *where, json_object **out)
 {
-    json_object *v = field(o, key);
+    json_object *v = jv_field(o, key);
     *out = NULL;
     if (!v)
         return 0;
     if (!json_object_is_type(v, json_type_array))
-        return fail(d, "%s%s is %s, expected an array", where, key, type_desc(v));
+        return fail(d, "%s%s is %s, expected an array", where, key, jv_type_desc(v));
     *out = v;
     return 0;
 }
@@ -773,7 +750,7 @@ static int read_ours(exp_doc_t *d, json_object *procs, const exp_req_t *req)
         int rc;
         snprintf(where, sizeof where, "processes[%zu]", i);
         if (!json_object_is_type(po, json_type_object))
-            return fail(d, "%s is %s, expected an object", where, type_desc(po));
+            return fail(d, "%s is %s, expected an object", where, jv_type_desc(po));
         snprintf(where, sizeof where, "processes[%zu].", i);
         if ((rc = array_of(d, po, "stacks", where, &stacks)) || (rc = array_of(d, po, "argv", where, &argv)) ||
             (rc = array_of(d, po, "memory_stacks", where, &mstacks)))
@@ -784,7 +761,7 @@ static int read_ours(exp_doc_t *d, json_object *procs, const exp_req_t *req)
         if (cpu && pass == 0)
             d->entries += stacks ? json_object_array_length(stacks) : 0;
         /* view.c's loader checked pid's type (and that --pid names a process) */
-        pidv = field(po, "pid");
+        pidv = jv_field(po, "pid");
         long long pid = pidv ? (long long)json_object_get_int64(pidv) : 0;
         if (want_pid > 0 && pid != want_pid)
             continue;
@@ -1043,7 +1020,7 @@ static int put_speedscope(exp_doc_t *d, json_object *root, exp_buf_t *out)
         ok = push(profiles, profile_json(d, &d->procs[i], frames));
     for (size_t i = d->nprocs; i-- > 0;)
         active = d->procs[i].main ? i : active;
-    pv = field(root, "program");
+    pv = jv_field(root, "program");
     if (pv && json_object_is_type(pv, json_type_string)) {
         buf_clean_str(&name, json_object_get_string(pv), false);
         program = buf_take(&name);
@@ -1085,9 +1062,9 @@ int exp_run(json_object *root, const exp_req_t *req, char *msg, size_t n)
 
     msg[0] = '\0';
     /* py files under the program's directory are named relative to it */
-    bv = field(root, "entrypoint_dir");
+    bv = jv_field(root, "entrypoint_dir");
     if (!bv || !json_object_is_type(bv, json_type_string) || !*json_object_get_string(bv))
-        bv = field(root, "filename");
+        bv = jv_field(root, "filename");
     if (bv && json_object_is_type(bv, json_type_string)) {
         d.base = json_object_get_string(bv);
         d.base_len = strlen(d.base);

@@ -4,7 +4,7 @@ set -eu
 fail=0
 # aggregator/ and tools/ may include only the wire contract from runtime/
 bad=$(grep -Hn '#include "' aggregator/*.c aggregator/*.h tools/*.c tools/*.h |
-      grep -vE '"(ring|record|agg|drn|tbl|stk|rpt|safefile|nv|view|gui|cfg|exp|ai|merge|pprof|profile\.pb-c)\.h"' || true)
+      grep -vE '"(ring|record|agg|drn|tbl|stk|rpt|safefile|nv|view|gui|cfg|exp|ai|merge|pprof|jsonv|profile\.pb-c)\.h"' || true)
 if [ -n "$bad" ]; then echo "lint: cross-folder include:"; echo "$bad"; fail=1; fi
 # runtime/ exports only the libc functions it interposes
 lib=${1:-build/lib/scalene/libscalene.so}

@@ -24,6 +24,7 @@
 
 #include <json-c/json.h>
 
+#include "jsonv.h"
 #include "safefile.h"
 
 #define MRG_SERIES_MAX 100 /* points kept in a series, as rpt.c */
@@ -87,33 +88,6 @@ typedef struct mctx {
 } mctx_t;
 
 /* ------------------------------------------------------------ small helpers */
-
-static json_object *get(json_object *o, const char *k)
-{
-    json_object *v = NULL;
-    return o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, k, &v) ? v : NULL;
-}
-
-static bool is_num(json_object *v) { return json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int); }
-
-static double num(json_object *o, const char *k)
-{
-    json_object *v = get(o, k);
-    double d = is_num(v) ? json_object_get_double(v) : 0.0;
-    return isfinite(d) ? d : 0.0;
-}
-
-static const char *str(json_object *o, const char *k)
-{
-    json_object *v = get(o, k);
-    return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
-static json_object *arr(json_object *o, const char *k)
-{
-    json_object *v = get(o, k);
-    return json_object_is_type(v, json_type_array) ? v : NULL;
-}
 
 static json_object *jd(double v) { return json_object_new_double(v); }
 
@@ -206,7 +180,7 @@ static double sum_series(const mctx_t *c, const ser_t *s, size_t ns, json_object
         for (size_t j = 0; j < n; j++) {
             json_object *e = json_object_array_get_idx(s[i].a, j);
             json_object *t = json_object_array_get_idx(e, 0), *v = json_object_array_get_idx(e, 1);
-            if (!is_num(t) || !is_num(v))
+            if (!jv_is_num(t) || !jv_is_num(v))
                 continue;
             p[np++] = (pt_t){base + json_object_get_double(t), json_object_get_double(v), i};
             last = p[np - 1].t;
@@ -274,7 +248,7 @@ static json_object *shift_series(json_object *a, double off)
     for (size_t i = 0; i < n; i++) {
         json_object *e = json_object_array_get_idx(a, i);
         json_object *t = json_object_array_get_idx(e, 0), *v = json_object_array_get_idx(e, 1);
-        if (!is_num(t) || !is_num(v))
+        if (!jv_is_num(t) || !jv_is_num(v))
             continue;
         json_object *x = json_object_new_array_ext(2);
         json_object_array_add(x, json_object_new_int64((int64_t)llround(json_object_get_double(t) + off * 1e9)));
@@ -286,8 +260,8 @@ static json_object *shift_series(json_object *a, double off)
 
 static void shift_sec(json_object *o, const char *k, double off)
 {
-    json_object *v = get(o, k);
-    if (is_num(v))
+    json_object *v = jv_get(o, k);
+    if (jv_is_num(v))
         set(o, k, jd(json_object_get_double(v) + off));
 }
 
@@ -297,7 +271,7 @@ static void shift_sec(json_object *o, const char *k, double off)
  * merged report's), else host:pid; made unique with #2, #3, ... */
 static const char *new_key(mctx_t *c, inp_t *in, const char *old, const char *host, const char *given)
 {
-    json_object *v = get(in->keys, old);
+    json_object *v = jv_get(in->keys, old);
     if (v)
         return json_object_get_string(v);
     char base[512], key[540];
@@ -306,19 +280,19 @@ static const char *new_key(mctx_t *c, inp_t *in, const char *old, const char *ho
     else
         snprintf(base, sizeof base, "%s:%s", host, old);
     snprintf(key, sizeof key, "%s", base);
-    for (int k = 2; get(c->used, key); k++)
+    for (int k = 2; jv_get(c->used, key); k++)
         snprintf(key, sizeof key, "%s#%d", base, k);
     set(c->used, key, json_object_new_boolean(1));
     set(in->keys, old, json_object_new_string(key));
-    return json_object_get_string(get(in->keys, old));
+    return json_object_get_string(jv_get(in->keys, old));
 }
 
 static const char *proc_old_key(json_object *p, char *buf, size_t n)
 {
-    const char *k = str(p, "key");
+    const char *k = jv_str(p, "key");
     if (k)
         return k;
-    snprintf(buf, n, "%lld", (long long)json_object_get_int64(get(p, "pid")));
+    snprintf(buf, n, "%lld", (long long)json_object_get_int64(jv_get(p, "pid")));
     return buf;
 }
 
@@ -326,7 +300,7 @@ static const char *proc_old_key(json_object *p, char *buf, size_t n)
 
 static acc_t *row_at(rows_t *r, const char *key, json_object *first)
 {
-    json_object *i = get(r->idx, key);
+    json_object *i = jv_get(r->idx, key);
     if (i)
         return &r->v[json_object_get_int(i)];
     if (r->n == r->cap) {
@@ -349,43 +323,43 @@ static acc_t *row_at(rows_t *r, const char *key, json_object *first)
 
 static void rescale(json_object *o, const char *k, double f)
 {
-    json_object *v = get(o, k);
-    if (is_num(v))
+    json_object *v = jv_get(o, k);
+    if (jv_is_num(v))
         set(o, k, jd(json_object_get_double(v) * f));
 }
 
 static int acc_row(mctx_t *c, acc_t *a, json_object *row, int ii)
 {
     inp_t *in = &c->in[ii];
-    double py = num(row, "n_cpu_percent_python") * in->total / 100;
-    double nat = num(row, "n_cpu_percent_c") * in->total / 100;
-    double sys = num(row, "n_sys_percent") * in->total / 100;
+    double py = jv_num(row, "n_cpu_percent_python") * in->total / 100;
+    double nat = jv_num(row, "n_cpu_percent_c") * in->total / 100;
+    double sys = jv_num(row, "n_sys_percent") * in->total / 100;
     double cpu = py + nat + sys;
     a->py += py;
     a->nat += nat;
     a->sys += sys;
-    a->core_w += num(row, "n_core_utilization") * cpu;
-    double mb = num(row, "n_malloc_mb"), n = num(row, "n_mallocs");
+    a->core_w += jv_num(row, "n_core_utilization") * cpu;
+    double mb = jv_num(row, "n_malloc_mb"), n = jv_num(row, "n_mallocs");
     a->malloc_mb += mb;
     a->mallocs += n;
-    a->net += num(row, "n_net_mb");
-    a->freed += num(row, "n_freed_mb");
-    a->copy_mb += num(row, "n_copy_mb_s") * in->elapsed;
+    a->net += jv_num(row, "n_net_mb");
+    a->freed += jv_num(row, "n_freed_mb");
+    a->copy_mb += jv_num(row, "n_copy_mb_s") * in->elapsed;
     double w = mb > 0 ? mb : n;
-    a->pyfrac_w += num(row, "n_python_fraction") * w;
+    a->pyfrac_w += jv_num(row, "n_python_fraction") * w;
     a->pyfrac_n += w;
-    a->avg_w += num(row, "n_avg_mb") * (n > 0 ? n : 0);
+    a->avg_w += jv_num(row, "n_avg_mb") * (n > 0 ? n : 0);
     a->avg_n += n > 0 ? n : 0;
-    if (num(row, "n_peak_mb") > a->peak)
-        a->peak = num(row, "n_peak_mb");
-    if (get(row, "n_gpu_percent")) {
+    if (jv_num(row, "n_peak_mb") > a->peak)
+        a->peak = jv_num(row, "n_peak_mb");
+    if (jv_get(row, "n_gpu_percent")) {
         a->gpu = true;
-        a->gpu_w += num(row, "n_gpu_percent") * cpu;
-        a->gpu_avg_w += num(row, "n_gpu_avg_memory_mb") * cpu;
-        if (num(row, "n_gpu_peak_memory_mb") > a->gpu_peak)
-            a->gpu_peak = num(row, "n_gpu_peak_memory_mb");
+        a->gpu_w += jv_num(row, "n_gpu_percent") * cpu;
+        a->gpu_avg_w += jv_num(row, "n_gpu_avg_memory_mb") * cpu;
+        if (jv_num(row, "n_gpu_peak_memory_mb") > a->gpu_peak)
+            a->gpu_peak = jv_num(row, "n_gpu_peak_memory_mb");
     }
-    json_object *ms = arr(row, "memory_samples");
+    json_object *ms = jv_arr(row, "memory_samples");
     if (ms && json_object_array_length(ms)) {
         ser_t *s = realloc(a->ser, (a->nser + 1) * sizeof *s);
         if (!s)
@@ -393,13 +367,13 @@ static int acc_row(mctx_t *c, acc_t *a, json_object *row, int ii)
         a->ser = s;
         a->ser[a->nser++] = (ser_t){ii, ms, -1};
     }
-    json_object *ts = arr(row, "cpu_samples_list");
+    json_object *ts = jv_arr(row, "cpu_samples_list");
     for (size_t i = 0, k = ts ? json_object_array_length(ts) : 0; i < k; i++) {
         json_object *t = json_object_array_get_idx(ts, i);
-        if (is_num(t))
+        if (jv_is_num(t))
             json_object_array_add(a->times, jd(json_object_get_double(t) + in->off));
     }
-    json_object *bp = get(row, "by_process");
+    json_object *bp = jv_get(row, "by_process");
     if (bp && json_object_is_type(bp, json_type_object)) {
         json_object_object_foreach(bp, key, val)
         {
@@ -415,8 +389,8 @@ static int acc_row(mctx_t *c, acc_t *a, json_object *row, int ii)
             rescale(v, "n_sys_percent", f);
             rescale(v, "n_copy_mb_s", c->elapsed > 0 ? in->elapsed / c->elapsed : 0);
             rescale(v, "n_usage_fraction", c->alloc > 0 ? in->alloc / c->alloc : 0);
-            if (arr(v, "memory_samples"))
-                set(v, "memory_samples", shift_series(arr(v, "memory_samples"), in->off));
+            if (jv_arr(v, "memory_samples"))
+                set(v, "memory_samples", shift_series(jv_arr(v, "memory_samples"), in->off));
             set(a->byp, nk, v);
         }
     }
@@ -434,7 +408,7 @@ static json_object *row_out(mctx_t *c, acc_t *a)
     set(o, "n_sys_percent", jd(T > 0 ? 100 * a->sys / T : 0));
     set(o, "n_core_utilization", jd(cpu > 0 ? a->core_w / cpu : 0));
     set(o, "cpu_samples_list", times_out(a->times));
-    if (get(a->first, "n_malloc_mb") || a->malloc_mb > 0) {
+    if (jv_get(a->first, "n_malloc_mb") || a->malloc_mb > 0) {
         json_object *series = NULL;
         double peak = a->nser ? sum_series(c, a->ser, a->nser, &series) : 0;
         if (a->peak > peak)
@@ -457,7 +431,7 @@ static json_object *row_out(mctx_t *c, acc_t *a)
         set(o, "n_gpu_avg_memory_mb", jd(cpu > 0 ? a->gpu_avg_w / cpu : 0));
         set(o, "n_gpu_peak_memory_mb", jd(a->gpu_peak));
     }
-    if (json_object_object_length(a->byp) || get(a->first, "by_process")) {
+    if (json_object_object_length(a->byp) || jv_get(a->first, "by_process")) {
         set(o, "by_process", a->byp);
         a->byp = NULL;
     }
@@ -479,7 +453,7 @@ static void rows_free(rows_t *r)
 
 static mfile_t *file_at(mctx_t *c, const char *name)
 {
-    json_object *i = get(c->fidx, name);
+    json_object *i = jv_get(c->fidx, name);
     if (i)
         return &c->f[json_object_get_int(i)];
     if (c->nf == c->capf) {
@@ -507,19 +481,19 @@ static bool is_idle(json_object *row);
  * they are every line 1..n in order (full); else NULL. A new reference. */
 static json_object *source_of(json_object *fo)
 {
-    json_object *src = arr(fo, "source"), *rows = arr(fo, "lines");
+    json_object *src = jv_arr(fo, "source"), *rows = jv_arr(fo, "lines");
     if (src)
         return json_object_get(src);
     size_t n = rows ? json_object_array_length(rows) : 0;
     for (size_t i = 0; i < n; i++)
-        if (json_object_get_int64(get(json_object_array_get_idx(rows, i), "lineno")) != (int64_t)i + 1 ||
-            !str(json_object_array_get_idx(rows, i), "line"))
+        if (json_object_get_int64(jv_get(json_object_array_get_idx(rows, i), "lineno")) != (int64_t)i + 1 ||
+            !jv_str(json_object_array_get_idx(rows, i), "line"))
             return NULL;
     if (!n)
         return NULL;
     json_object *a = json_object_new_array_ext((int)n);
     for (size_t i = 0; a && i < n; i++)
-        json_object_array_add(a, json_object_get(get(json_object_array_get_idx(rows, i), "line")));
+        json_object_array_add(a, json_object_get(jv_get(json_object_array_get_idx(rows, i), "line")));
     return a;
 }
 
@@ -529,13 +503,13 @@ static int take_rows(mctx_t *c, rows_t *r, json_object *rows, int ii, bool funcs
         return 0;
     for (size_t i = 0, n = json_object_array_length(rows); i < n; i++) {
         json_object *row = json_object_array_get_idx(rows, i);
-        json_object *ln = get(row, "lineno");
+        json_object *ln = jv_get(row, "lineno");
         if (!json_object_is_type(row, json_type_object) || !json_object_is_type(ln, json_type_int))
             return bad(c, "%s[%zu] is not a row with a lineno", where, i);
         if (skip_idle && !funcs && is_idle(row))
             continue; /* adds nothing; its text is in the file's source */
         char key[600];
-        const char *name = funcs ? str(row, "line") : NULL;
+        const char *name = funcs ? jv_str(row, "line") : NULL;
         snprintf(key, sizeof key, "%lld\t%s", (long long)json_object_get_int64(ln), name ? name : "");
         acc_t *a = row_at(r, key, row);
         if (!a)
@@ -549,7 +523,7 @@ static int take_rows(mctx_t *c, rows_t *r, json_object *rows, int ii, bool funcs
 
 static int take_files(mctx_t *c, int ii)
 {
-    json_object *files = get(c->in[ii].root, "files");
+    json_object *files = jv_get(c->in[ii].root, "files");
     json_object_object_foreach(files, name, fo)
     {
         if (!json_object_is_type(fo, json_type_object))
@@ -557,22 +531,22 @@ static int take_files(mctx_t *c, int ii)
         mfile_t *f = file_at(c, name);
         if (!f)
             return -ENOMEM;
-        f->sec += num(fo, "percent_cpu_time") * c->in[ii].total / 100;
+        f->sec += jv_num(fo, "percent_cpu_time") * c->in[ii].total / 100;
         if (!f->source)
             f->source = source_of(fo);
         int rc;
         char wl[320], wf[320];
         snprintf(wl, sizeof wl, "files[\"%.200s\"].lines", name);
         snprintf(wf, sizeof wf, "files[\"%.200s\"].functions", name);
-        if ((rc = take_rows(c, &f->lines, arr(fo, "lines"), ii, false, f->source != NULL, wl)) ||
-            (rc = take_rows(c, &f->funcs, arr(fo, "functions"), ii, true, false, wf)))
+        if ((rc = take_rows(c, &f->lines, jv_arr(fo, "lines"), ii, false, f->source != NULL, wl)) ||
+            (rc = take_rows(c, &f->funcs, jv_arr(fo, "functions"), ii, true, false, wf)))
             return rc;
-        json_object *lk = get(fo, "leaks");
+        json_object *lk = jv_get(fo, "leaks");
         if (json_object_is_type(lk, json_type_object)) {
             json_object_object_foreach(lk, ln, v)
             {
-                json_object *old = get(f->leaks, ln);
-                if (!old || num(v, "likelihood") > num(old, "likelihood"))
+                json_object *old = jv_get(f->leaks, ln);
+                if (!old || jv_num(v, "likelihood") > jv_num(old, "likelihood"))
                     set(f->leaks, ln, dup(v));
             }
         }
@@ -582,8 +556,8 @@ static int take_files(mctx_t *c, int ii)
 
 static int cmp_lineno(const void *a, const void *b)
 {
-    int64_t x = json_object_get_int64(get(*(json_object *const *)a, "lineno"));
-    int64_t y = json_object_get_int64(get(*(json_object *const *)b, "lineno"));
+    int64_t x = json_object_get_int64(jv_get(*(json_object *const *)a, "lineno"));
+    int64_t y = json_object_get_int64(jv_get(*(json_object *const *)b, "lineno"));
     return x < y ? -1 : x > y;
 }
 
@@ -626,14 +600,14 @@ static void stacks_out(mctx_t *c, json_object *root)
     double all = 0, count = 0;
     size_t ns = 0;
     for (size_t i = 0; i < c->n; i++) {
-        json_object *cs = arr(c->in[i].root, "combined_stacks");
+        json_object *cs = jv_arr(c->in[i].root, "combined_stacks");
         for (size_t k = 0, n = cs ? json_object_array_length(cs) : 0; k < n; k++) {
             json_object *e = json_object_array_get_idx(cs, k);
             json_object *fr = json_object_array_get_idx(e, 0), *h = json_object_array_get_idx(e, 1);
-            if (!fr || !is_num(h))
+            if (!fr || !jv_is_num(h))
                 continue;
             const char *key = json_object_to_json_string_ext(fr, JSON_C_TO_STRING_PLAIN);
-            json_object *at = get(cidx, key);
+            json_object *at = jv_get(cidx, key);
             if (at) {
                 json_object *x = json_object_array_get_idx(comb, (size_t)json_object_get_int(at));
                 json_object_array_put_idx(x, 1, json_object_new_int64(json_object_get_int64(json_object_array_get_idx(x, 1)) +
@@ -643,18 +617,18 @@ static void stacks_out(mctx_t *c, json_object *root)
                 json_object_array_add(comb, dup(e));
             }
         }
-        json_object *st = arr(c->in[i].root, "stacks");
+        json_object *st = jv_arr(c->in[i].root, "stacks");
         for (size_t k = 0, n = st ? json_object_array_length(st) : 0; k < n; k++) {
             json_object *e = json_object_array_get_idx(st, k);
             json_object *names = json_object_array_get_idx(e, 0), *o = json_object_array_get_idx(e, 1);
             if (!names || !json_object_is_type(o, json_type_object))
                 continue;
             const char *key = json_object_to_json_string_ext(names, JSON_C_TO_STRING_PLAIN);
-            double py = num(o, "python_time") * c->in[i].stack_sec, ct = num(o, "c_time") * c->in[i].stack_sec;
-            double cnt = num(o, "count");
+            double py = jv_num(o, "python_time") * c->in[i].stack_sec, ct = jv_num(o, "c_time") * c->in[i].stack_sec;
+            double cnt = jv_num(o, "count");
             all += py + ct;
             count += cnt;
-            json_object *at = get(sidx, key), *x;
+            json_object *at = jv_get(sidx, key), *x;
             if (at) {
                 x = json_object_array_get_idx(sc, (size_t)json_object_get_int(at));
             } else {
@@ -669,17 +643,17 @@ static void stacks_out(mctx_t *c, json_object *root)
                 json_object_array_add(sc, x);
             }
             json_object *z = json_object_array_get_idx(x, 1);
-            set(z, "count", jd(num(z, "count") + cnt));
-            set(z, "python_time", jd(num(z, "python_time") + py)); /* seconds until the end */
-            set(z, "c_time", jd(num(z, "c_time") + ct));
+            set(z, "count", jd(jv_num(z, "count") + cnt));
+            set(z, "python_time", jd(jv_num(z, "python_time") + py)); /* seconds until the end */
+            set(z, "c_time", jd(jv_num(z, "c_time") + ct));
         }
     }
     for (size_t k = 0; k < ns; k++) {
         json_object *z = json_object_array_get_idx(json_object_array_get_idx(sc, k), 1);
-        double cnt = num(z, "count");
+        double cnt = jv_num(z, "count");
         set(z, "count", json_object_new_int64((int64_t)llround(cnt)));
-        set(z, "python_time", jd(all > 0 ? num(z, "python_time") / all : 0));
-        set(z, "c_time", jd(all > 0 ? num(z, "c_time") / all : 0));
+        set(z, "python_time", jd(all > 0 ? jv_num(z, "python_time") / all : 0));
+        set(z, "c_time", jd(all > 0 ? jv_num(z, "c_time") / all : 0));
         set(z, "cpu_samples", jd(count > 0 ? cnt / count : 0));
     }
     json_object_put(cidx);
@@ -707,30 +681,30 @@ static int prepare(mctx_t *c)
     c->start = INFINITY;
     for (size_t i = 0; i < c->n; i++) {
         inp_t *in = &c->in[i];
-        json_object *r = in->root, *files = get(r, "files");
+        json_object *r = in->root, *files = jv_get(r, "files");
         if (!json_object_is_type(r, json_type_object) || !json_object_is_type(files, json_type_object))
             return bad(c, "input %zu: not a profile (no \"files\" object)", i + 1);
-        in->host = str(r, "host");
+        in->host = jv_str(r, "host");
         if (!in->host || !*in->host)
             in->host = "unknown";
-        json_object *sc = get(r, "scalene_c");
-        in->total = num(sc, "total_sec");
-        json_object *procs = arr(r, "processes");
-        if (!get(sc, "total_sec")) /* a report without it: its processes' time */
+        json_object *sc = jv_get(r, "scalene_c");
+        in->total = jv_num(sc, "total_sec");
+        json_object *procs = jv_arr(r, "processes");
+        if (!jv_get(sc, "total_sec")) /* a report without it: its processes' time */
             for (size_t k = 0, n = procs ? json_object_array_length(procs) : 0; k < n; k++) {
                 json_object *p = json_object_array_get_idx(procs, k);
-                in->total += num(p, "python_sec") + num(p, "native_sec") + num(p, "sys_sec");
+                in->total += jv_num(p, "python_sec") + jv_num(p, "native_sec") + jv_num(p, "sys_sec");
             }
-        in->elapsed = num(r, "elapsed_time_sec");
-        in->start = num(r, "start_time_absolute");
+        in->elapsed = jv_num(r, "elapsed_time_sec");
+        in->start = jv_num(r, "start_time_absolute");
         for (size_t k = 0, n = procs ? json_object_array_length(procs) : 0; k < n; k++) {
             json_object *p = json_object_array_get_idx(procs, k);
-            if (!json_object_is_type(p, json_type_object) || !json_object_is_type(get(p, "pid"), json_type_int))
+            if (!json_object_is_type(p, json_type_object) || !json_object_is_type(jv_get(p, "pid"), json_type_int))
                 return bad(c, "input %zu: processes[%zu] is not a process with a pid", i + 1, k);
-            in->alloc += num(p, "python_malloc_mb") + num(p, "native_malloc_mb");
-            json_object *ps = arr(p, "stacks");
+            in->alloc += jv_num(p, "python_malloc_mb") + jv_num(p, "native_malloc_mb");
+            json_object *ps = jv_arr(p, "stacks");
             for (size_t j = 0, m = ps ? json_object_array_length(ps) : 0; j < m; j++)
-                in->stack_sec += num(json_object_array_get_idx(json_object_array_get_idx(ps, j), 1), "cpu_sec");
+                in->stack_sec += jv_num(json_object_array_get_idx(json_object_array_get_idx(ps, j), 1), "cpu_sec");
         }
         if (in->stack_sec <= 0)
             in->stack_sec = in->total;
@@ -755,53 +729,53 @@ static void procs_out(mctx_t *c, json_object *root)
     json_object *hosts = json_object_new_object(), *devs = json_object_new_array();
     for (size_t i = 0; i < c->n; i++) {
         inp_t *in = &c->in[i];
-        json_object *ps = arr(in->root, "processes");
+        json_object *ps = jv_arr(in->root, "processes");
         for (size_t k = 0, n = ps ? json_object_array_length(ps) : 0; k < n; k++) {
             json_object *p = dup(json_object_array_get_idx(ps, k));
             char host[256];
-            const char *ph = str(p, "host");
+            const char *ph = jv_str(p, "host");
             snprintf(host, sizeof host, "%s", ph && *ph ? ph : in->host);
             char buf[32];
             const char *old = proc_old_key(p, buf, sizeof buf);
-            const char *key = new_key(c, in, old, host, str(p, "key"));
+            const char *key = new_key(c, in, old, host, jv_str(p, "key"));
             set(p, "host", json_object_new_string(host));
             set(p, "key", json_object_new_string(key));
             set(hosts, host, json_object_new_boolean(1));
             shift_sec(p, "start_sec", in->off);
             shift_sec(p, "end_sec", in->off);
             shift_sec(p, "peak_footprint_sec", in->off);
-            if (arr(p, "footprint_samples"))
-                set(p, "footprint_samples", shift_series(arr(p, "footprint_samples"), in->off));
-            if (arr(p, "rss_samples"))
-                set(p, "rss_samples", shift_series(arr(p, "rss_samples"), in->off));
+            if (jv_arr(p, "footprint_samples"))
+                set(p, "footprint_samples", shift_series(jv_arr(p, "footprint_samples"), in->off));
+            if (jv_arr(p, "rss_samples"))
+                set(p, "rss_samples", shift_series(jv_arr(p, "rss_samples"), in->off));
             json_object_array_add(procs, p);
         }
         if (!ps || !json_object_array_length(ps))
             set(hosts, in->host, json_object_new_boolean(1));
-        json_object *hs = arr(in->root, "hosts");
+        json_object *hs = jv_arr(in->root, "hosts");
         for (size_t k = 0, n = hs ? json_object_array_length(hs) : 0; k < n; k++)
             if (json_object_is_type(json_object_array_get_idx(hs, k), json_type_string))
                 set(hosts, json_object_get_string(json_object_array_get_idx(hs, k)), json_object_new_boolean(1));
-        json_object *ts = arr(in->root, "threads");
+        json_object *ts = jv_arr(in->root, "threads");
         for (size_t k = 0, n = ts ? json_object_array_length(ts) : 0; k < n; k++) {
             json_object *t = dup(json_object_array_get_idx(ts, k));
             char buf[32];
-            const char *old = str(t, "process_key");
+            const char *old = jv_str(t, "process_key");
             if (!old) {
-                snprintf(buf, sizeof buf, "%lld", (long long)json_object_get_int64(get(t, "pid")));
+                snprintf(buf, sizeof buf, "%lld", (long long)json_object_get_int64(jv_get(t, "pid")));
                 old = buf;
             }
             char host[256];
-            const char *th = str(t, "host");
+            const char *th = jv_str(t, "host");
             snprintf(host, sizeof host, "%s", th ? th : in->host);
             set(t, "process_key", json_object_new_string(new_key(c, in, old, host, NULL)));
             set(t, "host", json_object_new_string(host));
             json_object_array_add(threads, t);
         }
-        json_object *gd = arr(in->root, "gpu_devices");
+        json_object *gd = jv_arr(in->root, "gpu_devices");
         for (size_t k = 0, n = gd ? json_object_array_length(gd) : 0; k < n; k++) {
             json_object *d = dup(json_object_array_get_idx(gd, k));
-            if (!str(d, "host"))
+            if (!jv_str(d, "host"))
                 set(d, "host", json_object_new_string(in->host));
             json_object_array_add(devs, d);
         }
@@ -840,7 +814,7 @@ static void footprint_out(mctx_t *c, json_object *root)
 {
     size_t np = 0, ns = 0, top = 0;
     for (size_t i = 0; i < c->n; i++) {
-        json_object *ps = arr(c->in[i].root, "processes");
+        json_object *ps = jv_arr(c->in[i].root, "processes");
         np += ps ? json_object_array_length(ps) : 0;
     }
     ser_t *s = calloc(np ? np : 1, sizeof *s);
@@ -849,31 +823,31 @@ static void footprint_out(mctx_t *c, json_object *root)
     int64_t alloc_samples = 0;
     bool memory = false;
     for (size_t i = 0; i < c->n; i++) {
-        json_object *r = c->in[i].root, *ps = arr(r, "processes");
+        json_object *r = c->in[i].root, *ps = jv_arr(r, "processes");
         for (size_t k = 0, n = ps ? json_object_array_length(ps) : 0; s && k < n; k++) {
-            json_object *p = json_object_array_get_idx(ps, k), *fs = arr(p, "footprint_samples");
+            json_object *p = json_object_array_get_idx(ps, k), *fs = jv_arr(p, "footprint_samples");
             json_object *a = fs ? dup(fs) : json_object_new_array();
             if (!a)
                 continue;
-            if (num(p, "peak_footprint_mb") > 0) {
+            if (jv_num(p, "peak_footprint_mb") > 0) {
                 json_object *e = json_object_new_array_ext(2);
-                json_object_array_add(e, json_object_new_int64((int64_t)llround(num(p, "peak_footprint_sec") * 1e9)));
-                json_object_array_add(e, jd(num(p, "peak_footprint_mb")));
+                json_object_array_add(e, json_object_new_int64((int64_t)llround(jv_num(p, "peak_footprint_sec") * 1e9)));
+                json_object_array_add(e, jd(jv_num(p, "peak_footprint_mb")));
                 json_object_array_add(a, e);
                 json_object_array_sort(a, cmp_pair);
             }
             json_object_array_add(own, a);
             if (json_object_array_length(a))
-                s[ns++] = (ser_t){(int)i, a, is_num(get(p, "end_sec")) ? num(p, "end_sec") : -1};
+                s[ns++] = (ser_t){(int)i, a, jv_is_num(jv_get(p, "end_sec")) ? jv_num(p, "end_sec") : -1};
         }
-        if (num(r, "max_footprint_mb") > best) {
-            best = num(r, "max_footprint_mb");
+        if (jv_num(r, "max_footprint_mb") > best) {
+            best = jv_num(r, "max_footprint_mb");
             top = i;
         }
-        growth += num(r, "growth_rate") / 100 * c->in[i].alloc;
-        nat += num(r, "native_allocations_mb");
-        alloc_samples += (int64_t)num(r, "alloc_samples");
-        memory = memory || json_object_get_boolean(get(r, "memory"));
+        growth += jv_num(r, "growth_rate") / 100 * c->in[i].alloc;
+        nat += jv_num(r, "native_allocations_mb");
+        alloc_samples += (int64_t)jv_num(r, "alloc_samples");
+        memory = memory || json_object_get_boolean(jv_get(r, "memory"));
     }
     json_object *series = NULL;
     double peak = s && ns ? sum_series(c, s, ns, &series) : 0;
@@ -883,9 +857,9 @@ static void footprint_out(mctx_t *c, json_object *root)
     set(root, "memory", json_object_new_boolean(memory));
     set(root, "samples", series ? series : json_object_new_array());
     set(root, "max_footprint_mb", jd(peak > best ? peak : best));
-    set(root, "max_footprint_python_fraction", jd(num(tr, "max_footprint_python_fraction")));
-    set(root, "max_footprint_fname", get(tr, "max_footprint_fname") ? dup(get(tr, "max_footprint_fname")) : NULL);
-    set(root, "max_footprint_lineno", get(tr, "max_footprint_lineno") ? dup(get(tr, "max_footprint_lineno")) : NULL);
+    set(root, "max_footprint_python_fraction", jd(jv_num(tr, "max_footprint_python_fraction")));
+    set(root, "max_footprint_fname", jv_get(tr, "max_footprint_fname") ? dup(jv_get(tr, "max_footprint_fname")) : NULL);
+    set(root, "max_footprint_lineno", jv_get(tr, "max_footprint_lineno") ? dup(jv_get(tr, "max_footprint_lineno")) : NULL);
     set(root, "growth_rate", jd(c->alloc > 0 ? 100 * growth / c->alloc : 0));
     set(root, "native_allocations_mb", jd(nat));
     set(root, "alloc_samples", json_object_new_int64(alloc_samples));
@@ -895,7 +869,7 @@ static void runs_out(mctx_t *c, json_object *root)
 {
     json_object *runs = json_object_new_array();
     for (size_t i = 0; i < c->n; i++) {
-        json_object *r = c->in[i].root, *rr = arr(r, "runs");
+        json_object *r = c->in[i].root, *rr = jv_arr(r, "runs");
         if (rr) { /* a merged report: its runs, flattened (merging stays associative) */
             for (size_t k = 0, n = json_object_array_length(rr); k < n; k++)
                 json_object_array_add(runs, dup(json_object_array_get_idx(rr, k)));
@@ -903,7 +877,7 @@ static void runs_out(mctx_t *c, json_object *root)
         }
         json_object *o = json_object_new_object();
         set(o, "host", json_object_new_string(c->in[i].host));
-        set(o, "program", get(r, "program") ? dup(get(r, "program")) : NULL);
+        set(o, "program", jv_get(r, "program") ? dup(jv_get(r, "program")) : NULL);
         set(o, "start_time_absolute", jd(c->in[i].start));
         set(o, "elapsed_time_sec", jd(c->in[i].elapsed));
         set(o, "total_sec", jd(c->in[i].total));
@@ -914,7 +888,7 @@ static void runs_out(mctx_t *c, json_object *root)
 
 static void totals_out(mctx_t *c, json_object *root)
 {
-    json_object *sc = dup(get(c->in[0].root, "scalene_c"));
+    json_object *sc = dup(jv_get(c->in[0].root, "scalene_c"));
     if (!sc)
         sc = json_object_new_object();
     const char *sum[] = {"python_sec", "native_sec", "sys_sec"};
@@ -922,18 +896,18 @@ static void totals_out(mctx_t *c, json_object *root)
     for (size_t k = 0; k < sizeof sum / sizeof *sum; k++) {
         double v = 0;
         for (size_t i = 0; i < c->n; i++)
-            v += num(get(c->in[i].root, "scalene_c"), sum[k]);
+            v += jv_num(jv_get(c->in[i].root, "scalene_c"), sum[k]);
         set(sc, sum[k], jd(v));
     }
     for (size_t k = 0; k < sizeof isum / sizeof *isum; k++) {
         int64_t v = 0;
         for (size_t i = 0; i < c->n; i++)
-            v += (int64_t)num(get(c->in[i].root, "scalene_c"), isum[k]);
+            v += (int64_t)jv_num(jv_get(c->in[i].root, "scalene_c"), isum[k]);
         set(sc, isum[k], json_object_new_int64(v));
     }
     bool stacks = false;
     for (size_t i = 0; i < c->n; i++)
-        stacks = stacks || json_object_get_boolean(get(get(c->in[i].root, "scalene_c"), "stacks"));
+        stacks = stacks || json_object_get_boolean(jv_get(jv_get(c->in[i].root, "scalene_c"), "stacks"));
     set(sc, "stacks", json_object_new_boolean(stacks));
     set(sc, "total_sec", jd(c->total));
     set(root, "scalene_c", sc);
@@ -961,7 +935,7 @@ int mrg_reports(json_object *const *in, size_t n, json_object **out, char *msg, 
     json_object *r0 = in[0];
     const char *copy[] = {"program", "entrypoint_dir", "filename", "args", "start_time_perf", "gpu", "gpu_device"};
     for (size_t k = 0; k < sizeof copy / sizeof *copy; k++)
-        set(root, copy[k], get(r0, copy[k]) ? dup(get(r0, copy[k])) : NULL);
+        set(root, copy[k], jv_get(r0, copy[k]) ? dup(jv_get(r0, copy[k])) : NULL);
     set(root, "elapsed_time_sec", jd(c.elapsed));
     set(root, "start_time_absolute", jd(c.start));
     procs_out(&c, root); /* first: it assigns the process keys in input order */
@@ -976,16 +950,16 @@ int mrg_reports(json_object *const *in, size_t n, json_object **out, char *msg, 
     set(root, "files", files_out(&c));
     bool gpu = false;
     for (size_t i = 0; i < n; i++)
-        gpu = gpu || json_object_get_boolean(get(in[i], "gpu"));
+        gpu = gpu || json_object_get_boolean(jv_get(in[i], "gpu"));
     set(root, "gpu", json_object_new_boolean(gpu));
     set(root, "gpu_device", json_object_new_string(gpu ? "GPU" : ""));
     set(root, "async_profile", json_object_new_boolean(0));
     footprint_out(&c, root);
     stacks_out(&c, root);
-    json_object *cs = arr(root, "combined_stacks");
+    json_object *cs = jv_arr(root, "combined_stacks");
     json_object_array_sort(cs, cmp_hits);
     set(root, "memory_stacks", json_object_new_array());
-    set(root, "main_thread_id", get(r0, "main_thread_id") ? dup(get(r0, "main_thread_id")) : NULL);
+    set(root, "main_thread_id", jv_get(r0, "main_thread_id") ? dup(jv_get(r0, "main_thread_id")) : NULL);
     runs_out(&c, root);
     totals_out(&c, root);
     *out = root;
@@ -1048,7 +1022,7 @@ static json_object *idle_row(int64_t lineno, json_object *text)
 
 static int expand_lines(json_object *fo)
 {
-    json_object *src = arr(fo, "source"), *rows = arr(fo, "lines");
+    json_object *src = jv_arr(fo, "source"), *rows = jv_arr(fo, "lines");
     if (!src)
         return 0;
     size_t n = json_object_array_length(src), nr = rows ? json_object_array_length(rows) : 0;
@@ -1058,9 +1032,9 @@ static int expand_lines(json_object *fo)
     size_t k = 0;
     for (size_t i = 1; i <= n; i++) {
         /* rows are sorted by lineno; a row out of the source's range stays where it falls */
-        while (k < nr && json_object_get_int64(get(json_object_array_get_idx(rows, k), "lineno")) < (int64_t)i)
+        while (k < nr && json_object_get_int64(jv_get(json_object_array_get_idx(rows, k), "lineno")) < (int64_t)i)
             json_object_array_add(out, json_object_get(json_object_array_get_idx(rows, k++)));
-        if (k < nr && json_object_get_int64(get(json_object_array_get_idx(rows, k), "lineno")) == (int64_t)i)
+        if (k < nr && json_object_get_int64(jv_get(json_object_array_get_idx(rows, k), "lineno")) == (int64_t)i)
             json_object_array_add(out, json_object_get(json_object_array_get_idx(rows, k++)));
         else
             json_object_array_add(out, idle_row((int64_t)i, json_object_array_get_idx(src, i - 1)));
@@ -1074,8 +1048,8 @@ static int expand_lines(json_object *fo)
 
 static const char *frame_name(json_object *f, char *buf, size_t n)
 {
-    const char *file = str(f, "filename_or_module"), *func = str(f, "display_name");
-    snprintf(buf, n, "%s %s:%lld;", file ? file : "?", func ? func : "?", (long long)num(f, "line"));
+    const char *file = jv_str(f, "filename_or_module"), *func = jv_str(f, "display_name");
+    snprintf(buf, n, "%s %s:%lld;", file ? file : "?", func ? func : "?", (long long)jv_num(f, "line"));
     return buf;
 }
 
@@ -1083,17 +1057,17 @@ static const char *frame_name(json_object *f, char *buf, size_t n)
  * stacks with the same frames join, hottest first. */
 static void derive_stacks(json_object *root)
 {
-    json_object *ps = arr(root, "processes"), *idx = json_object_new_object(), *all = json_object_new_array();
+    json_object *ps = jv_arr(root, "processes"), *idx = json_object_new_object(), *all = json_object_new_array();
     double tot = 0, cnt = 0;
     for (size_t i = 0, n = ps ? json_object_array_length(ps) : 0; i < n; i++) {
-        json_object *st = arr(json_object_array_get_idx(ps, i), "stacks");
+        json_object *st = jv_arr(json_object_array_get_idx(ps, i), "stacks");
         for (size_t k = 0, m = st ? json_object_array_length(st) : 0; k < m; k++) {
             json_object *e = json_object_array_get_idx(st, k);
             json_object *fr = json_object_array_get_idx(e, 0), *o = json_object_array_get_idx(e, 1);
             if (!json_object_is_type(fr, json_type_array) || !json_object_is_type(o, json_type_object))
                 continue;
             const char *key = json_object_to_json_string_ext(fr, JSON_C_TO_STRING_PLAIN);
-            json_object *at = get(idx, key), *acc;
+            json_object *at = jv_get(idx, key), *acc;
             if (at) {
                 acc = json_object_array_get_idx(all, (size_t)json_object_get_int(at));
             } else {
@@ -1104,8 +1078,8 @@ static void derive_stacks(json_object *root)
                     json_object_array_add(acc, jd(0));
                 json_object_array_add(all, acc);
             }
-            double v[4] = {num(o, "count"), num(o, "python_sec"), num(o, "native_sec") + num(o, "system_sec"),
-                           num(o, "cpu_sec")};
+            double v[4] = {jv_num(o, "count"), jv_num(o, "python_sec"), jv_num(o, "native_sec") + jv_num(o, "system_sec"),
+                           jv_num(o, "cpu_sec")};
             for (int z = 0; z < 4; z++)
                 json_object_array_put_idx(acc, (size_t)z + 1,
                                           jd(json_object_get_double(json_object_array_get_idx(acc, (size_t)z + 1)) + v[z]));
@@ -1174,7 +1148,7 @@ static void resolve_refs(json_object *st, json_object *frames)
 
 static int expand(json_object *root, bool lines)
 {
-    json_object *files = get(root, "files");
+    json_object *files = jv_get(root, "files");
     if (lines && json_object_is_type(files, json_type_object)) {
         json_object_object_foreach(files, name, fo)
         {
@@ -1183,15 +1157,15 @@ static int expand(json_object *root, bool lines)
                 return -ENOMEM;
         }
     }
-    json_object *frames = arr(root, "stack_frames");
+    json_object *frames = jv_arr(root, "stack_frames");
     if (!frames)
         return 0;
-    json_object *ps = arr(root, "processes");
+    json_object *ps = jv_arr(root, "processes");
     for (size_t i = 0, n = ps ? json_object_array_length(ps) : 0; i < n; i++) {
-        resolve_refs(arr(json_object_array_get_idx(ps, i), "stacks"), frames);
-        resolve_refs(arr(json_object_array_get_idx(ps, i), "memory_stacks"), frames);
+        resolve_refs(jv_arr(json_object_array_get_idx(ps, i), "stacks"), frames);
+        resolve_refs(jv_arr(json_object_array_get_idx(ps, i), "memory_stacks"), frames);
     }
-    resolve_refs(arr(root, "memory_stacks"), frames);
+    resolve_refs(jv_arr(root, "memory_stacks"), frames);
     derive_stacks(root);
     json_object_object_del(root, "stack_frames");
     return 0;
@@ -1202,13 +1176,13 @@ int mrg_expand(json_object *root) { return expand(root, true); }
 /* A row rpt.c writes for a line without samples: no by_process, nothing but zeros. */
 static bool is_idle(json_object *row)
 {
-    if (get(row, "by_process"))
+    if (jv_get(row, "by_process"))
         return false;
     json_object_object_foreach(row, k, v)
     {
         if (!strcmp(k, "lineno") || !strncmp(k, "start_", 6) || !strncmp(k, "end_", 4))
             continue;
-        if (is_num(v) && json_object_get_double(v) != 0)
+        if (jv_is_num(v) && json_object_get_double(v) != 0)
             return false;
         if (json_object_is_type(v, json_type_array) && json_object_array_length(v))
             return false;
@@ -1220,18 +1194,18 @@ static bool is_idle(json_object *row)
 
 static void compact_lines(json_object *fo)
 {
-    json_object *rows = arr(fo, "lines");
+    json_object *rows = jv_arr(fo, "lines");
     size_t n = rows ? json_object_array_length(rows) : 0;
-    if (!n || get(fo, "source"))
+    if (!n || jv_get(fo, "source"))
         return;
     for (size_t i = 0; i < n; i++) /* every line 1..n, in order, or leave it */
-        if (json_object_get_int64(get(json_object_array_get_idx(rows, i), "lineno")) != (int64_t)i + 1 ||
-            !str(json_object_array_get_idx(rows, i), "line"))
+        if (json_object_get_int64(jv_get(json_object_array_get_idx(rows, i), "lineno")) != (int64_t)i + 1 ||
+            !jv_str(json_object_array_get_idx(rows, i), "line"))
             return;
     json_object *src = json_object_new_array_ext((int)n), *kept = json_object_new_array();
     for (size_t i = 0; i < n; i++) {
         json_object *r = json_object_array_get_idx(rows, i);
-        json_object_array_add(src, json_object_get(get(r, "line")));
+        json_object_array_add(src, json_object_get(jv_get(r, "line")));
         if (!is_idle(r))
             json_object_array_add(kept, json_object_get(r));
     }
@@ -1241,7 +1215,7 @@ static void compact_lines(json_object *fo)
 
 int mrg_compact(json_object *root)
 {
-    json_object *files = get(root, "files");
+    json_object *files = jv_get(root, "files");
     if (json_object_is_type(files, json_type_object)) {
         json_object_object_foreach(files, name, fo)
         {
@@ -1250,15 +1224,15 @@ int mrg_compact(json_object *root)
                 compact_lines(fo);
         }
     }
-    json_object *ps = arr(root, "processes");
+    json_object *ps = jv_arr(root, "processes");
     bool any = false;
     for (size_t i = 0, n = ps ? json_object_array_length(ps) : 0; i < n; i++)
-        any = any || arr(json_object_array_get_idx(ps, i), "stacks");
-    if (!any || get(root, "stack_frames"))
+        any = any || jv_arr(json_object_array_get_idx(ps, i), "stacks");
+    if (!any || jv_get(root, "stack_frames"))
         return 0;
     json_object *frames = json_object_new_array(), *idx = json_object_new_object();
     for (size_t i = 0, n = json_object_array_length(ps); i < n; i++) {
-        json_object *st = arr(json_object_array_get_idx(ps, i), "stacks");
+        json_object *st = jv_arr(json_object_array_get_idx(ps, i), "stacks");
         for (size_t k = 0, m = st ? json_object_array_length(st) : 0; k < m; k++) {
             json_object *e = json_object_array_get_idx(st, k), *fr = json_object_array_get_idx(e, 0);
             if (!json_object_is_type(fr, json_type_array))
@@ -1268,7 +1242,7 @@ int mrg_compact(json_object *root)
             for (size_t j = 0; j < nr; j++) {
                 json_object *f = json_object_array_get_idx(fr, j);
                 const char *key = json_object_to_json_string_ext(f, JSON_C_TO_STRING_PLAIN);
-                json_object *at = get(idx, key);
+                json_object *at = jv_get(idx, key);
                 if (!at) {
                     at = json_object_new_int64((int64_t)json_object_array_length(frames));
                     json_object_array_add(frames, json_object_get(f));
@@ -1360,7 +1334,7 @@ int mrg_main(int argc, char **argv)
             fprintf(stderr, "scalene: %s: not a readable JSON report (%s)\n", paths[i], w);
             goto done;
         }
-        if (!json_object_is_type(in[i], json_type_object) || !json_object_is_type(get(in[i], "files"), json_type_object)) {
+        if (!json_object_is_type(in[i], json_type_object) || !json_object_is_type(jv_get(in[i], "files"), json_type_object)) {
             fprintf(stderr, "scalene: %s: not a profile (no \"files\" object)\n", paths[i]);
             goto done;
         }

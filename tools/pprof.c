@@ -24,6 +24,7 @@
 #include <zlib.h>
 
 #include "profile.pb-c.h"
+#include "jsonv.h"
 #include "safefile.h"
 
 #define PP_SUFFIX ".pb.gz"
@@ -66,33 +67,6 @@ typedef struct pp_ctx {
     int64_t k_host, k_pid, k_thread, k_role, s_all;
 } pp_ctx_t;
 
-static json_object *get(json_object *o, const char *k)
-{
-    json_object *v = NULL;
-    return o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, k, &v) ? v : NULL;
-}
-
-static bool is_num(json_object *v) { return json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int); }
-
-static double num(json_object *o, const char *k)
-{
-    json_object *v = get(o, k);
-    double d = is_num(v) ? json_object_get_double(v) : 0.0;
-    return isfinite(d) ? d : 0.0;
-}
-
-static const char *str(json_object *o, const char *k)
-{
-    json_object *v = get(o, k);
-    return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
-static json_object *arr(json_object *o, const char *k)
-{
-    json_object *v = get(o, k);
-    return json_object_is_type(v, json_type_array) ? v : NULL;
-}
-
 static void push(pp_vec_t *v, void *p)
 {
     if (!p) {
@@ -115,7 +89,7 @@ static void push(pp_vec_t *v, void *p)
 
 static int64_t intern(pp_ctx_t *c, const char *s)
 {
-    json_object *i = get(c->sidx, s ? s : "");
+    json_object *i = jv_get(c->sidx, s ? s : "");
     if (i)
         return json_object_get_int64(i);
     int64_t id = (int64_t)c->strs.n;
@@ -128,7 +102,7 @@ static uint64_t func_id(pp_ctx_t *c, const char *name, const char *file, int64_t
 {
     char key[2048];
     snprintf(key, sizeof key, "%s\t%s", name, file);
-    json_object *i = get(c->fidx, key);
+    json_object *i = jv_get(c->fidx, key);
     if (i)
         return (uint64_t)json_object_get_int64(i);
     pp_function_t *f = malloc(sizeof *f);
@@ -152,7 +126,7 @@ static uint64_t loc_id(pp_ctx_t *c, const char *name, const char *file, int64_t 
     uint64_t fid = func_id(c, name, file, start);
     char key[64];
     snprintf(key, sizeof key, "%llu:%lld", (unsigned long long)fid, (long long)line);
-    json_object *i = get(c->lidx, key);
+    json_object *i = jv_get(c->lidx, key);
     if (i)
         return (uint64_t)json_object_get_int64(i);
     pp_location_t *l = malloc(sizeof *l);
@@ -232,7 +206,7 @@ static const pp_proc_t *proc_of(const pp_ctx_t *c, const char *key)
 
 static void read_procs(pp_ctx_t *c, json_object *root)
 {
-    json_object *ps = arr(root, "processes");
+    json_object *ps = jv_arr(root, "processes");
     size_t n = ps ? json_object_array_length(ps) : 0;
     c->procs = calloc(n ? n : 1, sizeof *c->procs);
     if (!c->procs)
@@ -240,15 +214,15 @@ static void read_procs(pp_ctx_t *c, json_object *root)
     for (size_t i = 0; i < n; i++) {
         json_object *p = json_object_array_get_idx(ps, i);
         pp_proc_t *q = &c->procs[c->nprocs];
-        q->pid = (int64_t)num(p, "pid");
-        q->host = str(p, "host") ? str(p, "host") : str(root, "host");
-        q->role = str(p, "role");
-        q->key = str(p, "key");
+        q->pid = (int64_t)jv_num(p, "pid");
+        q->host = jv_str(p, "host") ? jv_str(p, "host") : jv_str(root, "host");
+        q->role = jv_str(p, "role");
+        q->key = jv_str(p, "key");
         if (!q->key) { /* a single run's report: by_process keys are the pids */
             char buf[32];
             snprintf(buf, sizeof buf, "%lld", (long long)q->pid);
             json_object_object_add(p, "key", json_object_new_string(buf)); /* the tree is ours for the call */
-            q->key = str(p, "key");
+            q->key = jv_str(p, "key");
         }
         c->nprocs++;
     }
@@ -260,10 +234,10 @@ static int64_t ns(double sec) { return (int64_t)llround(sec * 1e9); }
  * python_sec, native_sec, system_sec}]. Returns the number of samples. */
 static size_t from_stacks(pp_ctx_t *c, json_object *root)
 {
-    json_object *ps = arr(root, "processes");
+    json_object *ps = jv_arr(root, "processes");
     size_t got = 0;
     for (size_t i = 0, n = ps ? json_object_array_length(ps) : 0; i < n; i++) {
-        json_object *p = json_object_array_get_idx(ps, i), *st = arr(p, "stacks");
+        json_object *p = json_object_array_get_idx(ps, i), *st = jv_arr(p, "stacks");
         const pp_proc_t *q = i < c->nprocs ? &c->procs[i] : NULL;
         for (size_t k = 0, m = st ? json_object_array_length(st) : 0; k < m; k++) {
             json_object *e = json_object_array_get_idx(st, k);
@@ -278,11 +252,11 @@ static size_t from_stacks(pp_ctx_t *c, json_object *root)
             }
             for (size_t j = 0; j < nf; j++) { /* pprof: leaf first */
                 json_object *f = json_object_array_get_idx(fr, nf - 1 - j);
-                const char *name = str(f, "display_name"), *file = str(f, "filename_or_module");
-                locs[j] = loc_id(c, name ? name : "?", file ? file : "?", (int64_t)num(f, "line"), 0);
+                const char *name = jv_str(f, "display_name"), *file = jv_str(f, "filename_or_module");
+                locs[j] = loc_id(c, name ? name : "?", file ? file : "?", (int64_t)jv_num(f, "line"), 0);
             }
-            int64_t v[PP_NVAL] = {ns(num(o, "python_sec") + num(o, "native_sec") + num(o, "system_sec")),
-                                  ns(num(o, "python_sec")), ns(num(o, "native_sec")), ns(num(o, "system_sec")), 0, 0};
+            int64_t v[PP_NVAL] = {ns(jv_num(o, "python_sec") + jv_num(o, "native_sec") + jv_num(o, "system_sec")),
+                                  ns(jv_num(o, "python_sec")), ns(jv_num(o, "native_sec")), ns(jv_num(o, "system_sec")), 0, 0};
             if (v[0] > 0) {
                 add_sample(c, locs, nf, v, q);
                 got++;
@@ -309,13 +283,13 @@ static int cmp_fn(const void *a, const void *b)
  * stacks carry it) and memory per process. */
 static size_t from_lines(pp_ctx_t *c, json_object *root, bool cpu)
 {
-    json_object *files = get(root, "files");
+    json_object *files = jv_get(root, "files");
     size_t got = 0;
     if (!json_object_is_type(files, json_type_object))
         return 0;
     json_object_object_foreach(files, fname, fo)
     {
-        json_object *fs = arr(fo, "functions"), *ls = arr(fo, "lines");
+        json_object *fs = jv_arr(fo, "functions"), *ls = jv_arr(fo, "lines");
         size_t nfn = fs ? json_object_array_length(fs) : 0;
         pp_fn_t *fn = calloc(nfn ? nfn : 1, sizeof *fn);
         if (!fn) {
@@ -324,19 +298,19 @@ static size_t from_lines(pp_ctx_t *c, json_object *root, bool cpu)
         }
         for (size_t i = 0; i < nfn; i++) {
             json_object *r = json_object_array_get_idx(fs, i);
-            fn[i] = (pp_fn_t){(int64_t)num(r, "lineno"), str(r, "line") ? str(r, "line") : "?"};
+            fn[i] = (pp_fn_t){(int64_t)jv_num(r, "lineno"), jv_str(r, "line") ? jv_str(r, "line") : "?"};
         }
         qsort(fn, nfn, sizeof *fn, cmp_fn);
         for (size_t i = 0, n = ls ? json_object_array_length(ls) : 0; i < n; i++) {
             json_object *r = json_object_array_get_idx(ls, i);
-            int64_t line = (int64_t)num(r, "lineno");
+            int64_t line = (int64_t)jv_num(r, "lineno");
             const char *name = "<module>";
             int64_t start = 0;
             for (size_t k = 0; k < nfn && fn[k].line <= line; k++) {
                 name = fn[k].name;
                 start = fn[k].line;
             }
-            json_object *bp = get(r, "by_process");
+            json_object *bp = jv_get(r, "by_process");
             bool split = bp && json_object_is_type(bp, json_type_object) && json_object_object_length(bp) > 0;
             json_object *one = json_object_new_object(); /* a row without by_process: one entry, no process */
             json_object_object_add(one, "", json_object_get(r));
@@ -346,13 +320,13 @@ static size_t from_lines(pp_ctx_t *c, json_object *root, bool cpu)
                 double T = c->total;
                 int64_t val[PP_NVAL] = {0};
                 if (cpu) {
-                    val[1] = ns(num(v, "n_cpu_percent_python") * T / 100);
-                    val[2] = ns(num(v, "n_cpu_percent_c") * T / 100);
-                    val[3] = ns(num(v, "n_sys_percent") * T / 100);
+                    val[1] = ns(jv_num(v, "n_cpu_percent_python") * T / 100);
+                    val[2] = ns(jv_num(v, "n_cpu_percent_c") * T / 100);
+                    val[3] = ns(jv_num(v, "n_sys_percent") * T / 100);
                     val[0] = val[1] + val[2] + val[3];
                 }
-                val[4] = (int64_t)llround(num(v, "n_malloc_mb") * PP_MIB);
-                double held = get(v, "n_net_mb") ? num(v, "n_net_mb") : num(v, "n_peak_mb");
+                val[4] = (int64_t)llround(jv_num(v, "n_malloc_mb") * PP_MIB);
+                double held = jv_get(v, "n_net_mb") ? jv_num(v, "n_net_mb") : jv_num(v, "n_peak_mb");
                 val[5] = (int64_t)llround((held > 0 ? held : 0) * PP_MIB);
                 if (!val[0] && !val[4] && !val[5])
                     continue;
@@ -448,7 +422,7 @@ int pp_run(json_object *root, const pp_req_t *req, char *msg, size_t n)
     c.k_thread = intern(&c, "thread");
     c.k_role = intern(&c, "process_role");
     c.s_all = intern(&c, "all");
-    c.total = num(get(root, "scalene_c"), "total_sec");
+    c.total = jv_num(jv_get(root, "scalene_c"), "total_sec");
     read_procs(&c, root);
     size_t stacked = from_stacks(&c, root);
     size_t lined = from_lines(&c, root, stacked == 0);
@@ -498,10 +472,10 @@ int pp_run(json_object *root, const pp_req_t *req, char *msg, size_t n)
     prof.function = (pp_function_t **)c.funcs.v;
     prof.n_string_table = c.strs.n;
     prof.string_table = (char **)c.strs.v;
-    prof.time_nanos = ns(num(root, "start_time_absolute"));
-    prof.duration_nanos = ns(num(root, "elapsed_time_sec"));
+    prof.time_nanos = ns(jv_num(root, "start_time_absolute"));
+    prof.duration_nanos = ns(jv_num(root, "elapsed_time_sec"));
     prof.period_type = &period_type;
-    double iv = num(get(root, "scalene_c"), "sampling_interval_sec");
+    double iv = jv_num(jv_get(root, "scalene_c"), "sampling_interval_sec");
     prof.period = ns(iv > 0 ? iv : 0.01);
     prof.default_sample_type = vt[0].type;
 

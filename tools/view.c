@@ -21,6 +21,7 @@
 #include "merge.h"
 #include "pprof.h"
 #include "gui.h"
+#include "jsonv.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -472,38 +473,16 @@ static int wrap(vw_load_t *ld, int rc, const char *fmt, ...)
     return rc;
 }
 
-static const char *type_desc(json_object *o)
-{
-    switch (json_object_get_type(o)) {
-    case json_type_null: return "null";
-    case json_type_boolean: return "a boolean";
-    case json_type_double:
-    case json_type_int: return "a number";
-    case json_type_object: return "an object";
-    case json_type_array: return "an array";
-    case json_type_string: return "a string";
-    }
-    return "something else";
-}
-
 /* Field getters: a missing or null key reads as 0 / NULL; any other wrong
  * type is an error naming the key. */
-static json_object *field(json_object *o, const char *key)
-{
-    json_object *v = NULL;
-    if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
-        return NULL;
-    return v;
-}
-
 static int num_of(vw_load_t *ld, json_object *o, const char *key, double *out)
 {
-    json_object *v = field(o, key);
+    json_object *v = jv_field(o, key);
     *out = 0.0;
     if (!v)
         return 0;
     if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int))
-        return fail(ld, "%s is %s, expected a number", key, type_desc(v));
+        return fail(ld, "%s is %s, expected a number", key, jv_type_desc(v));
     /* NaN and infinities (Python's json writes them) read as 0; absurd
      * magnitudes are clamped so that sums stay finite and sortable. */
     double d = json_object_get_double(v);
@@ -513,7 +492,7 @@ static int num_of(vw_load_t *ld, json_object *o, const char *key, double *out)
 
 static int int_of(vw_load_t *ld, json_object *o, const char *key, long long *out, bool *has)
 {
-    json_object *v = field(o, key);
+    json_object *v = jv_field(o, key);
     *out = 0;
     if (has)
         *has = v != NULL;
@@ -530,19 +509,19 @@ static int int_of(vw_load_t *ld, json_object *o, const char *key, long long *out
             return 0;
         }
     }
-    return fail(ld, "%s is %s, expected an integer", key, type_desc(v));
+    return fail(ld, "%s is %s, expected an integer", key, jv_type_desc(v));
 }
 
 static int str_of(vw_load_t *ld, json_object *o, const char *key, const char **s, size_t *len)
 {
-    json_object *v = field(o, key);
+    json_object *v = jv_field(o, key);
     *s = NULL;
     if (len)
         *len = 0;
     if (!v)
         return 0;
     if (!json_object_is_type(v, json_type_string))
-        return fail(ld, "%s is %s, expected a string", key, type_desc(v));
+        return fail(ld, "%s is %s, expected a string", key, jv_type_desc(v));
     *s = json_object_get_string(v);
     if (len)
         *len = (size_t)json_object_get_string_len(v);
@@ -552,12 +531,12 @@ static int str_of(vw_load_t *ld, json_object *o, const char *key, const char **s
 static int typed_of(vw_load_t *ld, json_object *o, const char *key, enum json_type t,
                     json_object **out)
 {
-    json_object *v = field(o, key);
+    json_object *v = jv_field(o, key);
     *out = NULL;
     if (!v)
         return 0;
     if (!json_object_is_type(v, t))
-        return fail(ld, "%s is %s, expected %s", key, type_desc(v),
+        return fail(ld, "%s is %s, expected %s", key, jv_type_desc(v),
                     t == json_type_object ? "an object" : "an array");
     *out = v;
     return 0;
@@ -565,12 +544,12 @@ static int typed_of(vw_load_t *ld, json_object *o, const char *key, enum json_ty
 
 static int bool_of(vw_load_t *ld, json_object *o, const char *key, bool *out)
 {
-    json_object *v = field(o, key);
+    json_object *v = jv_field(o, key);
     *out = false;
     if (!v)
         return 0;
     if (!json_object_is_type(v, json_type_boolean) && !json_object_is_type(v, json_type_int))
-        return fail(ld, "%s is %s, expected a boolean", key, type_desc(v));
+        return fail(ld, "%s is %s, expected a boolean", key, jv_type_desc(v));
     *out = json_object_get_boolean(v);
     return 0;
 }
@@ -582,7 +561,7 @@ static int strings_of(vw_load_t *ld, json_object *o, const char *key, json_objec
     for (size_t i = 0; rc == 0 && i < n; i++) {
         json_object *a = json_object_array_get_idx(*out, i);
         if (!json_object_is_type(a, json_type_string))
-            rc = fail(ld, "%s[%zu] is %s, expected a string", key, i, type_desc(a));
+            rc = fail(ld, "%s[%zu] is %s, expected a string", key, i, jv_type_desc(a));
     }
     return rc;
 }
@@ -716,7 +695,7 @@ static int load_row(vw_load_t *ld, json_object *o, vw_row_t *r)
     int rc;
 
     if (!json_object_is_type(o, json_type_object))
-        return fail(ld, "is %s, expected an object", type_desc(o));
+        return fail(ld, "is %s, expected an object", jv_type_desc(o));
     if ((rc = int_of(ld, o, "lineno", &r->lineno, NULL)) ||
         (rc = str_of(ld, o, "line", &r->text, &r->text_len)))
         return rc;
@@ -728,15 +707,15 @@ static int load_row(vw_load_t *ld, json_object *o, vw_row_t *r)
     if (ld->opts->has_pid) {
         if ((rc = typed_of(ld, o, "by_process", json_type_object, &bp)))
             return rc;
-        src = bp ? field(bp, ld->opts->pidkey) : NULL;
+        src = bp ? jv_field(bp, ld->opts->pidkey) : NULL;
         if (src && !json_object_is_type(src, json_type_object))
             return fail(ld, "by_process[\"%s\"] is %s, expected an object", ld->opts->pidkey,
-                        type_desc(src));
+                        jv_type_desc(src));
         if (!src)
             return 0; /* the process never ran this line */
     }
     /* Net: ours, else Scalene's n_peak_mb (what its own view shows as "Net (MB)") */
-    const char *net = field(src, "n_net_mb") ? "n_net_mb" : "n_peak_mb";
+    const char *net = jv_field(src, "n_net_mb") ? "n_net_mb" : "n_peak_mb";
     if ((rc = num_of(ld, src, "n_cpu_percent_python", &r->py)) ||
         (rc = num_of(ld, src, "n_cpu_percent_c", &r->nat)) ||
         (rc = num_of(ld, src, "n_sys_percent", &r->sys)) ||
@@ -791,7 +770,7 @@ static int load_leaks(vw_load_t *ld, json_object *fo, vw_file_t *f)
         long long lineno = strtoll(key, &end, 10);
         double lik, vel;
         if (!json_object_is_type(lk, json_type_object))
-            return fail(ld, "leaks[\"%s\"] is %s, expected an object", key, type_desc(lk));
+            return fail(ld, "leaks[\"%s\"] is %s, expected an object", key, jv_type_desc(lk));
         if ((rc = num_of(ld, lk, "likelihood", &lik)) || (rc = num_of(ld, lk, "velocity_mb_s", &vel)))
             return wrap(ld, rc, "leaks[\"%s\"]", key);
         for (size_t i = 0; *key && !*end && i < f->nlines; i++) {
@@ -811,11 +790,11 @@ static int load_file(vw_load_t *ld, const char *name, json_object *fo, vw_file_t
     int rc;
     f->name = name;
     if (!json_object_is_type(fo, json_type_object))
-        return fail(ld, "is %s, expected an object", type_desc(fo));
+        return fail(ld, "is %s, expected an object", jv_type_desc(fo));
     if ((rc = load_rows(ld, fo, "lines", &f->lines, &f->nlines)) ||
         (rc = load_rows(ld, fo, "functions", &f->funcs, &f->nfuncs)) || (rc = load_leaks(ld, fo, f)))
         return rc;
-    if (!ld->opts->has_pid && field(fo, "percent_cpu_time"))
+    if (!ld->opts->has_pid && jv_field(fo, "percent_cpu_time"))
         return num_of(ld, fo, "percent_cpu_time", &f->pct);
     /* One process's share, or a file without the key: its lines' sum. */
     f->pct = 0;
@@ -828,7 +807,7 @@ static int load_proc(vw_load_t *ld, json_object *o, vw_proc_t *p)
 {
     int rc;
     if (!json_object_is_type(o, json_type_object))
-        return fail(ld, "is %s, expected an object", type_desc(o));
+        return fail(ld, "is %s, expected an object", jv_type_desc(o));
     if ((rc = int_of(ld, o, "pid", &p->pid, NULL)) ||
         (rc = int_of(ld, o, "ppid", &p->ppid, NULL)) ||
         (rc = str_of(ld, o, "role", &p->role, NULL)) || (rc = str_of(ld, o, "host", &p->host, NULL)) ||
@@ -884,11 +863,11 @@ static int load_model(vw_load_t *ld, vw_prof_t *p)
 
     if (!json_object_is_type(p->root, json_type_object))
         return fail(ld, "not a profile (the top level is %s, not an object)",
-                    type_desc(p->root));
+                    jv_type_desc(p->root));
     if (!json_object_object_get_ex(p->root, "files", &files))
         return fail(ld, "not a profile (no \"files\" object)");
     if (!json_object_is_type(files, json_type_object))
-        return fail(ld, "not a profile (\"files\" is %s, not an object)", type_desc(files));
+        return fail(ld, "not a profile (\"files\" is %s, not an object)", jv_type_desc(files));
     if ((rc = str_of(ld, p->root, "program", &p->program, NULL)) ||
         (rc = strings_of(ld, p->root, "args", &p->args)) ||
         (rc = num_of(ld, p->root, "elapsed_time_sec", &p->elapsed)) ||
@@ -900,7 +879,7 @@ static int load_model(vw_load_t *ld, vw_prof_t *p)
         (rc = typed_of(ld, p->root, "processes", json_type_array, &procs)))
         return rc;
     if (sc) {
-        p->has_total = field(sc, "total_sec") != NULL;
+        p->has_total = jv_field(sc, "total_sec") != NULL;
         if ((rc = num_of(ld, sc, "total_sec", &p->total_sec)))
             return wrap(ld, rc, "scalene_c");
     }
@@ -2083,7 +2062,7 @@ typedef struct vw_api {
 
 static const char *jstr(json_object *o, const char *key)
 {
-    json_object *v = o ? field(o, key) : NULL;
+    json_object *v = o ? jv_field(o, key) : NULL;
     const char *s = v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
     return s && *s ? s : NULL;
 }
@@ -2134,7 +2113,7 @@ static int vw_api(void *ctx, const char *body, size_t n, char **out, size_t *out
         return api_error(400, "the request is not a JSON object", out, out_n);
     }
     const char *file = jstr(rq, "file"), *kind = jstr(rq, "kind"), *prov = jstr(rq, "provider");
-    json_object *sv = field(rq, "start"), *ev = field(rq, "end");
+    json_object *sv = jv_field(rq, "start"), *ev = jv_field(rq, "end");
     long long s = sv && json_object_is_type(sv, json_type_int) ? json_object_get_int64(sv) : 0;
     long long e = ev && json_object_is_type(ev, json_type_int) ? json_object_get_int64(ev) : s;
     ai_req_t req = a->opts->ai;
@@ -2161,7 +2140,7 @@ static int vw_api(void *ctx, const char *body, size_t n, char **out, size_t *out
     ai_proposal_t prop = {0};
     int rc = vw_propose(a->prof, file, strlen(file), s, e, kind, &req, &prop, why, sizeof why);
     /* req.key points into rq: wipe the key before the tree goes */
-    json_object *kv = field(rq, "key");
+    json_object *kv = jv_field(rq, "key");
     if (kv && json_object_is_type(kv, json_type_string) && json_object_get_string_len(kv) > 0)
         explicit_bzero((char *)json_object_get_string(kv), (size_t)json_object_get_string_len(kv));
     json_object_put(rq);
@@ -2505,7 +2484,7 @@ static int vw_propose(const vw_prof_t *p, const char *name, size_t name_n, long 
                                .nat = r->nat, .sys = r->sys, .alloc_mb = r->alloc, .net_mb = r->mb,
                                .pyfrac = r->pyfrac, .copy_mb_s = r->copy};
     }
-    json_object *sc = field(p->root, "scalene_c"), *pv = sc ? field(sc, "python_version") : NULL;
+    json_object *sc = jv_field(p->root, "scalene_c"), *pv = sc ? jv_field(sc, "python_version") : NULL;
     ai_region_t reg = {.file = f->name, .kind = kind ? kind : region_kind(p, f, s, e),
                        .python_version = pv && json_object_is_type(pv, json_type_string) ? json_object_get_string(pv) : NULL,
                        .imports = imports, .memory = p->memory, .lines = lines, .n = n};
