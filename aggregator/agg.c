@@ -458,6 +458,12 @@ static void scan_one(agg_scan_t *sc, pid_t pid, pid_t ppid)
     unsigned long es, ee;
     if (env_span(pid, &es, &ee) != 0)
         return;
+    /* No memory map (stat shows 0 0): a process on its way out, whose
+     * environ and cmdline read empty; it was judged while it lived. A
+     * profiled parent caught there once read as "started with an empty
+     * environment". */
+    if (es == 0 && ee == 0)
+        return;
     struct agg_seen *seen = scan_slot(sc, pid);
     if (seen && seen->pid == pid && seen->env_start == es && seen->env_end == ee)
         return; /* this image was judged */
@@ -479,6 +485,10 @@ static void scan_one(agg_scan_t *sc, pid_t pid, pid_t ppid)
     char *env = proc_read(pid, "environ", &n);
     if (!env)
         return;
+    if (n == 0 && es != ee) {
+        free(env); /* it has an environment: its map went away as we read (exiting) */
+        return;
+    }
     const char *why = n == 0                                     ? "started with an empty environment"
                       : !env_has(env, n, "LD_PRELOAD", sc->lib, false) ? "started without the profiler in LD_PRELOAD"
                       : !env_has(env, n, "SCALENE_SHM", sc->shm, true) ? "started without this run's SCALENE_SHM"
