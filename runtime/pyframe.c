@@ -1276,12 +1276,12 @@ static int pyf_sample_once(const void *tstate, pyf_loc_t *loc, bool *torn, pyf_f
     bool short_end = !fp && !broke && (stale_end || !met);
     if ((fp || short_end) && stack)
         loc->stack_cut = true; /* deeper than PYF_MAX_DEPTH, or the walk broke */
-    /* a walk that lost its way before an in-scope frame may have missed
-     * one; a stack that lost its way is worth another try */
-    /* a generator expression's frame read after it yielded has lost its
-     * callers, and with them the function whose row it belongs to */
     loc->anon_open = anon != NULL;
     loc->root = L->fr_owner && !fp && !broke && !stale_end ? last : 0;
+    /* A walk that lost its way before an in-scope frame may have missed
+     * one; a stack that lost its way is worth another try; and a generator
+     * expression's frame read after it yielded has lost its callers, with
+     * them the function whose row it belongs to. */
     *torn = cur != 0 && (!loc->has_frame || ((!loc->in_scope || stack || anon) && (broke || short_end)));
     return 0;
 }
