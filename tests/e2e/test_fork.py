@@ -86,10 +86,12 @@ def test_fork_at_startup(run_scalene, attempt):
     assert child["samples"] > 0, "the child was never sampled (its threads: %s): %s" % (m["child_threads"], child)
     hot = marker_line(prog, "EARLY_BURN")
     rows = [line_row(report, prog, hot), line_row(report, prog, hot + 1)]
-    # the child's main thread's CPU, user + kernel: the rows' system time is the kernel part (its
-    # first writes fault copy-on-write pages in; more so under ASan); the burn loop never blocks.
-    # (The child's rusage also holds the profiler's sampler thread: 0.37 s against 0.29 s once.)
+    # the burn loop's CPU as the child takes it, user + kernel: the rows' system time is the kernel
+    # part (its first writes fault copy-on-write pages in; more so under ASan); the loop never
+    # blocks. Not the child's rusage, which also holds the profiler's sampler thread (0.37 s
+    # against 0.29 s on the lines once), nor its main thread's CPU, which also holds the imports
+    # after the fork (0.36 s under ASan)
     got = pct_to_sec(report, sum(pct(r) for r in rows))
-    want = m["child_main_cpu"]
-    assert want >= 0.3 and m["child_cpu"] >= want, m
-    assert abs(got - want) <= CPU_TOL * want, "burn lines hold %.3f s, the child's main thread used %.3f s" % (got, want)
+    want = m["child_burn_cpu"]
+    assert want >= 0.3 and m["child_main_cpu"] >= want and m["child_cpu"] >= want, m
+    assert abs(got - want) <= CPU_TOL * want, "burn lines hold %.3f s, the child's burn loop used %.3f s" % (got, want)

@@ -10,7 +10,7 @@ default 1 MB window: the share's standard error is ~3.5 points); with
 "fork", a child keeps 30 MB via child_alloc() -> helper()."""
 import pytest
 
-from conftest import marker_line, program
+from conftest import ASAN, marker_line, program
 
 PROG = program("mem_stacks.py")
 TOL = 10.0  # points
@@ -119,17 +119,19 @@ def test_native_allocation_frames(run_scalene):
     by_mb = [(f, mb) for f, mb, _ in ms if "bytes_keep" in names(f)]
     np_total, by_total = sum(mb for _, mb in np_mb), sum(mb for _, mb in by_mb)
     # 96 and 32 samples of 1 MB, less any taken while the sampler numbered a stack: at least half
-    assert np_total >= 48 and by_total >= 16, (np_total, by_total)
-    np_lib = sum(mb for f, mb in np_mb if any(m.startswith("_multiarray_umath") for m in native_modules(f)))
-    assert np_lib >= 0.9 * np_total, [(names(f), mb) for f, mb in np_mb]
+    assert by_total >= 16, by_total
+    if not ASAN:  # ASan's runtime owns malloc: numpy's calls bypass our hooks (the interpreter's do not)
+        assert np_total >= 48, np_total
+        np_lib = sum(mb for f, mb in np_mb if any(m.startswith("_multiarray_umath") for m in native_modules(f)))
+        assert np_lib >= 0.9 * np_total, [(names(f), mb) for f, mb in np_mb]
+        line = marker_line(NPROG, "NUMPY_LINE")
+        assert any(x["kind"] == "py" and x["line"] == line for f, _ in np_mb for x in f), line
     by_c = sum(mb for f, mb in by_mb if "PyByteArray_Resize" in names(f))
     assert by_c >= 0.9 * by_total, [(names(f), mb) for f, mb in by_mb]
     for f, _, _ in ms:
         kinds = [x["kind"] for x in f]
         assert kinds == sorted(kinds, key=lambda k: k == "native"), kinds  # C frames after Python's
         assert not [n for n in names(f) if n in ("_PyEval_EvalFrameDefault", "malloc", "calloc", "realloc")], names(f)
-    line = marker_line(NPROG, "NUMPY_LINE")
-    assert any(x["kind"] == "py" and x["line"] == line for f, _ in np_mb for x in f), line
 
 
 def test_no_native_allocation_frames_without_native(run_scalene):

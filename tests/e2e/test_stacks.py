@@ -70,12 +70,16 @@ def test_frames_name_the_calling_lines(split):
     """Every frame names the line executing in it: the call site in callers,
     the spinning line in the leaf; outermost first."""
     st = proc(split, split.program_json()["main"])["stacks"]
+    spin = marker_line(PROG, "SPIN_LINE")
     hot = max(st, key=lambda s: s[1]["cpu_sec"])
     ns = names(hot)
     assert ns[0][0] == "<module>", ns
     assert ("outer", marker_line(PROG, "OUTER_LINE")) in ns, ns
     assert ("inner", marker_line(PROG, "INNER_LINE")) in ns, ns
-    assert ns[-1] == ("spin", marker_line(PROG, "SPIN_LINE")), ns
+    # the leaf is the spin loop: its body (about 55 % of it) or its `for` line (40 %), which a
+    # run of ~70 samples ranks first now and then
+    assert ns[-1] in (("spin", spin), ("spin", spin - 1)), ns
+    assert any(names(s)[:-1] == ns[:-1] and names(s)[-1] == ("spin", spin) for s in st), ns
     assert all(f["kind"] == "py" and f["filename_or_module"] == PROG and f["ip"] is None for f in hot[0]), hot[0]
 
 
