@@ -717,6 +717,18 @@ static void *pyf_map(size_t size)
     return p == MAP_FAILED ? NULL : p;
 }
 
+/* Maps the code cache and its arena on first use (a process that never
+ * samples never pays for them). Returns 0 or -ENOMEM. Caller holds the
+ * lock. Context: malloc (mmap only). */
+static int pyf_cache_ready(void)
+{
+    if (!pyf_cache)
+        pyf_cache = pyf_map(PYF_CACHE_SLOTS * sizeof(*pyf_cache));
+    if (!pyf_arena)
+        pyf_arena = pyf_map(PYF_CACHE_BUDGET);
+    return pyf_cache && pyf_arena ? 0 : -ENOMEM;
+}
+
 void pyf_lock(void)
 {
     pthread_mutex_lock(&pyf_mu);
@@ -1004,12 +1016,8 @@ int pyf_code_line(const void *code, ptrdiff_t unit, uint32_t *line, bool *call, 
 {
     if (!L)
         return -ENOENT;
-    if (!pyf_cache) {
-        pyf_cache = pyf_map(PYF_CACHE_SLOTS * sizeof(*pyf_cache));
-        pyf_arena = pyf_map(PYF_CACHE_BUDGET);
-        if (!pyf_cache || !pyf_arena)
-            return -ENOMEM;
-    }
+    if (pyf_cache_ready() != 0)
+        return -ENOMEM;
     if (++pyf_gen == 0)
         pyf_gen = 1;
     pyf_code_t *e = pyf_code_lookup((uintptr_t)code);
@@ -1178,12 +1186,8 @@ static int pyf_sample_once(const void *tstate, pyf_loc_t *loc, bool *torn, pyf_f
     *torn = false;
     if (!L)
         return -ENOENT;
-    if (!pyf_cache) {
-        pyf_cache = pyf_map(PYF_CACHE_SLOTS * sizeof(*pyf_cache));
-        pyf_arena = pyf_map(PYF_CACHE_BUDGET);
-        if (!pyf_cache || !pyf_arena)
-            return -ENOMEM;
-    }
+    if (pyf_cache_ready() != 0)
+        return -ENOMEM;
     /* Flush here, not in a fill, where it would free what loc points to. */
     if (pyf_flush_due)
         pyf_reset();
