@@ -292,6 +292,24 @@ def run_plain(argv, cwd=None, timeout=RUN_TIMEOUT_SEC, input=None):
 # ---- reading a report ----
 
 
+def page_eval(html, expr, timeout=180):
+    """Opens the page file html in Chromium (playwright-core from
+    gui/node_modules, through tests/gui/helpers.mjs, as the gui tests do) and
+    evaluates the JavaScript expression expr in it. Returns {"value": its
+    JSON value, "errors": the page's errors, "load": ms to load}."""
+    script = (
+        "const h = await import(process.env.HELPERS);"
+        "const b = await h.launchBrowser();"
+        "try { const p = await h.openPage(b, process.argv[1]);"
+        "const v = await p.page.evaluate(process.argv[2]);"
+        "console.log(JSON.stringify({value: v, errors: p.errors, load: p.loadMs})); } finally { await b.close(); }")
+    env = dict(os.environ, HELPERS=os.path.join(REPO, "tests", "gui", "helpers.mjs"))
+    p = subprocess.run(["node", "--input-type=module", "-e", script, str(html), expr], capture_output=True, text=True,
+                       timeout=timeout, env=env)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
 def marker_line(path, marker):
     """1-based line number of the only line of path containing `# <marker>`."""
     with open(path) as f:

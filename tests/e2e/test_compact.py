@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, SCALENE, expand_report, program, scalene_env
+from conftest import REPO, SCALENE, expand_report, page_eval, program, scalene_env
 
 SCALENE_LINE_FIELDS = ("lineno", "line", "n_cpu_percent_python", "n_cpu_percent_c", "n_sys_percent",
                        "n_core_utilization", "cpu_samples_list", "n_malloc_mb", "n_mallocs", "n_peak_mb", "n_avg_mb",
@@ -107,20 +107,10 @@ def test_merge_reads_and_writes_compact(forked, tmp_path):
 
 
 def _page_ready_ms(html):
-    """Chromium (playwright-core from gui/node_modules, as tests/gui): ms from
-    navigation to the page's "scalene:rendered" mark."""
-    script = (
-        "const h = await import(process.env.HELPERS);"
-        "const b = await h.launchBrowser();"
-        "try { const p = await h.openPage(b, process.argv[1]);"
-        "const st = await p.page.evaluate(() => document.body.dataset.state);"
-        "const m = await p.page.evaluate(() => performance.getEntriesByName('scalene:rendered').map(x => x.startTime));"
-        "console.log(JSON.stringify({state: st, ms: m[0], errors: p.errors, load: p.loadMs})); } finally { await b.close(); }")
-    env = dict(os.environ, HELPERS=os.path.join(REPO, "tests", "gui", "helpers.mjs"))
-    p = subprocess.run(["node", "--input-type=module", "-e", script, str(html)], capture_output=True, text=True,
-                       timeout=180, env=env)
-    assert p.returncode == 0, p.stderr
-    return json.loads(p.stdout.strip().splitlines()[-1])
+    """ms from navigation to the page's "scalene:rendered" mark, and its state."""
+    got = page_eval(html, "({state: document.body.dataset.state,"
+                          " ms: performance.getEntriesByName('scalene:rendered').map(x => x.startTime)[0]})")
+    return dict(got["value"], errors=got["errors"], load=got["load"])
 
 
 @pytest.mark.slow

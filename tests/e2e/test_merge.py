@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import SCALENE, expand_report, program, scalene_env
+from conftest import SCALENE, expand_report, page_eval, program, scalene_env
 
 WORK = program("merge_work.py")
 
@@ -192,20 +192,10 @@ def test_page_groups_processes_by_host(three, tmp_path):
     v = subprocess.run([SCALENE, "view", "--html", "-o", str(html), str(tmp_path / "ab.json")], capture_output=True,
                        text=True, timeout=60, env=scalene_env())
     assert v.returncode == 0, v.stderr
-    script = (
-        "const h = await import(process.env.HELPERS);"
-        "const b = await h.launchBrowser();"
-        "try { const p = await h.openPage(b, process.argv[1]);"
-        "const r = await p.page.evaluate(() => [...document.querySelectorAll('#processes tr.host-head, #processes tr.proc')]"
-        ".map(tr => tr.classList.contains('host-head') ? 'H ' + tr.textContent.trim() : 'P ' + tr.dataset.pid));"
-        "console.log(JSON.stringify({rows: r, errors: p.errors})); } finally { await b.close(); }")
-    env = dict(os.environ, HELPERS=os.path.join(REPO, "tests", "gui", "helpers.mjs"))
-    n = subprocess.run(["node", "--input-type=module", "-e", script, str(html)], capture_output=True, text=True,
-                       timeout=180, env=env)
-    assert n.returncode == 0, n.stderr
-    got = json.loads(n.stdout.strip().splitlines()[-1])
+    got = page_eval(html, "[...document.querySelectorAll('#processes tr.host-head, #processes tr.proc')]"
+                          ".map(tr => tr.classList.contains('host-head') ? 'H ' + tr.textContent.trim() : 'P ' + tr.dataset.pid)")
     assert not got["errors"], got
-    rows = got["rows"]
+    rows = got["value"]
     assert [r for r in rows if r.startswith("H ")] == ["H host a", "H host b"], rows
     # each host's processes follow its heading, keyed host:pid
     ia, ib = rows.index("H host a"), rows.index("H host b")
