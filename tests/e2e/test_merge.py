@@ -11,21 +11,13 @@ import subprocess
 
 import pytest
 
-from conftest import SCALENE, expand_report, page_eval, program, scalene_env
+from conftest import SCALENE, expand_report, marker_line, page_eval, program, scalene_env
 
 WORK = program("merge_work.py")
 
 
-def _lineno(tag):
-    with open(WORK) as f:
-        for i, line in enumerate(f, 1):
-            if tag in line:
-                return i
-    raise AssertionError(tag)
-
-
-BURN = _lineno("# BURN_LINE")
-HOLD = _lineno("# HOLD_LINE")
+BURN = marker_line(WORK, "BURN_LINE")
+HOLD = marker_line(WORK, "HOLD_LINE")
 
 
 def _can_unshare():

@@ -13,20 +13,12 @@ import subprocess
 
 import pytest
 
-from conftest import SCALENE, program, scalene_env
+from conftest import SCALENE, marker_line, program, scalene_env
 
 GO = shutil.which("go")
 pytestmark = pytest.mark.skipif(not GO, reason="go tool pprof (Debian golang-go) is not installed")
 
 WORK = program("pprof_work.py")
-
-
-def _lineno(tag):
-    with open(WORK) as f:
-        for i, line in enumerate(f, 1):
-            if tag in line:
-                return i
-    raise AssertionError(tag)
 
 
 def pprof(args, path):
@@ -129,7 +121,7 @@ def test_report_without_stacks_exports_lines(run_scalene, tmp_path):
     assert r.rc == 0, r.stderr
     dest = export(tmp_path, r.outfile)
     text = pprof(["-top", "-lines", "-nodecount=50"], dest)
-    heavy_line = _lineno("# HEAVY_LINE")
+    heavy_line = marker_line(WORK, "HEAVY_LINE")
     json_line = None
     for name, fo in r.report["files"].items():
         if name.endswith("pprof_work.py"):
